@@ -1,0 +1,114 @@
+"""The delivery backend interface (after django-anymail).
+
+A backend takes one ``Message`` (the same HTML and text for everyone, with
+placeholders) and a batch of ``Recipient`` (each with their own values for
+the placeholders and their own headers), and delivers it. Backends are
+chosen by name from ``delivery.backend`` through the registry in
+``digest.backends``; never by if/elif on names.
+
+Template method: ``send_batch`` = ``build_payload`` → ``post`` → ``parse_response``.
+Subclasses that talk to one API per batch (SendGrid) implement the three
+steps; per-recipient transports (file, smtp, console) override ``send_batch``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid
+from typing import Any, ClassVar, Sequence
+
+from digest.config import Config, Secrets
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str | None = None
+    substitutions: dict[str, str] = field(default_factory=dict)  # placeholder -> value
+    headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe, …
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message for many recipients."""
+
+    subject: str
+    html: str
+    text: str
+    from_email: str
+    from_name: str | None = None
+    reply_to: str | None = None
+    categories: tuple[str, ...] = ()
+    custom_args: dict[str, str] = field(default_factory=dict)  # e.g. {"issue": "2026-W02"}
+    headers: dict[str, str] = field(default_factory=dict)  # the same for every recipient
+
+
+def unsubscribe_headers(unsubscribe_url: str) -> dict[str, str]:
+    """RFC 2369 / RFC 8058 headers for one recipient."""
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def to_email_message(message: Message, recipient: Recipient, *, domain: str | None = None) -> EmailMessage:
+    """The RFC 5322 message one recipient gets (multipart/alternative: text, then HTML)."""
+    html, text = message.html, message.text
+    for placeholder, value in recipient.substitutions.items():
+        html = html.replace(placeholder, value)
+        text = text.replace(placeholder, value)
+    msg = EmailMessage()
+    msg["Subject"] = message.subject
+    msg["From"] = formataddr((message.from_name or "", message.from_email))
+    msg["To"] = formataddr((recipient.name or "", recipient.email))
+    if message.reply_to:
+        msg["Reply-To"] = message.reply_to
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = make_msgid(domain=domain or message.from_email.rpartition("@")[2])
+    for name, value in {**message.headers, **recipient.headers}.items():
+        msg[name] = value
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    return msg
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    accepted: int
+    provider_id: str | None = None  # e.g. SendGrid's X-Message-Id
+
+
+class Backend(ABC):
+    """Delivers a Message to a batch of Recipients. Raise ``TransientDeliveryError``
+    for what is worth retrying and ``PermanentDeliveryError`` for a refusal."""
+
+    name: ClassVar[str]
+    max_batch_size: ClassVar[int] = 1000
+
+    def __init__(self, config: Config, secrets: Secrets, **options: Any):
+        self.config = config
+        self.secrets = secrets
+        self.options = options
+
+    def send_batch(self, message: Message, recipients: Sequence[Recipient]) -> BatchResult:
+        payload = self.build_payload(message, recipients)
+        response = self.post(payload)
+        return self.parse_response(response, recipients)
+
+    def build_payload(self, message: Message, recipients: Sequence[Recipient]) -> Any:
+        raise NotImplementedError
+
+    def post(self, payload: Any) -> Any:
+        raise NotImplementedError
+
+    def parse_response(self, response: Any, recipients: Sequence[Recipient]) -> BatchResult:
+        raise NotImplementedError
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line for the editor: where the mail goes."""

@@ -1,0 +1,84 @@
+"""What every command shares: --config, --as-of, the console, error handling."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import click
+from rich.console import Console
+
+from digest.clock import Clock, parse_as_of, system_clock
+from digest.config import Config, load_config
+from digest.errors import DigestError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def config_option(f: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        envvar="DIGEST_CONFIG",
+        help="The config file (default ./digest.toml or $DIGEST_CONFIG).",
+    )(f)
+
+
+def as_of_option(f: F) -> F:
+    return click.option(
+        "--as-of",
+        "as_of",
+        default=None,
+        metavar="T",
+        help="ISO 8601 date-time of the issue (default: now); without an offset it is "
+        "read in the newsletter's time zone.",
+    )(f)
+
+
+def clock_from_env() -> Clock:
+    """`$DIGEST_NOW` (ISO 8601 with offset) fixes "now" for scripted runs and tests."""
+    fixed = os.environ.get("DIGEST_NOW")
+    if not fixed:
+        return system_clock
+    moment = datetime.fromisoformat(fixed.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise click.UsageError("DIGEST_NOW needs an offset, e.g. 2026-01-09T09:00:00+00:00")
+    return lambda: moment
+
+
+def resolve_as_of(cfg: Config, as_of: str | None, clock: Clock | None = None) -> datetime:
+    """--as-of if given, else the config's fixed as_of (the sample), else now."""
+    tz = cfg.newsletter.tz
+    if as_of:
+        return parse_as_of(as_of, tz)
+    fixed = cfg.fixed_as_of()
+    if fixed is not None:
+        return fixed
+    return (clock or clock_from_env())().astimezone(tz)
+
+
+def load(config_path: Path | None) -> Config:
+    return load_config(config_path)
+
+
+def handle_errors(f: F) -> F:
+    """Turn DigestError into a one-line message and its exit code."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except DigestError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]

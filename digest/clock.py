@@ -1,0 +1,60 @@
+"""Time: the injectable "now", as-of parsing, issue keys and windows.
+
+Nothing in digest calls ``datetime.now()`` directly: pass a ``Clock`` (or an
+as-of) so previews and tests are deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from digest.errors import UsageError
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_as_of(value: str, tz: ZoneInfo) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is read in ``tz``."""
+    text = value.strip()
+    try:
+        if len(text) == 10:  # a bare date: the end of that day, local time
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=tz)
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--as-of {value!r} is not an ISO 8601 date-time (e.g. 2026-01-09T09:00)"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt
+
+
+def issue_key(as_of: datetime, tz: ZoneInfo) -> str:
+    """The ISO week of the as-of date in the newsletter's zone: ``2026-W02``."""
+    year, week, _ = as_of.astimezone(tz).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.start < moment <= self.end
+
+
+def window_for(as_of: datetime, days: int, tz: ZoneInfo) -> Window:
+    """``days`` calendar days of wall time in ``tz`` ending at ``as_of`` (DST-correct)."""
+    end = as_of.astimezone(tz)
+    naive_start = end.replace(tzinfo=None) - timedelta(days=days)
+    start = naive_start.replace(tzinfo=tz)
+    return Window(start=start, end=end)

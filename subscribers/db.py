@@ -1,0 +1,105 @@
+"""Opening the database: engine, sessions, and migrations on first use.
+
+SQLite (the default) gets WAL mode, foreign keys and a busy timeout;
+PostgreSQL is reached with ``postgresql+psycopg://``. ``open_store`` upgrades
+the schema to the newest Alembic revision, so an old database keeps working
+after digest is upgraded.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.errors import StoreError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_lock = threading.Lock()
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str, *, base_dir: Path | None = None) -> Engine:
+    """An engine for ``url``; a relative SQLite path is taken from ``base_dir``."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise StoreError(f"storage.url {url!r} is not a database URL") from None
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:" and not Path(db).is_absolute() and base_dir is not None:
+            parsed = parsed.set(database=str((base_dir / db).resolve()))
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    elif parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _on_sqlite_connect)
+    return engine
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot migrate the database {engine.url!r}: {exc}") from exc
+
+
+class Store:
+    """The database: ``with store.session() as s: ...`` commits or rolls back."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as s:
+            yield s
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, *, base_dir: Path | None = None, migrate: bool = True) -> Store:
+    engine = make_engine(url, base_dir=base_dir)
+    if migrate:
+        with _lock:
+            try:
+                upgrade(engine)
+            except StoreError:
+                raise
+            except Exception as exc:  # connection refused and the like
+                raise StoreError(f"cannot open the database {engine.url!r}: {exc}") from exc
+    return Store(engine)
+
+
+def table_names(engine: Engine) -> list[str]:
+    return sorted(inspect(engine).get_table_names())

@@ -1,0 +1,256 @@
+"""The database tables (SQLAlchemy 2). One database holds the list, the issues
+and the send ledger; the Alembic migrations in ``subscribers/migrations``
+create exactly these tables (tests/test_migrations.py checks they agree).
+
+Times are stored timezone-aware (UTC).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware (UTC) datetimes out, on SQLite and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware one")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite keeps no offset
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# --- the list ----------------------------------------------------------------
+
+SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))  # normalized by email-validator
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)  # lower-cased, for uniqueness
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    source: Mapped[str] = mapped_column(String(20))  # form, import, cli
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirm_nonce: Mapped[str | None] = mapped_column(String(64))  # makes a confirm link work once
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
+
+
+CONSENT_KINDS = (
+    "subscribed",
+    "confirmation_sent",
+    "confirmed",
+    "unsubscribed",
+    "bounced",
+    "complained",
+    "erased",
+)
+
+
+class ConsentEvent(Base):
+    """Append-only: rows are inserted, never updated (erase nulls the link only)."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str | None] = mapped_column(String(30))  # form, import, cli, webhook, email
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    form_version: Mapped[str | None] = mapped_column(String(60))
+    event_id: Mapped[str | None] = mapped_column(String(100))  # e.g. SendGrid's sg_event_id
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Tombstone(Base):
+    """An erased address, kept only as a hash so an import cannot bring it back silently."""
+
+    __tablename__ = "tombstones"
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- issues ----------------------------------------------------------------------
+
+ISSUE_STATUSES = ("draft", "sending", "sent", "skipped", "failed")
+
+
+class IssueRecord(Base):
+    __tablename__ = "issues"
+
+    key: Mapped[str] = mapped_column(String(10), primary_key=True)  # 2026-W02
+    status: Mapped[str] = mapped_column(String(10))
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime())
+    subject: Mapped[str | None] = mapped_column(Text)
+    preheader: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)  # the rendered issue, with placeholders
+    text: Mapped[str | None] = mapped_column(Text)
+    archive_html: Mapped[str | None] = mapped_column(Text)  # no personal data: served at /issues/KEY
+    skip_reason: Mapped[str | None] = mapped_column(Text)
+    failure: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_recipients: Mapped[int] = mapped_column(Integer, default=0)
+    failed_recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # event webhook counts
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    bounced: Mapped[int] = mapped_column(Integer, default=0)
+    blocked: Mapped[int] = mapped_column(Integer, default=0)
+    dropped: Mapped[int] = mapped_column(Integer, default=0)
+    complained: Mapped[int] = mapped_column(Integer, default=0)
+    unsubscribed: Mapped[int] = mapped_column(Integer, default=0)
+    opened: Mapped[int] = mapped_column(Integer, default=0)
+    clicked: Mapped[int] = mapped_column(Integer, default=0)
+    unknown_events: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IssueArticle(Base):
+    """The articles an issue carried: sent ones are never picked again."""
+
+    __tablename__ = "issue_articles"
+
+    issue_key: Mapped[str] = mapped_column(
+        ForeignKey("issues.key", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    role: Mapped[str] = mapped_column(String(10))  # lead | latest
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_issue_articles_url", "url"),)
+
+
+class EditorControl(Base):
+    """The editor's pin, drops and note for one issue key (before the issue exists)."""
+
+    __tablename__ = "editor_controls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_key: Mapped[str] = mapped_column(String(10), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # pin | drop | note
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FeedCacheEntry(Base):
+    """Conditional GET state per source URL, and the last body so a 304 can be parsed."""
+
+    __tablename__ = "feed_cache"
+
+    url: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- the send ledger -------------------------------------------------------------
+
+BATCH_STATES = ("queued", "in_flight", "accepted", "failed", "abandoned")
+
+
+class SendBatch(Base):
+    __tablename__ = "send_batches"
+
+    issue_key: Mapped[str] = mapped_column(
+        ForeignKey("issues.key", ondelete="CASCADE"), primary_key=True
+    )
+    batch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(10), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+RECIPIENT_STATES = ("queued", "in_flight", "accepted", "skipped", "failed")
+
+
+class SendRecipient(Base):
+    """The recipients frozen when a send starts: one row per (issue, subscriber)."""
+
+    __tablename__ = "send_recipients"
+
+    issue_key: Mapped[str] = mapped_column(
+        ForeignKey("issues.key", ondelete="CASCADE"), primary_key=True
+    )
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    batch: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(10))
+
+    __table_args__ = (Index("ix_send_recipients_batch", "issue_key", "batch"),)
+
+
+# --- webhooks ----------------------------------------------------------------------
+
+
+class WebhookEvent(Base):
+    """Seen SendGrid event ids: the same POST twice changes nothing."""
+
+    __tablename__ = "webhook_events"
+
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    issue_key: Mapped[str | None] = mapped_column(String(10))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+__all__ = [
+    "Base",
+    "Subscriber",
+    "ConsentEvent",
+    "Tombstone",
+    "IssueRecord",
+    "IssueArticle",
+    "EditorControl",
+    "FeedCacheEntry",
+    "SendBatch",
+    "SendRecipient",
+    "WebhookEvent",
+]
