@@ -1,0 +1,1 @@
+"""The web app: subscribe, confirm, unsubscribe, archive, webhooks."""
