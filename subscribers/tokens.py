@@ -1,0 +1,109 @@
+"""Signed links: unsubscribe (never expires) and confirm (expires, works once).
+
+Signed with itsdangerous and ``DIGEST_SECRET_KEY``; each purpose has its own
+salt, so a confirm token is never accepted as an unsubscribe token or the
+other way round. "Works once" is the workflow's part: a confirm token carries
+a nonce that must match the subscriber's current ``confirm_nonce``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeSerializer
+from itsdangerous import URLSafeTimedSerializer
+
+from digest.clock import Clock, system_clock
+from digest.errors import TokenError
+
+UNSUBSCRIBE_SALT = "digest.unsubscribe.v1"
+CONFIRM_SALT = "digest.confirm.v1"
+CSRF_SALT = "digest.csrf.v1"
+
+
+def _signer_with_clock(clock: Clock) -> type[TimestampSigner]:
+    class ClockSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(clock().timestamp())
+
+    return ClockSigner
+
+
+class Tokens:
+    """Makes and reads the signed tokens of the subscribe/unsubscribe links."""
+
+    def __init__(self, secret_key: str, *, clock: Clock = system_clock):
+        if not secret_key:
+            raise TokenError(
+                "DIGEST_SECRET_KEY is not set; set it with "
+                "export DIGEST_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        self._unsubscribe = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT)
+        signer = _signer_with_clock(clock)
+        self._confirm = URLSafeTimedSerializer(secret_key, salt=CONFIRM_SALT, signer=signer)
+        self._csrf = URLSafeTimedSerializer(secret_key, salt=CSRF_SALT, signer=signer)
+
+    # --- unsubscribe: bound to one subscriber, never expires ----------------------
+
+    def unsubscribe(self, subscriber_id: int) -> str:
+        return str(self._unsubscribe.dumps({"u": int(subscriber_id)}))
+
+    def read_unsubscribe(self, token: str) -> int:
+        try:
+            data: Any = self._unsubscribe.loads(token)
+        except BadData:
+            raise TokenError("this unsubscribe link is not valid (it may be incomplete)") from None
+        return _int_field(data, "u", "unsubscribe")
+
+    # --- confirm: expires, carries a nonce -----------------------------------------
+
+    def confirm(self, subscriber_id: int, nonce: str) -> str:
+        return str(self._confirm.dumps({"c": int(subscriber_id), "n": str(nonce)}))
+
+    def read_confirm(self, token: str, max_age_seconds: int) -> tuple[int, str]:
+        try:
+            data: Any = self._confirm.loads(token, max_age=max_age_seconds)
+        except SignatureExpired:
+            raise TokenError("this confirmation link has expired") from None
+        except BadData:
+            raise TokenError("this confirmation link is not valid (it may be incomplete)") from None
+        subscriber_id = _int_field(data, "c", "confirmation")
+        nonce = data.get("n")
+        if not isinstance(nonce, str) or not nonce:
+            raise TokenError("this confirmation link is not valid")
+        return subscriber_id, nonce
+
+    # --- CSRF: a signed form token, tied to a random form id -----------------------
+
+    def csrf(self, form_id: str) -> str:
+        return str(self._csrf.dumps(form_id))
+
+    def read_csrf(self, token: str, max_age_seconds: int) -> str:
+        try:
+            data: Any = self._csrf.loads(token, max_age=max_age_seconds)
+        except BadData:
+            raise TokenError("the form has expired or was not sent by this site") from None
+        if not isinstance(data, str):
+            raise TokenError("the form was not sent by this site")
+        return data
+
+
+def _int_field(data: Any, key: str, what: str) -> int:
+    if not isinstance(data, dict) or not isinstance(data.get(key), int):
+        raise TokenError(f"this {what} link is not valid")
+    value: int = data[key]
+    return value
+
+
+def _join(public_url: str, path: str) -> str:
+    return f"{public_url.rstrip('/')}{path}"
+
+
+def unsubscribe_url(public_url: str, token: str) -> str:
+    """``{public_url}/unsubscribe/{token}``"""
+    return _join(public_url, f"/unsubscribe/{token}")
+
+
+def confirm_url(public_url: str, token: str) -> str:
+    """``{public_url}/confirm/{token}``"""
+    return _join(public_url, f"/confirm/{token}")

@@ -1,0 +1,98 @@
+"""Signed links: an unsubscribe link works for its subscriber only and forever; a
+confirmation link expires; a tampered or foreign token is refused."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from digest.errors import TokenError
+from subscribers.tokens import Tokens, confirm_url, unsubscribe_url
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+WEEK = 7 * 24 * 3600
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_unsubscribe_token_round_trips_and_never_expires() -> None:
+    clock = FakeClock(T0)
+    tokens = Tokens("s3cret", clock=clock)
+    token = tokens.unsubscribe(42)
+    clock.now = T0 + timedelta(days=3650)
+    assert tokens.read_unsubscribe(token) == 42
+    assert Tokens("s3cret").read_unsubscribe(token) == 42
+
+
+def test_unsubscribe_tokens_differ_per_subscriber() -> None:
+    tokens = Tokens("s3cret")
+    assert tokens.unsubscribe(1) != tokens.unsubscribe(2)
+    assert tokens.read_unsubscribe(tokens.unsubscribe(2)) == 2
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # signature changed
+    lambda t: t.replace(t.split(".")[0], "eyJ1Ijo5OX0"),  # payload {"u":99} with old signature
+    lambda t: t[: len(t) // 2],  # truncated
+    lambda t: "",
+    lambda t: "not-a-token",
+])
+def test_tampered_unsubscribe_token_is_refused(mutate) -> None:  # type: ignore[no-untyped-def]
+    tokens = Tokens("s3cret")
+    bad = mutate(tokens.unsubscribe(7))
+    with pytest.raises(TokenError, match="unsubscribe link is not valid"):
+        tokens.read_unsubscribe(bad)
+
+
+def test_token_from_another_secret_is_refused() -> None:
+    other = Tokens("another key").unsubscribe(7)
+    with pytest.raises(TokenError):
+        Tokens("s3cret").read_unsubscribe(other)
+
+
+def test_confirm_and_unsubscribe_tokens_are_not_interchangeable() -> None:
+    tokens = Tokens("s3cret")
+    with pytest.raises(TokenError):
+        tokens.read_unsubscribe(tokens.confirm(7, "nonce"))
+    with pytest.raises(TokenError):
+        tokens.read_confirm(tokens.unsubscribe(7), WEEK)
+
+
+def test_confirm_token_carries_subscriber_and_nonce() -> None:
+    tokens = Tokens("s3cret")
+    assert tokens.read_confirm(tokens.confirm(9, "abc123"), WEEK) == (9, "abc123")
+
+
+def test_confirm_token_expires_after_max_age() -> None:
+    clock = FakeClock(T0)
+    tokens = Tokens("s3cret", clock=clock)
+    token = tokens.confirm(9, "abc")
+    clock.now = T0 + timedelta(days=6, hours=23)
+    assert tokens.read_confirm(token, WEEK) == (9, "abc")
+    clock.now = T0 + timedelta(days=7, seconds=2)
+    with pytest.raises(TokenError, match="expired"):
+        tokens.read_confirm(token, WEEK)
+
+
+def test_tampered_confirm_token_is_refused() -> None:
+    tokens = Tokens("s3cret")
+    token = tokens.confirm(9, "abc")
+    with pytest.raises(TokenError, match="not valid"):
+        tokens.read_confirm(token[:-2] + "xx", WEEK)
+
+
+def test_missing_secret_says_how_to_set_it() -> None:
+    with pytest.raises(TokenError, match="export DIGEST_SECRET_KEY="):
+        Tokens("")
+
+
+def test_link_urls() -> None:
+    assert unsubscribe_url("http://127.0.0.1:8000/", "tok") == "http://127.0.0.1:8000/unsubscribe/tok"
+    assert confirm_url("https://x.example", "t.k") == "https://x.example/confirm/t.k"
