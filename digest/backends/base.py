@@ -78,6 +78,9 @@ def to_email_message(message: Message, recipient: Recipient, *, domain: str | No
 class BatchResult:
     accepted: int
     provider_id: str | None = None  # e.g. SendGrid's X-Message-Id
+    # addresses the transport refused one by one (SMTP 5xx on RCPT); the rest went out
+    rejected: tuple[str, ...] = ()
+    attempts: int = 1  # requests it took (retries included)
 
 
 class Backend(ABC):

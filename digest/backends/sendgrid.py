@@ -1,0 +1,289 @@
+"""The SendGrid backend: ``POST /v3/mail/send`` with up to 1000 personalizations.
+
+One request per batch carries the issue's HTML and text once; each recipient
+is a personalization with their own ``substitutions`` (the unsubscribe link)
+and ``headers`` (List-Unsubscribe, List-Unsubscribe-Post). Retries 429 (after
+Retry-After or X-RateLimit-Reset), 5xx, timeouts and dropped connections with
+bounded exponential backoff and jitter; any other 4xx raises
+``PermanentDeliveryError`` carrying SendGrid's own error message(s).
+
+Why httpx and not the ``sendgrid`` library's HTTP client: python_http_client
+(under ``sendgrid.SendGridAPIClient``) opens a new urllib connection per
+request, takes no injectable client or transport, and JSON-encodes a dict
+itself; we need an injectable client (tests, connection reuse) and orjson
+bodies for million-recipient sends. The payload is the same document the
+library's ``Mail.get()`` produces, checked against SendGrid's published spec
+in the contract tests.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import httpx
+import orjson
+
+from digest.backends.base import Backend, BatchResult, Message, Recipient
+from digest.clock import Clock, system_clock
+from digest.config import Config, Secrets
+from digest.errors import DeliveryConfigError, PermanentDeliveryError, TransientDeliveryError
+
+DEFAULT_HOST = "https://api.sendgrid.com"
+SEND_PATH = "/v3/mail/send"
+MAX_PERSONALIZATIONS = 1000
+MAX_BACKOFF_SECONDS = 60.0
+MAX_RATE_LIMIT_WAIT_SECONDS = 300.0
+# SendGrid documents a 10,000-byte limit on the substitutions of one personalization.
+MAX_SUBSTITUTION_BYTES = 10_000
+
+
+def _address(email_addr: str, name: str | None) -> dict[str, str]:
+    return {"email": email_addr, "name": name} if name else {"email": email_addr}
+
+
+def build_payload(
+    message: Message, recipients: Sequence[Recipient], *, sandbox_mode: bool = False
+) -> dict[str, Any]:
+    """The /v3/mail/send document for one batch (valid under SendGrid's spec)."""
+    personalizations = []
+    for r in recipients:
+        p: dict[str, Any] = {"to": [_address(r.email, r.name)]}
+        if r.substitutions:
+            p["substitutions"] = r.substitutions
+        if r.headers:
+            p["headers"] = r.headers
+        personalizations.append(p)
+    payload: dict[str, Any] = {
+        "personalizations": personalizations,
+        "from": _address(message.from_email, message.from_name),
+        "subject": message.subject,
+        "content": [
+            {"type": "text/plain", "value": message.text},
+            {"type": "text/html", "value": message.html},
+        ],
+    }
+    if message.reply_to:
+        payload["reply_to"] = {"email": message.reply_to}
+    if message.headers:
+        payload["headers"] = message.headers
+    if message.categories:
+        payload["categories"] = list(message.categories)
+    if message.custom_args:
+        payload["custom_args"] = message.custom_args
+    if sandbox_mode:
+        payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
+    return payload
+
+
+def _check_strings(where: str, mapping: Any) -> None:
+    if not isinstance(mapping, dict):
+        raise PermanentDeliveryError(f"invalid SendGrid request: {where} must be an object")
+    for k, v in mapping.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise PermanentDeliveryError(
+                f"invalid SendGrid request: {where}[{k!r}] must be a string, got {v!r}"
+            )
+
+
+def validate_payload(payload: Mapping[str, Any]) -> None:
+    """Check what SendGrid's spec does not but its API does (see the mock's README):
+    no empty personalizations or ``to``, string header/substitution/custom_args
+    values, a top-level subject, at most 1000 personalizations, no unknown fields."""
+    allowed = {
+        "personalizations", "from", "reply_to", "reply_to_list", "subject", "content",
+        "attachments", "template_id", "headers", "categories", "custom_args", "send_at",
+        "batch_id", "asm", "ip_pool_name", "mail_settings", "tracking_settings",
+    }  # fmt: skip
+    unknown = sorted(set(payload) - allowed)
+    if unknown:
+        raise PermanentDeliveryError(f"invalid SendGrid request: unknown field(s) {unknown}")
+    pers = payload.get("personalizations")
+    if not isinstance(pers, list) or not pers:
+        raise PermanentDeliveryError("invalid SendGrid request: personalizations is empty")
+    if len(pers) > MAX_PERSONALIZATIONS:
+        raise PermanentDeliveryError(
+            f"invalid SendGrid request: {len(pers)} personalizations (at most 1000)"
+        )
+    subject = payload.get("subject")
+    if not isinstance(subject, str) or not subject.strip():
+        raise PermanentDeliveryError("invalid SendGrid request: the subject is empty")
+    for key in ("headers", "custom_args"):
+        if key in payload:
+            _check_strings(key, payload[key])
+    for i, p in enumerate(pers):
+        to = p.get("to")
+        if not isinstance(to, list) or not to:
+            raise PermanentDeliveryError(
+                f"invalid SendGrid request: personalizations[{i}].to is empty"
+            )
+        for addr in to:
+            if not isinstance(addr, dict) or not isinstance(addr.get("email"), str) or "@" not in addr["email"]:
+                raise PermanentDeliveryError(
+                    f"invalid SendGrid request: personalizations[{i}].to has a bad address {addr!r}"
+                )
+        for key in ("headers", "substitutions", "custom_args"):
+            if key in p:
+                _check_strings(f"personalizations[{i}].{key}", p[key])
+        subs = p.get("substitutions")
+        if subs and sum(len(k) + len(v) for k, v in subs.items()) > MAX_SUBSTITUTION_BYTES:
+            raise PermanentDeliveryError(
+                f"invalid SendGrid request: personalizations[{i}].substitutions exceed 10,000 bytes"
+            )
+
+
+def error_message(response: httpx.Response) -> str:
+    """SendGrid's own words from an error response (``{"errors": [{"message", "field"}]}``)."""
+    messages: list[str] = []
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        for err in body["errors"]:
+            if isinstance(err, dict) and err.get("message"):
+                field = err.get("field")
+                messages.append(f"{err['message']} (field: {field})" if field else str(err["message"]))
+    violations = response.headers.get("sl-violations")  # the Prism contract mock
+    if violations:
+        messages.append(f"spec violations: {violations}")
+    if not messages:
+        text = response.text.strip()
+        messages.append(text[:300] if text else response.reason_phrase)
+    return "; ".join(messages)
+
+
+def _retry_after(response: httpx.Response, now: float) -> float | None:
+    """Seconds to wait from Retry-After (seconds or HTTP date) or X-RateLimit-Reset (epoch)."""
+    value = response.headers.get("retry-after")
+    if value:
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+                return max(0.0, when.timestamp() - now)
+            except (TypeError, ValueError):
+                pass
+    reset = response.headers.get("x-ratelimit-reset")
+    if reset:
+        try:
+            return max(0.0, float(reset) - now)
+        except ValueError:
+            return None
+    return None
+
+
+class SendGridBackend(Backend):
+    """Options: ``client`` (an httpx.Client, e.g. with a test transport), ``sleep``
+    (how to wait between retries), ``rng`` (jitter), ``clock`` (for X-RateLimit-Reset),
+    ``on_retry`` (called with a one-line reason before each wait)."""
+
+    name = "sendgrid"
+    max_batch_size = MAX_PERSONALIZATIONS
+
+    def __init__(self, config: Config, secrets: Secrets, **options: Any):
+        super().__init__(config, secrets, **options)
+        if not secrets.sendgrid_api_key:
+            raise DeliveryConfigError(
+                "SENDGRID_API_KEY is not set: export your SendGrid API key in the environment "
+                "(or choose another [delivery] backend)"
+            )
+        self.api_key = secrets.sendgrid_api_key
+        host = (config.delivery.api_host or secrets.sendgrid_api_host or DEFAULT_HOST).rstrip("/")
+        if not host.startswith(("http://", "https://")):
+            where = "[delivery.api_host]" if config.delivery.api_host else "SENDGRID_API_HOST"
+            raise DeliveryConfigError(f"{where} must be an http(s) URL, got {host!r}")
+        self.url = host + SEND_PATH
+        self.timeout = httpx.Timeout(config.delivery.timeout_seconds)
+        self.max_retries = config.delivery.max_retries
+        self.sandbox_mode = config.delivery.sandbox_mode
+        self._own_client = options.get("client") is None
+        self.client: httpx.Client = options.get("client") or httpx.Client(timeout=self.timeout)
+        self.sleep: Callable[[float], None] = options.get("sleep") or time.sleep
+        self.rng: random.Random = options.get("rng") or random.Random()
+        self.clock: Clock = options.get("clock") or system_clock
+        self.on_retry: Callable[[str], None] | None = options.get("on_retry")
+        self._headers = {
+            "Authorization": f"Bearer {self.api_key}",
+            "Content-Type": "application/json",
+            "User-Agent": "digest (sendgrid v3 mail send)",
+        }
+
+    def describe(self) -> str:
+        mode = " (sandbox mode: SendGrid accepts but delivers nothing)" if self.sandbox_mode else ""
+        return f"sendgrid backend: {self.url}{mode}"
+
+    def build_payload(self, message: Message, recipients: Sequence[Recipient]) -> bytes:
+        payload = build_payload(message, recipients, sandbox_mode=self.sandbox_mode)
+        validate_payload(payload)
+        return orjson.dumps(payload)
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: ~1 s, 2 s, 4 s … capped at a minute."""
+        base = min(MAX_BACKOFF_SECONDS, 2.0 ** (attempt - 1))
+        return base * (0.5 + self.rng.random() / 2)
+
+    def post(self, payload: bytes) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            problem: TransientDeliveryError
+            try:
+                response = self.client.post(
+                    self.url, content=payload, headers=self._headers, timeout=self.timeout
+                )
+            except httpx.TimeoutException:
+                problem = TransientDeliveryError(
+                    f"SendGrid did not answer within {self.timeout.read:g} s ({self.url})"
+                )
+            except httpx.TransportError as exc:
+                problem = TransientDeliveryError(
+                    f"the connection to SendGrid failed ({self.url}): {exc or type(exc).__name__}"
+                )
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    response.extensions["digest_attempts"] = attempt
+                    return response
+                if status == 429 or status >= 500:
+                    wait = _retry_after(response, self.clock().timestamp())
+                    problem = TransientDeliveryError(
+                        f"SendGrid answered HTTP {status}: {error_message(response)}",
+                        status=status,
+                        retry_after=wait,
+                    )
+                else:
+                    hint = " (check SENDGRID_API_KEY)" if status in (401, 403) else ""
+                    raise PermanentDeliveryError(
+                        f"SendGrid refused the request (HTTP {status}){hint}: {error_message(response)}",
+                        status=status,
+                        body=response.text[:2000],
+                    )
+            if attempt > self.max_retries:
+                raise TransientDeliveryError(
+                    f"gave up after {attempt} attempts: {problem}",
+                    status=problem.status,
+                ) from problem
+            if problem.retry_after is not None:
+                wait = min(problem.retry_after, MAX_RATE_LIMIT_WAIT_SECONDS)
+            else:
+                wait = self.backoff(attempt)
+            if self.on_retry:
+                self.on_retry(f"{problem}; retrying in {wait:.1f} s (attempt {attempt + 1})")
+            self.sleep(wait)
+
+    def parse_response(self, response: httpx.Response, recipients: Sequence[Recipient]) -> BatchResult:
+        return BatchResult(
+            accepted=len(recipients),
+            provider_id=response.headers.get("x-message-id"),
+            attempts=int(response.extensions.get("digest_attempts", 1)),
+        )
+
+    def close(self) -> None:
+        if self._own_client:
+            self.client.close()
+

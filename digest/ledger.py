@@ -1,0 +1,480 @@
+"""Issue records and the send ledger: what was sent, to whom, in which batch.
+
+An issue moves draft → sending → sent (or skipped, or failed). When a send
+starts, ``claim_issue`` stores the rendered issue (the exact bytes every
+batch and every resume will send), the articles it carries, and freezes the
+recipients into ``send_recipients`` with one set-based INSERT … SELECT (the
+list never passes through Python), numbered into batches. Each batch is then
+``start_batch`` (in flight, committed) → the provider call → ``finish_batch``
+(accepted, committed). Every function here is one short transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterator, Sequence
+
+from sqlalchemy import and_, delete, func, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from digest.errors import SendError
+from digest.models import Pick
+from subscribers.db import Store
+from subscribers.models import IssueArticle, IssueRecord, SendBatch, SendRecipient, Subscriber
+
+# recipients still to be sent in a batch (a resent batch includes its in-flight/failed ones)
+OPEN_RECIPIENT_STATES = ("queued", "in_flight", "failed")
+WEBHOOK_COUNTS = ("delivered", "bounced", "blocked", "dropped", "complained", "unsubscribed", "opened", "clicked")
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    subscriber_id: int
+    email: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    batch: int
+    state: str
+    size: int
+    attempts: int
+    error: str | None
+
+
+@dataclass
+class IssueSummary:
+    """An issue as the editor sees it in `digest issues`."""
+
+    key: str
+    status: str
+    as_of: datetime
+    subject: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    recipients: int
+    sent: int
+    skipped: int
+    failed: int
+    skip_reason: str | None
+    failure: str | None
+    events: dict[str, int] = field(default_factory=dict)
+    batches: dict[str, int] = field(default_factory=dict)  # state -> count
+    in_flight: list[BatchInfo] = field(default_factory=list)  # in flight or abandoned
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "issue": self.key,
+            "status": self.status,
+            "as_of": self.as_of.isoformat(),
+            "subject": self.subject,
+            "created_at": self.created_at.isoformat(),
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "recipients": self.recipients,
+            "sent": self.sent,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "skip_reason": self.skip_reason,
+            "failure": self.failure,
+            **self.events,
+            "batches": self.batches,
+            "unconfirmed_batches": [
+                {"batch": b.batch, "state": b.state, "size": b.size} for b in self.in_flight
+            ],
+        }
+
+
+# --- issue records ------------------------------------------------------------------
+
+
+def get_issue(store: Store, key: str) -> IssueRecord | None:
+    with store.session() as s:
+        return s.get(IssueRecord, key)
+
+
+def record_skipped(store: Store, *, key: str, as_of: datetime, reason: str, now: datetime) -> bool:
+    """Record that the issue for ``key`` was skipped (and why). Never overwrites an issue
+    that is sending or sent; returns whether the record now says skipped."""
+    with store.session() as s:
+        rec = s.get(IssueRecord, key, with_for_update=True)
+        if rec is None:
+            s.add(
+                IssueRecord(
+                    key=key, status="skipped", as_of=as_of, skip_reason=reason,
+                    created_at=now, finished_at=now,
+                )
+            )  # fmt: skip
+            return True
+        if rec.status in ("sending", "sent", "failed"):
+            return False
+        rec.status, rec.as_of, rec.skip_reason, rec.finished_at = "skipped", as_of, reason, now
+        return True
+
+
+@dataclass(frozen=True)
+class Claim:
+    recipients: int
+    batches: int
+
+
+def claim_issue(
+    store: Store,
+    *,
+    key: str,
+    as_of: datetime,
+    subject: str,
+    preheader: str,
+    html: str,
+    text: str,
+    archive_html: str,
+    picks: Sequence[Pick],
+    batch_size: int,
+    now: datetime,
+) -> Claim:
+    """In one transaction: the issue record (status sending, with the rendered issue),
+    its articles, and the frozen recipient list. A concurrent claim of the same key fails
+    on the primary key (the caller holds the issue lock, so it should not happen)."""
+    with store.session() as s:
+        rec = s.get(IssueRecord, key, with_for_update=True)
+        if rec is None:
+            rec = IssueRecord(key=key, created_at=now)
+            s.add(rec)
+        elif rec.status not in ("draft", "skipped"):
+            raise SendError(f"issue {key} is already {rec.status}; it cannot be claimed again")
+        rec.status, rec.as_of, rec.subject, rec.preheader = "sending", as_of, subject, preheader
+        rec.html, rec.text, rec.archive_html = html, text, archive_html
+        rec.skip_reason, rec.failure = None, None
+        rec.started_at, rec.finished_at = now, None
+        rec.sent = rec.skipped_recipients = rec.failed_recipients = 0
+        s.flush()
+        s.execute(delete(IssueArticle).where(IssueArticle.issue_key == key))
+        for position, pick in enumerate(picks):
+            s.add(
+                IssueArticle(
+                    issue_key=key, url=pick.article.url, role=pick.role, position=position,
+                    title=pick.article.title, reason=pick.reason,
+                )
+            )  # fmt: skip
+        s.flush()
+        claim = _freeze_recipients(s, key=key, batch_size=batch_size, now=now)
+        rec.recipients = claim.recipients
+        return claim
+
+
+def _freeze_recipients(s: Session, *, key: str, batch_size: int, now: datetime) -> Claim:
+    s.execute(delete(SendBatch).where(SendBatch.issue_key == key))
+    s.execute(delete(SendRecipient).where(SendRecipient.issue_key == key))
+    batch_no = (func.row_number().over(order_by=Subscriber.id) - 1) // batch_size
+    s.execute(
+        insert(SendRecipient).from_select(
+            ["issue_key", "subscriber_id", "batch", "state"],
+            select(literal(key), Subscriber.id, batch_no, literal("queued")).where(
+                Subscriber.status == "active"
+            ),
+        )
+    )
+    s.execute(
+        insert(SendBatch).from_select(
+            ["issue_key", "batch", "state", "size", "attempts", "updated_at"],
+            select(
+                literal(key),
+                SendRecipient.batch,
+                literal("queued"),
+                func.count(),
+                literal(0),
+                literal(now, IssueRecord.created_at.type),
+            )
+            .where(SendRecipient.issue_key == key)
+            .group_by(SendRecipient.batch),
+        )
+    )
+    recipients, batches = s.execute(
+        select(func.coalesce(func.sum(SendBatch.size), 0), func.count()).where(
+            SendBatch.issue_key == key
+        )
+    ).one()
+    return Claim(recipients=int(recipients), batches=int(batches))
+
+
+def reopen_for_resend(store: Store, *, key: str, batch_size: int, now: datetime) -> Claim:
+    """``--force``: send a sent issue again, from its stored bytes, to today's active list."""
+    with store.session() as s:
+        rec = s.get(IssueRecord, key, with_for_update=True)
+        if rec is None or rec.html is None:
+            raise LookupError(f"issue {key} has no stored rendering to send again")
+        rec.status, rec.started_at, rec.finished_at, rec.failure = "sending", now, None, None
+        rec.sent = rec.skipped_recipients = rec.failed_recipients = 0
+        claim = _freeze_recipients(s, key=key, batch_size=batch_size, now=now)
+        rec.recipients = claim.recipients
+        return claim
+
+
+def mark_issue(store: Store, key: str, *, status: str, now: datetime, failure: str | None = None) -> None:
+    """Finish an issue: sent or failed, with counts recomputed from the ledger."""
+    with store.session() as s:
+        rec = s.get(IssueRecord, key, with_for_update=True)
+        if rec is None:
+            raise LookupError(key)
+        counts = dict(
+            s.execute(
+                select(SendRecipient.state, func.count())
+                .where(SendRecipient.issue_key == key)
+                .group_by(SendRecipient.state)
+            ).all()
+        )
+        rec.sent = int(counts.get("accepted", 0))
+        rec.skipped_recipients = int(counts.get("skipped", 0))
+        rec.failed_recipients = int(counts.get("failed", 0))
+        rec.status, rec.failure = status, failure
+        if status in ("sent", "failed"):
+            rec.finished_at = now
+
+
+# --- batches -------------------------------------------------------------------------
+
+
+def batches(store: Store, key: str, *, states: Sequence[str] | None = None) -> list[BatchInfo]:
+    with store.session() as s:
+        q = select(SendBatch).where(SendBatch.issue_key == key).order_by(SendBatch.batch)
+        if states is not None:
+            q = q.where(SendBatch.state.in_(states))
+        return [
+            BatchInfo(b.batch, b.state, b.size, b.attempts, b.error) for b in s.scalars(q).all()
+        ]
+
+
+def next_batch(store: Store, key: str, states: Sequence[str]) -> BatchInfo | None:
+    with store.session() as s:
+        b = s.scalars(
+            select(SendBatch)
+            .where(SendBatch.issue_key == key, SendBatch.state.in_(states))
+            .order_by(SendBatch.batch)
+            .limit(1)
+        ).first()
+        return BatchInfo(b.batch, b.state, b.size, b.attempts, b.error) if b else None
+
+
+def abandon_batches(store: Store, key: str, *, now: datetime, reason: str) -> list[BatchInfo]:
+    """Batches left in flight by a crash: marked abandoned (not resent), returned."""
+    with store.session() as s:
+        found = s.scalars(
+            select(SendBatch)
+            .where(SendBatch.issue_key == key, SendBatch.state == "in_flight")
+            .order_by(SendBatch.batch)
+        ).all()
+        out = [BatchInfo(b.batch, "abandoned", b.size, b.attempts, reason) for b in found]
+        for b in found:
+            b.state, b.error, b.updated_at = "abandoned", reason, now
+        return out
+
+
+def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[list[RecipientRow], int]:
+    """Skip recipients who left since the send began, mark the batch in flight (committed),
+    and return who is in it and how many were skipped."""
+    with store.session() as s:
+        gone = select(Subscriber.id).where(Subscriber.status != "active")
+        skipped = s.execute(
+            update(SendRecipient)
+            .where(
+                SendRecipient.issue_key == key,
+                SendRecipient.batch == batch,
+                SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
+                SendRecipient.subscriber_id.in_(gone),
+            )
+            .values(state="skipped")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        s.execute(
+            update(SendRecipient)
+            .where(
+                SendRecipient.issue_key == key,
+                SendRecipient.batch == batch,
+                SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
+            )
+            .values(state="in_flight")
+            .execution_options(synchronize_session=False)
+        )
+        s.execute(
+            update(SendBatch)
+            .where(SendBatch.issue_key == key, SendBatch.batch == batch)
+            .values(state="in_flight", attempts=SendBatch.attempts + 1, updated_at=now, error=None)
+        )
+        if skipped:
+            s.execute(
+                update(IssueRecord)
+                .where(IssueRecord.key == key)
+                .values(skipped_recipients=IssueRecord.skipped_recipients + skipped)
+            )
+        rows = s.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.name)
+            .join(SendRecipient, SendRecipient.subscriber_id == Subscriber.id)
+            .where(
+                SendRecipient.issue_key == key,
+                SendRecipient.batch == batch,
+                SendRecipient.state == "in_flight",
+            )
+            .order_by(Subscriber.id)
+        ).all()
+        return [RecipientRow(int(r[0]), r[1], r[2]) for r in rows], int(skipped or 0)
+
+
+def finish_batch(
+    store: Store, key: str, batch: int, *, now: datetime, rejected_ids: Sequence[int] = ()
+) -> int:
+    """The provider accepted the batch: its recipients are accepted (but ``rejected_ids``,
+    refused one by one, are failed). Returns how many were accepted."""
+    with store.session() as s:
+        if rejected_ids:
+            s.execute(
+                update(SendRecipient)
+                .where(
+                    SendRecipient.issue_key == key,
+                    SendRecipient.batch == batch,
+                    SendRecipient.subscriber_id.in_(list(rejected_ids)),
+                )
+                .values(state="failed")
+                .execution_options(synchronize_session=False)
+            )
+        accepted = s.execute(
+            update(SendRecipient)
+            .where(
+                SendRecipient.issue_key == key,
+                SendRecipient.batch == batch,
+                SendRecipient.state == "in_flight",
+            )
+            .values(state="accepted")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        s.execute(
+            update(SendBatch)
+            .where(SendBatch.issue_key == key, SendBatch.batch == batch)
+            .values(state="accepted", updated_at=now, error=None)
+        )
+        s.execute(
+            update(IssueRecord)
+            .where(IssueRecord.key == key)
+            .values(
+                sent=IssueRecord.sent + accepted,
+                failed_recipients=IssueRecord.failed_recipients + len(rejected_ids),
+            )
+        )
+        return int(accepted or 0)
+
+
+def fail_batch(store: Store, key: str, batch: int, *, now: datetime, error: str) -> None:
+    """The provider call failed for good: the batch and its recipients are failed
+    (a later `digest send` retries them)."""
+    with store.session() as s:
+        s.execute(
+            update(SendRecipient)
+            .where(
+                and_(
+                    SendRecipient.issue_key == key,
+                    SendRecipient.batch == batch,
+                    SendRecipient.state == "in_flight",
+                )
+            )
+            .values(state="failed")
+            .execution_options(synchronize_session=False)
+        )
+        s.execute(
+            update(SendBatch)
+            .where(SendBatch.issue_key == key, SendBatch.batch == batch)
+            .values(state="failed", updated_at=now, error=error[:2000])
+        )
+
+
+def remaining(store: Store, key: str, states: Sequence[str]) -> tuple[int, int]:
+    """(batches, recipients) still to send among batches in ``states``."""
+    with store.session() as s:
+        n, size = s.execute(
+            select(func.count(), func.coalesce(func.sum(SendBatch.size), 0)).where(
+                SendBatch.issue_key == key, SendBatch.state.in_(states)
+            )
+        ).one()
+        return int(n), int(size)
+
+
+# --- reading the list without a ledger (dry runs) ---------------------------------------
+
+
+def iter_active(store: Store, batch_size: int) -> Iterator[list[RecipientRow]]:
+    """Active subscribers in id order, ``batch_size`` at a time (keyset pagination)."""
+    last = 0
+    while True:
+        with store.session() as s:
+            rows = s.execute(
+                select(Subscriber.id, Subscriber.email, Subscriber.name)
+                .where(Subscriber.status == "active", Subscriber.id > last)
+                .order_by(Subscriber.id)
+                .limit(batch_size)
+            ).all()
+        if not rows:
+            return
+        yield [RecipientRow(int(r[0]), r[1], r[2]) for r in rows]
+        last = int(rows[-1][0])
+
+
+def count_active(store: Store) -> int:
+    with store.session() as s:
+        return int(s.scalar(select(func.count()).where(Subscriber.status == "active")) or 0)
+
+
+# --- reading issues ----------------------------------------------------------------------
+
+
+def _summary(
+    rec: IssueRecord, counts: dict[str, int], unconfirmed: list[BatchInfo]
+) -> IssueSummary:
+    return IssueSummary(
+        key=rec.key,
+        status=rec.status,
+        as_of=rec.as_of,
+        subject=rec.subject,
+        created_at=rec.created_at,
+        started_at=rec.started_at,
+        finished_at=rec.finished_at,
+        recipients=rec.recipients or 0,
+        sent=rec.sent or 0,
+        skipped=rec.skipped_recipients or 0,
+        failed=rec.failed_recipients or 0,
+        skip_reason=rec.skip_reason,
+        failure=rec.failure,
+        events={k: int(getattr(rec, k) or 0) for k in WEBHOOK_COUNTS},
+        batches=counts,
+        in_flight=unconfirmed,
+    )
+
+
+def issue_summary(store: Store, key: str) -> IssueSummary | None:
+    rec = get_issue(store, key)
+    if rec is None:
+        return None
+    rows = batches(store, key)
+    counts: dict[str, int] = {}
+    for b in rows:
+        counts[b.state] = counts.get(b.state, 0) + 1
+    return _summary(rec, counts, [b for b in rows if b.state in ("in_flight", "abandoned")])
+
+
+def list_issues(store: Store, *, limit: int | None = None) -> list[IssueSummary]:
+    """Issues newest first, with counts (batch details only for unfinished ones)."""
+    with store.session() as s:
+        q = select(IssueRecord).order_by(IssueRecord.key.desc())
+        if limit:
+            q = q.limit(limit)
+        recs = list(s.scalars(q).all())
+        per_issue: dict[str, dict[str, int]] = {}
+        keys = [r.key for r in recs]
+        if keys:
+            for key, state, n in s.execute(
+                select(SendBatch.issue_key, SendBatch.state, func.count())
+                .where(SendBatch.issue_key.in_(keys))
+                .group_by(SendBatch.issue_key, SendBatch.state)
+            ).all():
+                per_issue.setdefault(key, {})[state] = int(n)
+    return [_summary(rec, per_issue.get(rec.key, {}), []) for rec in recs]
