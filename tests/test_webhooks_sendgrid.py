@@ -3,12 +3,13 @@ way SendGrid does, and they are POSTed to the app."""
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,7 +29,7 @@ from subscribers.models import ConsentEvent, IssueRecord, Subscriber, WebhookEve
 from subscribers.webhooks import routes
 from subscribers.webhooks.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_payload
 
-NOW = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 ISSUE = "2026-W47"
 URL = "/webhooks/sendgrid"
 
@@ -45,7 +46,6 @@ def public_key_text(private: ec.EllipticCurvePrivateKey) -> str:
     der = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    import base64
 
     return base64.b64encode(der).decode("ascii")
 
@@ -83,9 +83,7 @@ def client_for(store: Store, config: Config) -> TestClient:
     return TestClient(make_app(store, config), base_url="http://127.0.0.1")
 
 
-def signed(
-    private: ec.EllipticCurvePrivateKey, body: bytes, at: datetime = NOW
-) -> dict[str, str]:
+def signed(private: ec.EllipticCurvePrivateKey, body: bytes, at: datetime = NOW) -> dict[str, str]:
     ts = str(int(at.timestamp()))
     return {
         SIGNATURE_HEADER: sign_payload(private, ts, body),
@@ -101,8 +99,12 @@ def seed(store: Store, emails: list[str], *, status: str = "active") -> None:
     with store.session() as s:
         if s.get(IssueRecord, ISSUE) is None:
             s.add(
-                IssueRecord(key=ISSUE, status="sent", as_of=NOW - timedelta(hours=6),
-                            created_at=NOW - timedelta(hours=6))
+                IssueRecord(
+                    key=ISSUE,
+                    status="sent",
+                    as_of=NOW - timedelta(hours=6),
+                    created_at=NOW - timedelta(hours=6),
+                )
             )
         for email in emails:
             repository.add(s, email, at=NOW - timedelta(days=30), source="cli", status=status)
@@ -125,9 +127,15 @@ def ev(kind: str, email: str, n: int, **extra: Any) -> dict[str, Any]:
 
 
 def bounce(email: str, n: int, type_: str = "bounce") -> dict[str, Any]:
-    return ev("bounce", email, n, type=type_, status="5.1.1" if type_ == "bounce" else "4.0.0",
-              reason="550 5.1.1 The email account that you tried to reach does not exist.",
-              bounce_classification="Invalid Address" if type_ == "bounce" else "Reputation")
+    return ev(
+        "bounce",
+        email,
+        n,
+        type=type_,
+        status="5.1.1" if type_ == "bounce" else "4.0.0",
+        reason="550 5.1.1 The email account that you tried to reach does not exist.",
+        bounce_classification="Invalid Address" if type_ == "bounce" else "Reputation",
+    )
 
 
 def body_of(events: list[dict[str, Any]]) -> bytes:
@@ -140,8 +148,17 @@ def statuses(store: Store) -> dict[str, str]:
 
 
 def issue_counts(store: Store) -> dict[str, int]:
-    names = ["delivered", "bounced", "blocked", "dropped", "complained", "unsubscribed",
-             "opened", "clicked", "unknown_events"]
+    names = [
+        "delivered",
+        "bounced",
+        "blocked",
+        "dropped",
+        "complained",
+        "unsubscribed",
+        "opened",
+        "clicked",
+        "unknown_events",
+    ]
     with store.session() as s:
         rec = s.get(IssueRecord, ISSUE)
         assert rec is not None
@@ -154,8 +171,9 @@ def ledger(store: Store, kind: str | None = None) -> list[tuple[str, str | None,
         q = q.join(Subscriber, Subscriber.id == ConsentEvent.subscriber_id)
         if kind:
             q = q.where(ConsentEvent.kind == kind)
-        return [(r[0], r[1], r[2]) for r in s.execute(q.order_by(ConsentEvent.id))
-                if r[3] == "webhook"]
+        return [
+            (r[0], r[1], r[2]) for r in s.execute(q.order_by(ConsentEvent.id)) if r[3] == "webhook"
+        ]
 
 
 def stored_events(store: Store) -> int:
@@ -163,21 +181,43 @@ def stored_events(store: Store) -> int:
         return int(s.scalar(select(func.count()).select_from(WebhookEvent)) or 0)
 
 
-PEOPLE = ["ann@example.org", "bob@example.org", "cy@example.org", "dee@example.org",
-          "eve@example.org"]
+PEOPLE = [
+    "ann@example.org",
+    "bob@example.org",
+    "cy@example.org",
+    "dee@example.org",
+    "eve@example.org",
+]
 
 
 def mixed_batch() -> list[dict[str, Any]]:
     return [
         bounce("ann@example.org", 1),
         ev("spamreport", "bob@example.org", 2),
-        ev("group_unsubscribe", "cy@example.org", 3, asm_group_id=42,
-           useragent="Mozilla/5.0", ip="203.0.113.9"),
+        ev(
+            "group_unsubscribe",
+            "cy@example.org",
+            3,
+            asm_group_id=42,
+            useragent="Mozilla/5.0",
+            ip="203.0.113.9",
+        ),
         ev("delivered", "dee@example.org", 4, response="250 OK"),
-        ev("open", "dee@example.org", 5, useragent="Mozilla/5.0", ip="203.0.113.9",
-           sg_machine_open=False),
-        ev("click", "dee@example.org", 6, url="https://statecraft.example/a", url_offset={
-            "index": 0, "type": "html"}),
+        ev(
+            "open",
+            "dee@example.org",
+            5,
+            useragent="Mozilla/5.0",
+            ip="203.0.113.9",
+            sg_machine_open=False,
+        ),
+        ev(
+            "click",
+            "dee@example.org",
+            6,
+            url="https://statecraft.example/a",
+            url_offset={"index": 0, "type": "html"},
+        ),
         ev("delivered", "eve@example.org", 7, response="250 OK"),
         ev("processed", "eve@example.org", 8),
         ev("future_event_kind", "eve@example.org", 9),
@@ -210,16 +250,27 @@ def test_a_signed_batch_changes_exactly_the_people_it_names(
         ("cy@example.org", "unsubscribed", "sg-group_unsubscribe-3-cy@example.org"),
     ]
     with store.session() as s:
-        details = [c.detail for c in s.scalars(select(ConsentEvent).where(
-            ConsentEvent.source == "webhook").order_by(ConsentEvent.id))]
+        details = [
+            c.detail
+            for c in s.scalars(
+                select(ConsentEvent)
+                .where(ConsentEvent.source == "webhook")
+                .order_by(ConsentEvent.id)
+            )
+        ]
         cy = repository.get_by_email(s, "cy@example.org")
         assert cy is not None and cy.unsubscribed_at is not None
     assert "550 5.1.1" in (details[0] or "")
     assert "asm_group_id=42" in (details[2] or "")
     # per-issue numbers; "processed" is known but not counted, the unknown kind is
     assert issue_counts(store) == {
-        "bounced": 1, "complained": 1, "unsubscribed": 1, "delivered": 2, "opened": 1,
-        "clicked": 1, "unknown_events": 1,
+        "bounced": 1,
+        "complained": 1,
+        "unsubscribed": 1,
+        "delivered": 2,
+        "opened": 1,
+        "clicked": 1,
+        "unknown_events": 1,
     }
 
 
@@ -241,8 +292,12 @@ def test_one_changed_byte_is_refused_and_nothing_is_stored(
         moved = dict(headers, **{TIMESTAMP_HEADER: str(int(headers[TIMESTAMP_HEADER]) + 1)})
         assert client.post(URL, content=body, headers=moved).status_code == 403
         # no signature at all, or garbage
-        assert client.post(URL, content=body, headers={TIMESTAMP_HEADER: moved[
-            TIMESTAMP_HEADER]}).status_code == 403
+        assert (
+            client.post(
+                URL, content=body, headers={TIMESTAMP_HEADER: moved[TIMESTAMP_HEADER]}
+            ).status_code
+            == 403
+        )
         garbage = dict(headers, **{SIGNATURE_HEADER: "not base64!"})
         assert client.post(URL, content=body, headers=garbage).status_code == 403
     assert set(statuses(sqlite_store).values()) == {"active"}
@@ -257,14 +312,17 @@ def test_a_stale_or_future_timestamp_is_refused_as_a_replay(
     seed(sqlite_store, PEOPLE)
     body = body_of(mixed_batch())
     with client_for(sqlite_store, config) as client:
-        r = client.post(URL, content=body,
-                        headers=signed(private_key, body, NOW + timedelta(seconds=offset)))
+        r = client.post(
+            URL, content=body, headers=signed(private_key, body, NOW + timedelta(seconds=offset))
+        )
         assert r.status_code == 403
         assert "tolerance" in r.json()["error"]
         # inside the window (either side) it is accepted
         edge = NOW + timedelta(seconds=290 if offset > 0 else -290)
-        assert client.post(URL, content=body, headers=signed(private_key, body, edge)
-                           ).status_code == 200
+        assert (
+            client.post(URL, content=body, headers=signed(private_key, body, edge)).status_code
+            == 200
+        )
     assert statuses(sqlite_store)["ann@example.org"] == "bounced"
 
 
@@ -280,8 +338,9 @@ def test_the_same_batch_twice_is_applied_once(
         counts = issue_counts(store)
         rows = ledger(store)
         # SendGrid retries a batch later with a fresh timestamp and signature
-        second = client.post(URL, content=body,
-                             headers=signed(private_key, body, NOW + timedelta(seconds=60)))
+        second = client.post(
+            URL, content=body, headers=signed(private_key, body, NOW + timedelta(seconds=60))
+        )
     assert first.status_code == second.status_code == 200
     assert first.json()["applied"] == 9 and first.json()["duplicates"] == 1
     assert second.json()["applied"] == 0 and second.json()["duplicates"] == 10
@@ -300,8 +359,9 @@ def test_an_event_without_sg_event_id_is_still_applied_once(
     body = body_of([e, other])
     with client_for(sqlite_store, config) as client:
         for _ in range(2):
-            assert client.post(URL, content=body, headers=signed(private_key, body)
-                               ).status_code == 200
+            assert (
+                client.post(URL, content=body, headers=signed(private_key, body)).status_code == 200
+            )
     assert issue_counts(sqlite_store) == {"delivered": 2}
 
 
@@ -325,8 +385,7 @@ def test_five_thousand_events_in_one_post_one_transaction(
     commits: list[int] = []
     statements: list[str] = []
     event.listen(store.engine, "commit", lambda conn: commits.append(1))
-    event.listen(store.engine, "before_cursor_execute",
-                 lambda *a: statements.append(a[2]))
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     with client_for(store, config) as client:
         started = time.perf_counter()
         r = client.post(URL, content=body, headers=signed(private_key, body))
@@ -365,8 +424,9 @@ def test_a_database_failure_answers_500_and_keeps_nothing(
         # SendGrid retries once the database is back: applied then
         with sqlite_store.engine.begin() as conn:
             conn.execute(text("ALTER TABLE consent_events_away RENAME TO consent_events"))
-        r = client.post(URL, content=body,
-                        headers=signed(private_key, body, NOW + timedelta(seconds=30)))
+        r = client.post(
+            URL, content=body, headers=signed(private_key, body, NOW + timedelta(seconds=30))
+        )
     assert r.status_code == 200
     assert statuses(sqlite_store)["bob@example.org"] == "complained"
 
@@ -376,20 +436,22 @@ def test_bad_bodies_are_refused_with_400_or_413(
 ) -> None:
     seed(sqlite_store, PEOPLE)
     with client_for(sqlite_store, config) as client:
-        for body in (b"{not json", b'{"event": "bounce"}', b'[1, 2]', b""):
+        for body in (b"{not json", b'{"event": "bounce"}', b"[1, 2]", b""):
             r = client.post(URL, content=body, headers=signed(private_key, body))
             assert r.status_code == 400, body
         huge = b"[" + b" " * (5 * 1024 * 1024) + b"]"
         r = client.post(URL, content=huge, headers=signed(private_key, huge))
         assert r.status_code == 413
         # an empty array is fine (SendGrid's "test your integration" may send one)
-        assert client.post(URL, content=b"[]", headers=signed(private_key, b"[]")
-                           ).status_code == 200
+        assert (
+            client.post(URL, content=b"[]", headers=signed(private_key, b"[]")).status_code == 200
+        )
     assert stored_events(sqlite_store) == 0
 
 
 def test_without_a_configured_key_nothing_is_accepted(
-    sqlite_store: Store, private_key: ec.EllipticCurvePrivateKey,
+    sqlite_store: Store,
+    private_key: ec.EllipticCurvePrivateKey,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     seed(sqlite_store, PEOPLE)
@@ -398,8 +460,9 @@ def test_without_a_configured_key_nothing_is_accepted(
         r = client.post(URL, content=body, headers=signed(private_key, body))
     assert r.status_code == 503
     assert "web.sendgrid_webhook_public_key" in caplog.text
-    with client_for(sqlite_store, make_config({"sendgrid_webhook_public_key": "bm9wZQ=="})
-                    ) as client:
+    with client_for(
+        sqlite_store, make_config({"sendgrid_webhook_public_key": "bm9wZQ=="})
+    ) as client:
         r = client.post(URL, content=body, headers=signed(private_key, body))
     assert r.status_code == 503
     assert "web.sendgrid_webhook_public_key" in r.json()["error"]
@@ -410,13 +473,14 @@ def test_a_pem_key_is_accepted_too(
     sqlite_store: Store, private_key: ec.EllipticCurvePrivateKey
 ) -> None:
     seed(sqlite_store, PEOPLE)
-    pem = private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    pem = (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     body = body_of([bounce("ann@example.org", 1)])
     with client_for(sqlite_store, make_config({"sendgrid_webhook_public_key": pem})) as client:
-        assert client.post(URL, content=body, headers=signed(private_key, body)
-                           ).status_code == 200
+        assert client.post(URL, content=body, headers=signed(private_key, body)).status_code == 200
     assert statuses(sqlite_store)["ann@example.org"] == "bounced"
 
 
@@ -424,27 +488,39 @@ def test_status_precedence(
     sqlite_store: Store, config: Config, private_key: ec.EllipticCurvePrivateKey
 ) -> None:
     seed(sqlite_store, PEOPLE)
-    first = body_of([
-        ev("spamreport", "ann@example.org", 1),
-        ev("unsubscribe", "bob@example.org", 2),
-        bounce("cy@example.org", 3),
-    ])
-    later = body_of([
-        bounce("ann@example.org", 11),  # a complaint is never turned back into a bounce
-        ev("unsubscribe", "ann@example.org", 12),
-        bounce("bob@example.org", 13),  # unsubscribed stays unsubscribed
-        ev("spamreport", "cy@example.org", 14),  # bounced, then a complaint: complained
-    ])
+    first = body_of(
+        [
+            ev("spamreport", "ann@example.org", 1),
+            ev("unsubscribe", "bob@example.org", 2),
+            bounce("cy@example.org", 3),
+        ]
+    )
+    later = body_of(
+        [
+            bounce("ann@example.org", 11),  # a complaint is never turned back into a bounce
+            ev("unsubscribe", "ann@example.org", 12),
+            bounce("bob@example.org", 13),  # unsubscribed stays unsubscribed
+            ev("spamreport", "cy@example.org", 14),  # bounced, then a complaint: complained
+        ]
+    )
     with client_for(sqlite_store, config) as client:
         for body in (first, later):
-            assert client.post(URL, content=body, headers=signed(private_key, body)
-                               ).status_code == 200
+            assert (
+                client.post(URL, content=body, headers=signed(private_key, body)).status_code == 200
+            )
     st = statuses(sqlite_store)
     assert (st["ann@example.org"], st["bob@example.org"], st["cy@example.org"]) == (
-        "complained", "unsubscribed", "complained")
+        "complained",
+        "unsubscribed",
+        "complained",
+    )
     kinds = [(e, k) for e, k, _ in ledger(sqlite_store)]
-    assert kinds == [("ann@example.org", "complained"), ("bob@example.org", "unsubscribed"),
-                     ("cy@example.org", "bounced"), ("cy@example.org", "complained")]
+    assert kinds == [
+        ("ann@example.org", "complained"),
+        ("bob@example.org", "unsubscribed"),
+        ("cy@example.org", "bounced"),
+        ("cy@example.org", "complained"),
+    ]
     # the later events are still counted for the issue
     assert issue_counts(sqlite_store)["bounced"] == 3
 
@@ -453,22 +529,27 @@ def test_soft_bounces_suppress_after_the_limit_in_a_row(
     sqlite_store: Store, private_key: ec.EllipticCurvePrivateKey
 ) -> None:
     seed(sqlite_store, PEOPLE)
-    cfg = make_config({"sendgrid_webhook_public_key": public_key_text(private_key),
-                       "soft_bounce_limit": 2})
-    batch1 = body_of([
-        bounce("ann@example.org", 1, "blocked"),
-        ev("delivered", "ann@example.org", 2),  # got through in between: starts again
-        bounce("ann@example.org", 3, "blocked"),
-        bounce("bob@example.org", 4, "blocked"),
-    ])
+    cfg = make_config(
+        {"sendgrid_webhook_public_key": public_key_text(private_key), "soft_bounce_limit": 2}
+    )
+    batch1 = body_of(
+        [
+            bounce("ann@example.org", 1, "blocked"),
+            ev("delivered", "ann@example.org", 2),  # got through in between: starts again
+            bounce("ann@example.org", 3, "blocked"),
+            bounce("bob@example.org", 4, "blocked"),
+        ]
+    )
     batch2 = body_of([bounce("bob@example.org", 20, "blocked")])
     with client_for(sqlite_store, cfg) as client:
-        assert client.post(URL, content=batch1, headers=signed(private_key, batch1)
-                           ).status_code == 200
+        assert (
+            client.post(URL, content=batch1, headers=signed(private_key, batch1)).status_code == 200
+        )
         st = statuses(sqlite_store)
         assert st["ann@example.org"] == st["bob@example.org"] == "active"
-        assert client.post(URL, content=batch2, headers=signed(private_key, batch2)
-                           ).status_code == 200
+        assert (
+            client.post(URL, content=batch2, headers=signed(private_key, batch2)).status_code == 200
+        )
     st = statuses(sqlite_store)
     assert st["ann@example.org"] == "active"
     assert st["bob@example.org"] == "bounced"
@@ -483,20 +564,28 @@ def test_dropped_mail_follows_sendgrids_suppression_reason(
     sqlite_store: Store, config: Config, private_key: ec.EllipticCurvePrivateKey
 ) -> None:
     seed(sqlite_store, PEOPLE)
-    body = body_of([
-        ev("dropped", "ann@example.org", 1, reason="Bounced Address", status="5.0.0"),
-        ev("dropped", "bob@example.org", 2, reason="Spam Reporting Address", status="5.0.0"),
-        ev("dropped", "cy@example.org", 3, reason="Unsubscribed Address", status="5.0.0"),
-        ev("dropped", "dee@example.org", 4, reason="Invalid", status="5.0.0"),
-        ev("dropped", "eve@example.org", 5, reason="Spam Content (if Spam Checker app is "
-           "enabled)", status="5.0.0"),
-    ])
+    body = body_of(
+        [
+            ev("dropped", "ann@example.org", 1, reason="Bounced Address", status="5.0.0"),
+            ev("dropped", "bob@example.org", 2, reason="Spam Reporting Address", status="5.0.0"),
+            ev("dropped", "cy@example.org", 3, reason="Unsubscribed Address", status="5.0.0"),
+            ev("dropped", "dee@example.org", 4, reason="Invalid", status="5.0.0"),
+            ev(
+                "dropped",
+                "eve@example.org",
+                5,
+                reason="Spam Content (if Spam Checker app is enabled)",
+                status="5.0.0",
+            ),
+        ]
+    )
     with client_for(sqlite_store, config) as client:
-        assert client.post(URL, content=body, headers=signed(private_key, body)
-                           ).status_code == 200
+        assert client.post(URL, content=body, headers=signed(private_key, body)).status_code == 200
     assert statuses(sqlite_store) == {
-        "ann@example.org": "bounced", "bob@example.org": "complained",
-        "cy@example.org": "unsubscribed", "dee@example.org": "bounced",
+        "ann@example.org": "bounced",
+        "bob@example.org": "complained",
+        "cy@example.org": "unsubscribed",
+        "dee@example.org": "bounced",
         "eve@example.org": "active",  # our content, not the reader's address
     }
     assert issue_counts(sqlite_store) == {"dropped": 5}
@@ -506,12 +595,14 @@ def test_events_for_strangers_and_other_issues_change_nothing_else(
     sqlite_store: Store, config: Config, private_key: ec.EllipticCurvePrivateKey
 ) -> None:
     seed(sqlite_store, PEOPLE)
-    body = body_of([
-        bounce("stranger@example.net", 1),
-        ev("delivered", "ann@example.org", 2, issue="2026-W01"),  # not in this database
-        ev("delivered", "ann@example.org", 3, issue="<script>"),  # not an issue key
-        bounce("BOB@Example.org", 4),  # the address as SendGrid echoes it, other case
-    ])
+    body = body_of(
+        [
+            bounce("stranger@example.net", 1),
+            ev("delivered", "ann@example.org", 2, issue="2026-W01"),  # not in this database
+            ev("delivered", "ann@example.org", 3, issue="<script>"),  # not an issue key
+            bounce("BOB@Example.org", 4),  # the address as SendGrid echoes it, other case
+        ]
+    )
     with client_for(sqlite_store, config) as client:
         r = client.post(URL, content=body, headers=signed(private_key, body))
     assert r.status_code == 200
@@ -528,8 +619,13 @@ def live_server(sqlite_store: Store, config: Config) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(make_app(sqlite_store, config, lambda: datetime.now(
-        timezone.utc)), log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            make_app(sqlite_store, config, lambda: datetime.now(UTC)),
+            log_level="warning",
+            lifespan="off",
+        )
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -548,13 +644,15 @@ def test_a_real_server_verifies_and_applies(
 ) -> None:
     seed(sqlite_store, PEOPLE)
     body = body_of(mixed_batch())
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with httpx.Client(base_url=live_server, timeout=10) as http:
-        forged = http.post(URL, content=body.replace(b"bob@", b"rob@"),
-                           headers=signed(private_key, body, now))
+        forged = http.post(
+            URL, content=body.replace(b"bob@", b"rob@"), headers=signed(private_key, body, now)
+        )
         assert forged.status_code == 403
-        stale = http.post(URL, content=body,
-                          headers=signed(private_key, body, now - timedelta(minutes=10)))
+        stale = http.post(
+            URL, content=body, headers=signed(private_key, body, now - timedelta(minutes=10))
+        )
         assert stale.status_code == 403
         assert statuses(sqlite_store)["bob@example.org"] == "active"
         ok = http.post(URL, content=body, headers=signed(private_key, body, now))

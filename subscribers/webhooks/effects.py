@@ -139,7 +139,9 @@ def _add_counts(session: Session, events: Sequence[TrackingEvent], outcome: Outc
         if getattr(result, "rowcount", 1) == 0:
             # events for an issue this database never sent (a test copy, another install)
             outcome.unknown_issues.append(key)
-            log.warning("webhook events for issue %s, which is not in the database: not counted", key)
+            log.warning(
+                "webhook events for issue %s, which is not in the database: not counted", key
+            )
         else:
             outcome.counts[key] = dict(tally)
 

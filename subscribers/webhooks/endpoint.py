@@ -75,12 +75,18 @@ def make_endpoint(provider: Provider) -> Endpoint:
                 store_events, state.store, events, config, clock, provider.name
             )
         except Exception:
-            log.exception("%s webhook: %d events not applied; the provider will retry",
-                          provider.name, len(events))
+            log.exception(
+                "%s webhook: %d events not applied; the provider will retry",
+                provider.name,
+                len(events),
+            )
             return JSONResponse({"error": "not applied, please retry"}, status_code=500)
         log.info(
             "%s webhook: %d events, %d new, %d duplicates, %d status changes",
-            provider.name, outcome.received, outcome.applied, outcome.duplicates,
+            provider.name,
+            outcome.received,
+            outcome.applied,
+            outcome.duplicates,
             outcome.status_changes,
         )
         return JSONResponse(outcome.summary())

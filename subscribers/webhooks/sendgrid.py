@@ -26,7 +26,7 @@ import binascii
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -201,11 +201,11 @@ def _dropped_action(reason: str | None) -> Action | None:
     Package Quota") are about our message or account, not the person: counted only.
     """
     r = (reason or "").strip().lower()
-    if r.startswith("bounced address") or r == "invalid" or r.startswith("invalid address"):
+    if r == "invalid" or r.startswith(("bounced address", "invalid address")):
         return "bounced"
     if r.startswith("spam reporting address"):
         return "complained"
-    if r.startswith("unsubscribed address") or r.startswith("unsubscribed group"):
+    if r.startswith(("unsubscribed address", "unsubscribed group")):
         return "unsubscribed"
     return None
 
@@ -229,7 +229,7 @@ def _occurred_at(value: Any) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
 
