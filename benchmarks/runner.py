@@ -1,0 +1,57 @@
+"""Running a ``digest`` command as its own process: wall time and peak RSS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from benchmarks.publication import AS_OF
+
+SECRET = "bench-secret-not-for-production-0123456789abcdef"
+
+
+def digest_env(sink_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
+    env["DIGEST_SECRET_KEY"] = SECRET
+    env["DIGEST_NOW"] = AS_OF.isoformat()
+    env["PYTHONUNBUFFERED"] = "1"
+    if sink_url:
+        env["SENDGRID_API_HOST"] = sink_url
+        env["SENDGRID_API_KEY"] = "SG.bench"
+    return env
+
+
+@dataclass
+class Finished:
+    returncode: int
+    wall: float  # seconds
+    peak_rss_mb: float  # the process's own peak resident set (ru_maxrss via wait4)
+    log: Path
+
+    def tail(self, lines: int = 8) -> str:
+        text = self.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:])
+
+
+def run_measured(args: Sequence[str], *, env: dict[str, str], log: Path, cwd: Path | None = None) -> Finished:
+    """Run ``python -m digest ARGS``; wall time, and peak RSS from ``wait4``'s rusage."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        began = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "digest", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - began
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return Finished(proc.returncode, wall, usage.ru_maxrss / 1024, log)
