@@ -1,0 +1,404 @@
+"""Turning one feed's bytes into Articles (no network here).
+
+feedparser reads RSS 0.9x/1.0/2.0 and Atom; it is always given bytes, never
+a URL, so it never fetches anything itself. Media RSS details feedparser
+flattens or loses (which credit and description belong to which image) are
+read from the XML directly when the document is well-formed.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+
+from digest.feedtext import (
+    canonical_url,
+    excerpt,
+    is_web_url,
+    paragraphs,
+    plain_text,
+    shorten,
+    word_count,
+)
+from digest.models import Article, Image
+
+DEK_CHARS = 200
+EXCERPT_CHARS = 600
+TITLE_CHARS = 300
+
+MEDIA_NS = "http://search.yahoo.com/mrss/"
+_ATOM_NS = "http://www.w3.org/2005/Atom"
+_RSS1_NS = "http://purl.org/rss/1.0/"
+_IMAGE_EXT = re.compile(r"\.(jpe?g|png|gif|webp|avif)(\?|$)", re.IGNORECASE)
+
+
+class FeedProblem(Exception):
+    """The bytes are not a usable feed; the message is the reason an editor reads."""
+
+
+@dataclass
+class ParsedFeed:
+    articles: list[Article]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Media:
+    url: str
+    medium: str | None
+    type: str | None
+    alt: str | None
+    credit: str | None
+
+
+@dataclass
+class _EntryMedia:
+    contents: list[_Media] = field(default_factory=list)
+    thumbnails: list[_Media] = field(default_factory=list)
+    descriptions: set[str] = field(default_factory=set)
+
+
+# --- the whole feed -------------------------------------------------------------
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    source: str,
+    url: str,
+    default_section: str | None = None,
+    content_type: str | None = None,
+    not_sections: Iterable[str] = (),
+) -> ParsedFeed:
+    """Every dated entry of the feed in ``body`` as an Article.
+
+    ``url`` is where the bytes came from (relative links resolve against it).
+    Raises ``FeedProblem`` when the bytes are empty, not a feed, or XML so
+    broken that no entry can be read. Entries without a date or a link are
+    left out and named in ``warnings``.
+    """
+    if not body.strip():
+        raise FeedProblem("empty response: no feed")
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(body, response_headers=headers)
+    warnings: list[str] = []
+    entries = list(parsed.entries)
+    if not entries:
+        if not parsed.get("version"):
+            raise FeedProblem(_not_a_feed_reason(body, parsed))
+        return ParsedFeed([], [f"{source}: the feed has no entries"])
+    if parsed.get("bozo"):
+        exc = parsed.get("bozo_exception")
+        if _is_xml_error(exc):
+            warnings.append(
+                f"{source}: the feed is not well-formed ({_xml_error(exc)}); "
+                f"{len(entries)} entries read anyway"
+            )
+    media = _raw_media(body, len(entries))
+    skip = {s.casefold() for s in not_sections}
+    articles: list[Article] = []
+    for i, entry in enumerate(entries):
+        art = _article(
+            entry,
+            source=source,
+            base=url,
+            default_section=default_section,
+            media=media[i] if media else None,
+            not_sections=skip,
+            warnings=warnings,
+        )
+        if art is not None:
+            articles.append(art)
+    return ParsedFeed(articles, warnings)
+
+
+def _is_xml_error(exc: object) -> bool:
+    return exc is not None and hasattr(exc, "getLineNumber")
+
+
+def _xml_error(exc: Any) -> str:
+    msg = exc.getMessage() if hasattr(exc, "getMessage") else str(exc)
+    return f"XML error at line {exc.getLineNumber()}: {msg}"
+
+
+def _snippet(body: bytes, limit: int = 60) -> str:
+    text = body.lstrip(b"\xef\xbb\xbf").decode("utf-8", "replace")
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:200].lower()
+    looks_html = head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+    exc = parsed.get("bozo_exception")
+    if not looks_html and _is_xml_error(exc):
+        return _xml_error(exc)
+    return f"not a feed: {_snippet(body)}"
+
+
+# --- one entry ------------------------------------------------------------------
+
+
+def _article(
+    entry: Any,
+    *,
+    source: str,
+    base: str,
+    default_section: str | None,
+    media: _EntryMedia | None,
+    not_sections: set[str],
+    warnings: list[str],
+) -> Article | None:
+    title = shorten(plain_text(entry.get("title") or ""), TITLE_CHARS)
+    link = (entry.get("link") or "").strip()
+    guid = (entry.get("id") or "").strip()
+    if not link and is_web_url(guid):
+        link = guid
+    if link:
+        link = urljoin(base, link)
+    label = title or link or guid or "(an untitled entry)"
+    if not link or not is_web_url(link):
+        warnings.append(f"{source}: entry {label!r} has no web link and was left out")
+        return None
+    url = canonical_url(link)
+    published = _date(entry, "published")
+    updated = _date(entry, "updated")
+    if published is None:
+        published, updated = updated, None
+    if published is None:
+        raw = entry.get("published") or entry.get("updated")
+        detail = f" (unreadable date {raw!r})" if raw else ""
+        warnings.append(
+            f"{source}: entry {title or '(untitled)'!r} ({url}) has no date{detail} and was left out"
+        )
+        return None
+    if updated is not None and updated <= published:
+        updated = None
+
+    media_texts = media.descriptions if media else set()
+    content_html = _content_html(entry, media_texts)
+    summary_html = entry.get("summary") or ""
+    if summary_html.strip() in media_texts and not content_html:
+        summary_html = ""
+    body_paras = paragraphs(content_html) if content_html else []
+    summary_paras = paragraphs(summary_html) if summary_html else []
+    full = body_paras or summary_paras
+    if summary_paras and (not body_paras or summary_paras != body_paras[: len(summary_paras)]):
+        dek = shorten(" ".join(summary_paras), DEK_CHARS)
+    else:
+        dek = shorten(full[0], DEK_CHARS) if full else ""
+    if not title:
+        title = shorten(dek, 80) if dek else "(untitled)"
+
+    categories = _categories(entry)
+    section = next((c for c in categories if c.casefold() not in not_sections), None)
+    return Article(
+        url=url,
+        guid=guid or url,
+        title=title,
+        dek=dek,
+        excerpt=excerpt(full, EXCERPT_CHARS),
+        section=section or default_section,
+        categories=categories,
+        authors=_authors(entry),
+        published=published,
+        updated=updated,
+        image=_image(entry, media, content_html or summary_html, link),
+        source=source,
+        word_count=word_count(" ".join(full)),
+    )
+
+
+def _date(entry: Any, key: str) -> datetime | None:
+    parsed: time.struct_time | None = entry.get(f"{key}_parsed")
+    if not parsed:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _content_html(entry: Any, media_texts: set[str]) -> str:
+    """The entry's full content (content:encoded, atom:content), preferring HTML."""
+    items = [
+        c
+        for c in entry.get("content") or []
+        if (c.get("value") or "").strip() and c.get("value", "").strip() not in media_texts
+    ]
+    if not items:
+        return ""
+    html = [c for c in items if "html" in (c.get("type") or "")]
+    best = max(html or items, key=lambda c: len(c.get("value") or ""))
+    return str(best.get("value") or "")
+
+
+def _dedupe(values: Iterable[str]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for v in values:
+        if v and v.casefold() not in seen:
+            seen.add(v.casefold())
+            out.append(v)
+    return tuple(out)
+
+
+def _categories(entry: Any) -> tuple[str, ...]:
+    terms: list[str] = []
+    for tag in entry.get("tags") or []:
+        term = plain_text(tag.get("term") or tag.get("label") or "")
+        if term:
+            terms.append(shorten(term, 80))
+    return _dedupe(terms)
+
+
+def _authors(entry: Any) -> tuple[str, ...]:
+    names = [plain_text(a.get("name") or "") for a in entry.get("authors") or []]
+    if not any(names) and entry.get("author"):
+        names = [plain_text(entry.get("author") or "")]
+    return _dedupe(shorten(n, 120) for n in names)
+
+
+# --- images ---------------------------------------------------------------------
+
+
+def _clean_optional(text: str | None, limit: int) -> str | None:
+    if not text:
+        return None
+    cleaned = shorten(plain_text(text), limit)
+    return cleaned or None
+
+
+def _is_image(m: _Media) -> bool:
+    if m.medium:
+        return m.medium.lower() == "image"
+    if m.type:
+        return m.type.lower().startswith("image/")
+    return bool(_IMAGE_EXT.search(m.url))
+
+
+def _image(entry: Any, media: _EntryMedia | None, html: str, link: str) -> Image | None:
+    if media is None:
+        media = _feedparser_media(entry)
+    candidates = [m for m in media.contents if _is_image(m)] + media.thumbnails
+    for enc in entry.get("enclosures") or []:
+        etype = (enc.get("type") or "").lower()
+        href = enc.get("href") or enc.get("url") or ""
+        if etype.startswith("image/") or (not etype and _IMAGE_EXT.search(href)):
+            candidates.append(_Media(href, None, etype, None, None))
+    img = _first_img(html)
+    if img:
+        candidates.append(_Media(img[0], None, None, img[1], None))
+    for m in candidates:
+        if not m.url.strip():
+            continue
+        url = urljoin(link, m.url.strip())
+        if is_web_url(url):
+            return Image(
+                url=canonical_url(url),
+                alt=_clean_optional(m.alt, 300),
+                credit=_clean_optional(m.credit, 200),
+            )
+    return None
+
+
+def _feedparser_media(entry: Any) -> _EntryMedia:
+    """Media from feedparser's flattened view (used when the XML is not well-formed)."""
+    credits = [c.get("content") for c in entry.get("media_credit") or [] if c.get("content")]
+    credit = credits[0] if credits else None
+    out = _EntryMedia()
+    for m in entry.get("media_content") or []:
+        out.contents.append(
+            _Media(m.get("url") or "", m.get("medium"), m.get("type"), None, credit)
+        )
+    for m in entry.get("media_thumbnail") or []:
+        out.thumbnails.append(_Media(m.get("url") or "", "image", None, None, credit))
+    return out
+
+
+class _FirstImg(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: tuple[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.found is None and tag == "img":
+            a = dict(attrs)
+            src = a.get("src")
+            if src:
+                self.found = (src, a.get("alt"))
+
+
+def _first_img(html: str) -> tuple[str, str | None] | None:
+    if "<img" not in html.lower():
+        return None
+    p = _FirstImg()
+    p.feed(html)
+    p.close()
+    return p.found
+
+
+def _raw_media(body: bytes, count: int) -> list[_EntryMedia] | None:
+    """Media RSS per entry, read from the XML itself (None if it cannot be read exactly).
+
+    Documents that declare entities are not parsed here (no entity expansion
+    of untrusted input); feedparser's flattened view is used instead.
+    """
+    if b"<!ENTITY" in body or MEDIA_NS.encode() not in body:
+        return None
+    try:
+        root = ET.fromstring(body)
+    except (ET.ParseError, ValueError):
+        return None
+    items = [
+        el
+        for el in root.iter()
+        if el.tag in ("item", f"{{{_RSS1_NS}}}item", f"{{{_ATOM_NS}}}entry")
+    ]
+    if len(items) != count:
+        return None
+    return [_item_media(item) for item in items]
+
+
+def _text(el: ET.Element | None) -> str | None:
+    if el is None or el.text is None:
+        return None
+    return el.text.strip() or None
+
+
+def _item_media(item: ET.Element) -> _EntryMedia:
+    m = f"{{{MEDIA_NS}}}"
+    out = _EntryMedia()
+    # item-level (or group-level) credit/description apply to media that give none
+    item_credit = _text(item.find(f"{m}credit"))
+    item_alt = _text(item.find(f"{m}description")) or _text(item.find(f"{m}title"))
+    for el in item.iter():
+        if el.tag == f"{m}description" and _text(el):
+            out.descriptions.add(_text(el) or "")
+    groups = [item] + item.findall(f"{m}group")
+    for group in groups:
+        g_credit = _text(group.find(f"{m}credit")) or item_credit
+        g_alt = _text(group.find(f"{m}description")) or _text(group.find(f"{m}title")) or item_alt
+        for el in group.findall(f"{m}content"):
+            alt = _text(el.find(f"{m}description")) or _text(el.find(f"{m}title")) or g_alt
+            credit = _text(el.find(f"{m}credit")) or g_credit
+            out.contents.append(
+                _Media(el.get("url") or "", el.get("medium"), el.get("type"), alt, credit)
+            )
+            for th in el.findall(f"{m}thumbnail"):
+                out.thumbnails.append(_Media(th.get("url") or "", "image", None, alt, credit))
+        for th in group.findall(f"{m}thumbnail"):
+            out.thumbnails.append(_Media(th.get("url") or "", "image", None, g_alt, g_credit))
+    return out

@@ -1,0 +1,171 @@
+"""Cleaning what feeds say: canonical URLs and plain text from untrusted HTML.
+
+Feed content is hostile. Everything here returns plain text (no markup at
+all, entities decoded, whitespace collapsed) or an http(s) URL; the renderer
+escapes it again on the way out.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+import nh3
+
+# Tags kept by the first, sanitizing pass: only the ones whose boundaries we
+# turn into paragraph breaks or spaces. Everything else is unwrapped (its text
+# kept), and script/style lose their text too (nh3's clean_content_tags).
+_BLOCK_TAGS = {
+    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
+    "blockquote", "pre", "table", "tr", "td", "th", "figure", "figcaption",
+    "section", "article", "header", "footer", "hr", "dd", "dt", "dl", "aside",
+}  # fmt: skip
+_DROP_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template",
+                      "svg", "math", "select", "textarea", "button"}  # fmt: skip
+_TAG_LIKE = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
+_WS = re.compile(r"\s+")
+PARAGRAPH = "\n\n"
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append(PARAGRAPH if tag not in ("br", "td", "th", "li") else "\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append(PARAGRAPH if tag not in ("td", "th", "li") else "\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _sanitize(html: str) -> str:
+    return nh3.clean(
+        html,
+        tags=_BLOCK_TAGS,
+        attributes={},
+        clean_content_tags=_DROP_WITH_CONTENT,
+        url_schemes=set(),
+        strip_comments=True,
+        link_rel=None,
+    )
+
+
+def _extract(html: str) -> str:
+    parser = _TextExtractor()
+    parser.feed(_sanitize(html))
+    parser.close()
+    return "".join(parser.parts)
+
+
+def paragraphs(html: str) -> list[str]:
+    """The text paragraphs of an HTML fragment: sanitized, no markup, whitespace collapsed.
+
+    Double-escaped HTML (``&lt;p&gt;`` in an already-unescaped feed field) is
+    common; a second pass removes the markup it turns into.
+    """
+    text = _extract(html)
+    for _ in range(2):
+        if not _TAG_LIKE.search(text):
+            break
+        text = _extract(text)
+    # whatever still looks like a tag after two passes goes (it was never text a reader needs)
+    text = _TAG_LIKE.sub(" ", text)
+    paras = (_WS.sub(" ", p).strip() for p in re.split(r"\n\s*\n|\n", text))
+    return [p for p in paras if p]
+
+
+def plain_text(html: str) -> str:
+    """One line of plain text from an HTML fragment (or plain text with entities)."""
+    return " ".join(paragraphs(html))
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis."""
+    text = _WS.sub(" ", text).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-–—(") + "…"
+
+
+def excerpt(paras: list[str], limit: int) -> str:
+    """Whole paragraphs up to ``limit`` characters (the first one shortened if it alone is longer)."""
+    out: list[str] = []
+    size = 0
+    for p in paras:
+        extra = len(p) + (1 if out else 0)
+        if size + extra > limit:
+            break
+        out.append(p)
+        size += extra
+    if not out and paras:
+        return shorten(paras[0], limit)
+    return " ".join(out)
+
+
+# --- URLs ---------------------------------------------------------------------
+
+
+def _is_tracking(key: str) -> bool:
+    return key.lower().startswith("utm_")
+
+
+def canonical_url(url: str, base: str | None = None) -> str:
+    """``url`` (resolved against ``base``) without utm_* parameters or fragment.
+
+    Scheme and host are lower-cased, a default port is dropped, an empty path
+    becomes ``/``; other query parameters keep their order and values.
+    """
+    url = url.strip()
+    if base:
+        url = urljoin(base, url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        userinfo += "@"
+    else:
+        userinfo, hostport = "", netloc
+    host, port = hostport, ""
+    if hostport.startswith("["):  # IPv6 literal
+        end = hostport.find("]")
+        host, port = hostport[: end + 1], hostport[end + 1 :].lstrip(":")
+    elif ":" in hostport:
+        host, _, port = hostport.rpartition(":")
+    host = host.lower().rstrip(".")
+    if (scheme, port) in (("http", "80"), ("https", "443")):
+        port = ""
+    netloc = userinfo + host + (f":{port}" if port else "")
+    path = parts.path
+    if not path and scheme in ("http", "https"):
+        path = "/"
+    # filter the raw query so the parameters kept are byte-for-byte what the feed gave
+    query = "&".join(
+        seg
+        for seg in parts.query.split("&")
+        if seg and not _is_tracking(unquote(seg.split("=")[0]))
+    )
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def is_web_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
