@@ -9,6 +9,7 @@ are read from the environment (see ``Secrets``).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
@@ -267,6 +268,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
             key="newsletter.timezone",
         ) from None
     _check_subject(nl.subject, where)
+    _check_addresses(nl, where)
     sel: SelectionConfig | None = built.get("selection")
     if sel:
         for key in ("window_days", "latest_count", "min_articles"):
@@ -288,9 +290,33 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
     if sel and sel.as_of:
         try:
             cfg.fixed_as_of()
-        except Exception as exc:
-            raise ConfigError(str(exc), path=where, key="selection.as_of") from None
+        except Exception:
+            raise ConfigError(
+                f"{sel.as_of!r} is not an ISO 8601 date-time (e.g. 2026-01-09T09:00)",
+                path=where,
+                key="selection.as_of",
+            ) from None
     return cfg
+
+
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+$")
+
+
+def _check_addresses(nl: NewsletterConfig, where: str) -> None:
+    """Addresses look like addresses and URLs are http(s): typos fail here, not mid-send."""
+    emails = [("newsletter.from_email", nl.from_email), ("newsletter.reply_to", nl.reply_to)]
+    emails += [("newsletter.editors", e) for e in nl.editors]
+    for key, value in emails:
+        if value is not None and not _EMAIL.match(value.strip()):
+            raise ConfigError(f"{value!r} is not an email address", path=where, key=key)
+    for key, value in (("newsletter.site_url", nl.site_url), ("newsletter.public_url", nl.public_url)):
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.strip("/"):
+            raise ConfigError(
+                f"must be an http(s) URL such as 'https://example.com', got {value!r}",
+                path=where,
+                key=key,
+            )
 
 
 def _check_subject(subject: str, where: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from digest.clock import Clock, parse_as_of, system_clock
 from digest.config import Config, load_config
@@ -78,7 +79,7 @@ def handle_errors(f: F) -> F:
         try:
             return f(*args, **kwargs)
         except DigestError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]
