@@ -1,0 +1,231 @@
+"""What the scheduler does at each fire time (the real ``Work``).
+
+- ``send``: ``digest.send.run_send(..., as_of=fire_time, scheduled=True,
+  stop=stop)`` — the same code as ``digest send --yes``: exactly once per
+  issue key (a lock across processes and the issue's unique key), a skipped
+  issue recorded when there is nothing new, an interrupted send resumed.
+- ``preview``: the [TEST] copy of the coming issue to ``newsletter.editors``.
+- ``missed``: a run outside the misfire grace is recorded on its issue as
+  skipped, with the reason, and logged.
+
+Each logs one line per event with the issue key and never raises: a failure
+is logged ("failed because …") and the scheduler goes on to next week.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+import httpx
+
+from digest.backends.base import Backend
+from digest.clock import Clock, issue_key, system_clock
+from digest.config import Config
+from digest.errors import DigestError
+from digest.schedule.base import PREVIEW_JOB_ID, SEND_JOB_ID
+from digest.schedule.cron import format_run, hours_text
+from digest.schedule.logs import event, issue_context
+from subscribers.db import Store
+
+SendFunc = Callable[..., Any]  # digest.send.run_send
+BuildFunc = Callable[..., Any]  # digest.pipeline.build_issue
+TestCopyFunc = Callable[..., int]  # digest.send.send_test_copy
+
+
+def missed_reason(fire_time: datetime, late_by: timedelta, grace_hours: str, tz: Any) -> str:
+    """``missed the 09:00 Fri run by 8 h; outside misfire_grace_hours=6``."""
+    local = fire_time.astimezone(tz)
+    return (
+        f"missed the {local:%H:%M %a} run ({local:%Y-%m-%d %Z}) by {hours_text(late_by)}; "
+        f"outside misfire_grace_hours={grace_hours}"
+    )
+
+
+class ScheduledWork:
+    """The scheduler's jobs, with every dependency injectable."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        stop: threading.Event,
+        backend: Backend | None = None,
+        clock: Clock = system_clock,
+        client: httpx.Client | None = None,
+        send_issue: SendFunc | None = None,
+        build: BuildFunc | None = None,
+        send_test_copy: TestCopyFunc | None = None,
+    ):
+        self.config = config
+        self.store = store
+        self.stop = stop
+        self.backend = backend
+        self.clock = clock
+        self.client = client
+        self._send_issue = send_issue
+        self._build = build
+        self._send_test_copy = send_test_copy
+
+    @property
+    def tz(self) -> Any:
+        return self.config.newsletter.tz
+
+    @property
+    def grace_hours(self) -> str:
+        return f"{self.config.schedule.misfire_grace_hours:g}"
+
+    # --- the send -------------------------------------------------------------------
+
+    def send(self, fire_time: datetime) -> None:
+        key = issue_key(fire_time, self.tz)
+        with issue_context(key):
+            event("run", f"the {format_run(fire_time, self.tz)} run: building the issue",
+                  issue=key, fire_time=fire_time)
+            try:
+                run_send = self._send_issue
+                if run_send is None:
+                    from digest.send import run_send
+                report = run_send(
+                    self.config,
+                    self.store,
+                    as_of=fire_time,
+                    backend=self.backend,
+                    scheduled=True,
+                    clock=self.clock,
+                    client=self.client,
+                    progress=self._progress(key),
+                    stop=self.stop,
+                )
+            except DigestError as exc:
+                event("failed", f"failed because {exc}", issue=key, level=logging.ERROR)
+                return
+            except Exception as exc:  # a bug; the scheduler keeps running for next week
+                event("failed", f"failed because of an unexpected {type(exc).__name__}: {exc}",
+                      issue=key, level=logging.ERROR)
+                return
+            self._log_report(key, report)
+
+    def _progress(self, key: str) -> Any:
+        """A progress sink for run_send that logs its stage events (if it takes one)."""
+        try:
+            from digest.schedule.progress import LogProgress
+        except ImportError:  # pragma: no cover
+            return None
+        return LogProgress(key)
+
+    def _log_report(self, key: str, report: Any) -> None:
+        outcome = str(getattr(report, "outcome", "unknown"))
+        message = str(getattr(report, "message", "") or "")
+        counts = {
+            name: getattr(report, name)
+            for name in ("recipients", "sent", "skipped", "failed")
+            if isinstance(getattr(report, name, None), int)
+        }
+        if outcome in ("sent", "resumed"):
+            sent, total = counts.get("sent", 0), counts.get("recipients", 0)
+            text = f"sent {sent} of {total} recipients"
+            if counts.get("skipped"):
+                text += f", {counts['skipped']} skipped (unsubscribed since)"
+            if counts.get("failed"):
+                text += f", {counts['failed']} failed"
+            if self.stop.is_set() and sent < total:
+                text += "; stopped after the batch in progress (the next start resumes it)"
+            event("sent", f"{text}{'; ' + message if message else ''}", issue=key, outcome=outcome,
+                  **counts)
+        elif outcome == "skipped":
+            event("skipped", f"skipped because {message or 'there is nothing to send'}",
+                  issue=key, outcome=outcome)
+        elif outcome == "already_sent":
+            event("already_sent", message or "already sent; nothing to do", issue=key,
+                  outcome=outcome)
+        elif outcome == "locked":
+            event("locked", message or "another process is sending this issue; nothing done",
+                  issue=key, outcome=outcome)
+        elif outcome == "failed":
+            event("failed", f"failed because {message or 'the send did not finish'}", issue=key,
+                  level=logging.ERROR, outcome=outcome, **counts)
+        else:
+            event(outcome, message or outcome, issue=key, outcome=outcome, **counts)
+
+    # --- the editors' preview ---------------------------------------------------------
+
+    def preview(self, send_time: datetime) -> None:
+        key = issue_key(send_time, self.tz)
+        editors = list(self.config.newsletter.editors)
+        with issue_context(key):
+            try:
+                build = self._build
+                if build is None:
+                    from digest.pipeline import build_issue as build
+                built = build(self.config, store=self.store, as_of=send_time,
+                              client=self.client, clock=self.clock)
+                if built.rendered is None:
+                    event("preview", "no preview to send: the issue would be skipped because "
+                          f"{built.issue.skip_reason}", issue=key)
+                    return
+                send_copy = self._send_test_copy
+                if send_copy is None:
+                    from digest.send import send_test_copy as send_copy
+                n = send_copy(self.config, built.rendered, editors, backend=self.backend)
+            except Exception as exc:
+                event("failed", f"the editors' preview failed because {exc}", issue=key,
+                      level=logging.ERROR)
+                return
+            event("preview", f"[TEST] copy sent to {n} editor(s) ahead of the "
+                  f"{format_run(send_time, self.tz)} send", issue=key, recipients=n)
+
+    # --- missed runs ------------------------------------------------------------------
+
+    def missed(self, job_id: str, fire_time: datetime, *, late_by: timedelta) -> None:
+        key = issue_key(fire_time, self.tz)
+        if job_id == PREVIEW_JOB_ID:
+            event("missed", f"the editors' preview due {format_run(fire_time, self.tz)} was "
+                  f"missed by {hours_text(late_by)}; not sent", issue=key,
+                  level=logging.WARNING)
+            return
+        if job_id != SEND_JOB_ID:  # pragma: no cover
+            return
+        reason = missed_reason(fire_time, late_by, self.grace_hours, self.tz)
+        try:
+            outcome = record_missed(self.store, key=key, fire_time=fire_time, reason=reason,
+                                    now=self.clock())
+        except Exception as exc:
+            event("failed", f"{reason}; recording it failed because {exc}", issue=key,
+                  level=logging.ERROR)
+            return
+        if outcome == "recorded":
+            event("skipped", f"skipped because it {reason}; recorded on the issue", issue=key,
+                  level=logging.WARNING, fire_time=fire_time)
+        elif outcome == "sending":
+            event("skipped", f"{reason}; the issue was interrupted mid-send and is left as it "
+                  f"is: finish it with `digest send --yes --as-of {fire_time.isoformat()}`",
+                  issue=key, level=logging.WARNING, fire_time=fire_time)
+        else:
+            event("skipped", f"{reason}; the issue is already {outcome}, left as it is",
+                  issue=key, fire_time=fire_time)
+
+
+def record_missed(store: Store, *, key: str, fire_time: datetime, reason: str,
+                  now: datetime) -> str:
+    """Record a missed run on its issue as skipped, unless the issue already exists (sent,
+    sending, skipped or failed: then its status is returned and nothing changes)."""
+    from digest import ledger
+
+    rec = ledger.get_issue(store, key)
+    if rec is not None and rec.status != "draft":
+        return str(rec.status)
+    try:
+        if ledger.record_skipped(store, key=key, as_of=fire_time, reason=reason, now=now):
+            return "recorded"
+    except Exception:
+        # another scheduler recorded it at the same moment (unique key)
+        again = ledger.get_issue(store, key)
+        if again is None:
+            raise
+        return str(again.status)
+    again = ledger.get_issue(store, key)
+    return str(again.status) if again is not None else "unknown"
