@@ -8,6 +8,7 @@ a nonce that must match the subscriber's current ``confirm_nonce``.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeSerializer
@@ -45,15 +46,28 @@ class Tokens:
 
     # --- unsubscribe: bound to one subscriber, never expires ----------------------
 
-    def unsubscribe(self, subscriber_id: int) -> str:
-        return str(self._unsubscribe.dumps({"u": int(subscriber_id)}))
+    def unsubscribe(self, subscriber_id: int, email: str | None = None) -> str:
+        """A link for this subscriber. Pass ``email`` too when you have it: the link
+        then also names the address (as a short hash), so it can never act on
+        another subscriber who later gets the same id (SQLite reuses the id of an
+        erased last row)."""
+        payload: dict[str, Any] = {"u": int(subscriber_id)}
+        if email:
+            payload["h"] = address_tag(email)
+        return str(self._unsubscribe.dumps(payload))
 
     def read_unsubscribe(self, token: str) -> int:
+        return self.read_unsubscribe_bound(token)[0]
+
+    def read_unsubscribe_bound(self, token: str) -> tuple[int, str | None]:
+        """(subscriber id, address tag or None) of an unsubscribe token."""
         try:
             data: Any = self._unsubscribe.loads(token)
         except BadData:
             raise TokenError("this unsubscribe link is not valid (it may be incomplete)") from None
-        return _int_field(data, "u", "unsubscribe")
+        subscriber_id = _int_field(data, "u", "unsubscribe")
+        tag = data.get("h")
+        return subscriber_id, tag if isinstance(tag, str) else None
 
     # --- confirm: expires, carries a nonce -----------------------------------------
 
@@ -86,6 +100,11 @@ class Tokens:
         if not isinstance(data, str):
             raise TokenError("the form was not sent by this site")
         return data
+
+
+def address_tag(email: str) -> str:
+    """A short, stable tag of an address (first 12 hex of SHA-256 of its lower case)."""
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()[:12]
 
 
 def _int_field(data: Any, key: str, what: str) -> int:

@@ -96,3 +96,12 @@ def test_missing_secret_says_how_to_set_it() -> None:
 def test_link_urls() -> None:
     assert unsubscribe_url("http://127.0.0.1:8000/", "tok") == "http://127.0.0.1:8000/unsubscribe/tok"
     assert confirm_url("https://x.example", "t.k") == "https://x.example/confirm/t.k"
+
+
+def test_unsubscribe_token_can_name_the_address() -> None:
+    tokens = Tokens("s3cret")
+    token = tokens.unsubscribe(5, "Ada@Example.com")
+    assert tokens.read_unsubscribe(token) == 5
+    sid, tag = tokens.read_unsubscribe_bound(token)
+    assert sid == 5 and tag == tokens.read_unsubscribe_bound(tokens.unsubscribe(5, "ada@example.com"))[1]
+    assert tokens.read_unsubscribe_bound(tokens.unsubscribe(5))[1] is None

@@ -1,0 +1,327 @@
+"""Double opt-in and opt-out: what happens when someone subscribes, confirms or leaves.
+
+subscribe → ``pending`` and a confirmation email → confirm → ``active``.
+Subscribing again while pending resends the email at most once per
+``web.resend_confirmation_minutes``; an active, bounced or complained address
+gets no email; an unsubscribed one starts over with a new confirmation. The
+caller (web page or CLI) answers the same whatever the outcome, so nobody
+learns who is on the list.
+
+A confirmation link carries a nonce that must match the subscriber's
+``confirm_nonce``: confirming clears it, so a link works once; an unsubscribe
+link is bound to one subscriber and never expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as pysecrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from digest.backends.base import Backend, Message, Recipient
+from digest.clock import Clock, system_clock
+from digest.config import Config, Secrets
+from digest.errors import TokenError
+from subscribers import repository as repo
+from subscribers.db import Store
+from subscribers.models import Subscriber
+from subscribers.tokens import Tokens, address_tag, confirm_url
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal[
+    "new",  # added as pending, confirmation to send
+    "resend",  # still pending, confirmation to send again
+    "throttled",  # still pending, sent too recently: nothing sent
+    "resubscribed",  # was unsubscribed: pending again, confirmation to send
+    "active",  # already subscribed: nothing to do
+    "suppressed",  # bounced or complained: nothing sent (and nothing said)
+]
+
+ConfirmState = Literal["ready", "already_confirmed"]
+
+
+@dataclass(frozen=True)
+class SubscribeResult:
+    outcome: Outcome
+    subscriber_id: int
+    send_confirmation: bool  # the caller should call ``Workflow.send_confirmation``
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    """Whom a confirm or unsubscribe link is for, as the page shows it."""
+
+    subscriber_id: int
+    email: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is asking, for the consent ledger."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+NOBODY = Visitor()
+
+
+class Workflow:
+    """The list's rules, over one store, one clock and one delivery backend."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        secrets: Secrets | None = None,
+        clock: Clock = system_clock,
+        backend: Backend | None = None,
+    ):
+        self.config = config
+        self.store = store
+        self.secrets = secrets if secrets is not None else Secrets.from_env()
+        self.clock = clock
+        self._backend = backend
+        self._tokens: Tokens | None = None
+
+    # --- dependencies ---------------------------------------------------------------
+
+    @property
+    def tokens(self) -> Tokens:
+        if self._tokens is None:
+            self._tokens = Tokens(self.secrets.secret_key or "", clock=self.clock)
+        return self._tokens
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            from digest.backends import get_backend
+
+            self._backend = get_backend(self.config, self.secrets)
+        return self._backend
+
+    @property
+    def confirm_max_age(self) -> int:
+        return int(self.config.web.confirm_token_days * 86400)
+
+    def now(self) -> datetime:
+        moment = self.clock()
+        if moment.tzinfo is None:
+            raise ValueError("the clock must return an aware datetime")
+        return moment
+
+    # --- subscribing ----------------------------------------------------------------
+
+    def request_subscription(
+        self,
+        address: str,
+        *,
+        name: str | None = None,
+        source: str = "form",
+        visitor: Visitor = NOBODY,
+    ) -> SubscribeResult:
+        """Record the request and decide whether a confirmation goes out.
+
+        Raises ``repository.InvalidAddress`` for an address that is not one. A
+        form request for an erased (tombstoned) address lifts the tombstone: the
+        person came back of their own accord.
+        """
+        addr = repo.check_address(address)
+        now = self.now()
+        form_version = self.config.web.form_version if source == "form" else None
+        with self.store.session() as s:
+            sub = repo.get_by_email(s, addr.email)
+            if sub is None:
+                if source == "form":
+                    repo.lift_tombstone(s, addr.email)
+                sub = repo.add(s, addr.email, at=now, name=name, source=source, ip=visitor.ip,
+                               user_agent=visitor.user_agent, form_version=form_version)
+                self._reserve_confirmation(sub, now, new_nonce=True)
+                return SubscribeResult("new", sub.id, True)
+            if sub.status == "active":
+                return SubscribeResult("active", sub.id, False)
+            if sub.status in ("bounced", "complained"):
+                return SubscribeResult("suppressed", sub.id, False)
+            if sub.status == "unsubscribed":
+                if name and not sub.name:
+                    sub.name = repo.clean_name(name)
+                sub.source = source
+                repo.set_status(s, sub, "pending", kind="subscribed", at=now, source=source,
+                                ip=visitor.ip, user_agent=visitor.user_agent,
+                                form_version=form_version,
+                                detail="subscribed again after unsubscribing")
+                self._reserve_confirmation(sub, now, new_nonce=True)
+                return SubscribeResult("resubscribed", sub.id, True)
+            # pending
+            if self._recently_sent(sub, now):
+                return SubscribeResult("throttled", sub.id, False)
+            self._reserve_confirmation(sub, now, new_nonce=not sub.confirm_nonce)
+            return SubscribeResult("resend", sub.id, True)
+
+    def _recently_sent(self, sub: Subscriber, now: datetime) -> bool:
+        if sub.confirmation_sent_at is None:
+            return False
+        wait = timedelta(minutes=self.config.web.resend_confirmation_minutes)
+        return now - sub.confirmation_sent_at < wait
+
+    @staticmethod
+    def _reserve_confirmation(sub: Subscriber, now: datetime, *, new_nonce: bool) -> None:
+        # Reserving the send time inside the request's transaction keeps two
+        # quick requests from sending two emails.
+        if new_nonce:
+            sub.confirm_nonce = pysecrets.token_urlsafe(18)
+        sub.confirmation_sent_at = now
+
+    def send_confirmation(self, subscriber_id: int) -> bool:
+        """Render and send the confirmation email; record it in the ledger.
+
+        Returns False when there is nothing to send (no longer pending). Delivery
+        and render errors propagate, after un-reserving the send so a retry works.
+        """
+        with self.store.session() as s:
+            sub = repo.get(s, subscriber_id)
+            if sub is None or sub.status != "pending":
+                return False
+            if not sub.confirm_nonce:
+                sub.confirm_nonce = pysecrets.token_urlsafe(18)
+            token = self.tokens.confirm(sub.id, sub.confirm_nonce)
+            email, name, source = sub.email, sub.name, sub.source
+        try:
+            message = self.confirmation_message(confirm_url(self.config.newsletter.public_url, token),
+                                                name=name, source=source)
+            self.backend.send_batch(message, [Recipient(email=email, name=name)])
+        except Exception:
+            with self.store.session() as s:
+                sub = repo.get(s, subscriber_id)
+                if sub is not None:
+                    sub.confirmation_sent_at = None
+            raise
+        with self.store.session() as s:
+            sub = repo.get(s, subscriber_id)
+            if sub is not None:
+                repo.record_event(s, sub, "confirmation_sent", at=self.now(), source=source,
+                                  detail=f"via the {self.config.delivery.backend} backend")
+        return True
+
+    def confirmation_message(self, url: str, *, name: str | None, source: str) -> Message:
+        from digest.render import render_email
+
+        nl = self.config.newsletter
+        html, text = render_email(self.config, "confirm", {
+            "confirm_url": url,
+            "expires_days": self.config.web.confirm_token_days,
+            "subscriber_name": name,
+            "source": source,
+        })
+        return Message(
+            subject=f"Please confirm your subscription to {nl.name}",
+            html=html,
+            text=text,
+            from_email=nl.from_email,
+            from_name=nl.from_name or nl.name,
+            reply_to=nl.reply_to,
+            categories=("confirm",),
+            custom_args={"kind": "confirm"},
+        )
+
+    def subscribe(
+        self, address: str, *, name: str | None = None, source: str = "cli",
+        visitor: Visitor = NOBODY,
+    ) -> SubscribeResult:
+        """``request_subscription`` and, when due, the confirmation email (synchronously)."""
+        result = self.request_subscription(address, name=name, source=source, visitor=visitor)
+        if result.send_confirmation:
+            self.send_confirmation(result.subscriber_id)
+        return result
+
+    # --- confirming -----------------------------------------------------------------
+
+    def confirm_target(self, token: str) -> tuple[LinkTarget, ConfirmState]:
+        """Check a confirmation link without changing anything (the GET page).
+
+        Raises ``TokenError`` with the reason for a tampered, expired, used or
+        replaced link."""
+        subscriber_id, nonce = self.tokens.read_confirm(token, self.confirm_max_age)
+        with self.store.session() as s:
+            sub = repo.get(s, subscriber_id)
+            return self._confirm_state(sub, nonce)
+
+    def _confirm_state(self, sub: Subscriber | None, nonce: str) -> tuple[LinkTarget, ConfirmState]:
+        if sub is None:
+            raise TokenError("this confirmation link is no longer valid")
+        target = LinkTarget(sub.id, sub.email, sub.status)
+        if sub.status == "active":
+            return target, "already_confirmed"
+        if sub.status != "pending" or not sub.confirm_nonce:
+            raise TokenError("this confirmation link has already been used")
+        if not pysecrets.compare_digest(sub.confirm_nonce, nonce):
+            raise TokenError("this confirmation link was replaced by a newer one; "
+                             "use the link in the latest email")
+        return target, "ready"
+
+    def confirm(self, token: str, *, visitor: Visitor = NOBODY) -> tuple[LinkTarget, ConfirmState]:
+        """Confirm (the POST): pending → active, once. Raises ``TokenError``."""
+        subscriber_id, nonce = self.tokens.read_confirm(token, self.confirm_max_age)
+        with self.store.session() as s:
+            sub = repo.get(s, subscriber_id)
+            target, state = self._confirm_state(sub, nonce)
+            if state == "ready" and sub is not None:
+                repo.set_status(s, sub, "active", at=self.now(), source="form", ip=visitor.ip,
+                                user_agent=visitor.user_agent,
+                                form_version=self.config.web.form_version)
+                target = LinkTarget(sub.id, sub.email, sub.status)
+            return target, state
+
+    # --- unsubscribing --------------------------------------------------------------
+
+    def unsubscribe_target(self, token: str) -> LinkTarget | None:
+        """Whom an unsubscribe link is for (None: no longer on the list). ``TokenError``
+        for a tampered link."""
+        with self.store.session() as s:
+            sub = self._unsubscribe_subscriber(s, token)
+            return LinkTarget(sub.id, sub.email, sub.status) if sub else None
+
+    def _unsubscribe_subscriber(self, s: Session, token: str) -> Subscriber | None:
+        subscriber_id, tag = self.tokens.read_unsubscribe_bound(token)
+        sub = repo.get(s, subscriber_id)
+        if sub is not None and tag is not None and address_tag(sub.email_key) != tag:
+            return None  # the link's subscriber was erased; the id now belongs to someone else
+        return sub
+
+    def unsubscribe(
+        self, token: str, *, one_click: bool = False, visitor: Visitor = NOBODY
+    ) -> LinkTarget | None:
+        """Unsubscribe the link's subscriber at once (idempotent)."""
+        detail = "one-click unsubscribe (RFC 8058)" if one_click else "unsubscribe page"
+        with self.store.session() as s:
+            sub = self._unsubscribe_subscriber(s, token)
+            if sub is None:
+                return None
+            self._unsubscribe(s, sub, source="email" if one_click else "form", visitor=visitor,
+                              detail=detail)
+            return LinkTarget(sub.id, sub.email, sub.status)
+
+    def unsubscribe_address(self, address: str, *, source: str = "cli") -> LinkTarget | None:
+        """Unsubscribe by address (the CLI); None when the address is not on the list."""
+        with self.store.session() as s:
+            sub = repo.get_by_email(s, address)
+            if sub is None:
+                return None
+            self._unsubscribe(s, sub, source=source, visitor=NOBODY, detail="by the editors")
+            return LinkTarget(sub.id, sub.email, sub.status)
+
+    def _unsubscribe(self, s: Session, sub: Subscriber, *, source: str, visitor: Visitor,
+                     detail: str) -> None:
+        if sub.status in ("pending", "active"):
+            repo.set_status(s, sub, "unsubscribed", at=self.now(), source=source, ip=visitor.ip,
+                            user_agent=visitor.user_agent, detail=detail,
+                            form_version=self.config.web.form_version if source == "form" else None)
+        # unsubscribed already: nothing to do; bounced/complained stay as they are
+        # (they get no mail either way).
