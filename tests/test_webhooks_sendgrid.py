@@ -662,3 +662,28 @@ def test_a_real_server_verifies_and_applies(
         assert http.get(URL).status_code == 405
     assert statuses(sqlite_store)["bob@example.org"] == "complained"
     assert issue_counts(sqlite_store)["delivered"] == 2
+
+
+def test_reasons_from_remote_servers_stay_on_one_line(
+    sqlite_store: Store,
+    config: Config,
+    private_key: ec.EllipticCurvePrivateKey,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seed(sqlite_store, PEOPLE)
+    evil = "550 no such user\r\nINFO digest.webhooks: all good\x1b[2J"
+    body = body_of(
+        [
+            dict(bounce("ann@example.org", 1), reason=evil),
+            ev("dropped", "bob@example.org", 2, reason="Spam Content\nERROR forged line"),
+        ]
+    )
+    caplog.set_level("INFO", logger="digest.webhooks")
+    with client_for(sqlite_store, config) as client:
+        assert client.post(URL, content=body, headers=signed(private_key, body)).status_code == 200
+    with sqlite_store.session() as s:
+        detail = s.scalar(select(ConsentEvent.detail).where(ConsentEvent.source == "webhook"))
+    assert detail is not None and "550 no such user INFO digest.webhooks: all good" in detail
+    assert "\n" not in detail and "\x1b" not in detail
+    dropped_lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert dropped_lines == ["sendgrid: 1 dropped (dropped: Spam Content ERROR forged line)"]

@@ -181,7 +181,7 @@ def to_tracking_event(item: dict[str, Any]) -> TrackingEvent:
             detail = name
     else:
         counter, action = "unknown_events", None
-        detail = name or "(no event name)"
+        detail = _join(name) or "(no event name)"
     return TrackingEvent(
         event_id=_event_id(item),
         provider_event=name[:30] or "(none)",
@@ -243,4 +243,7 @@ def _text(value: Any) -> str | None:
 
 
 def _join(*parts: str | None) -> str:
-    return ": ".join(p for p in parts if p)[:1000]
+    """One line (remote servers write the reasons: no newlines or control characters
+    reach the log or the ledger), at most 1,000 characters."""
+    text = ": ".join(p for p in parts if p)
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:1000]
