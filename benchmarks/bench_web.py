@@ -1,0 +1,220 @@
+"""Web: one-click unsubscribe POSTs (RFC 8058) and subscribe form posts against
+``digest serve``, on SQLite and PostgreSQL, loaded from a separate process
+(Debian's ``wrk`` when installed, else ``benchmarks.loadgen``).
+
+Closed loop, 16 keep-alive connections. Figures: requests/s and p99 latency,
+median over runs. Target for the one-click POST on 2 cores: ≥ 500 req/s and
+p99 < 50 ms. Every one-click request carries a real token of its own
+subscriber (cycling when the run outlasts the list); after each run the
+benchmark checks that subscribers really were unsubscribed, then makes them
+active again for the next run. Confirmation emails go to the local sink.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlencode
+
+import httpx
+from sqlalchemy import text
+
+from benchmarks import datagen, pgdb
+from benchmarks.publication import write_publication
+from benchmarks.runner import SECRET, digest_env
+from benchmarks.servers import HelperProcess, free_port, wait_for_http
+from benchmarks.stats import Figure, check, median, unmeasured
+from benchmarks.wrk import load
+
+CONNECTIONS = 16
+UNLIMITED = 1_000_000_000
+
+
+class _Forms(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").lower(), "inputs": []})
+        elif tag in ("input", "button", "textarea", "select") and self.forms and a.get("name"):
+            self.forms[-1]["inputs"].append(a)
+
+
+def subscribe_plan(base: str, prefix: str) -> dict[str, Any]:
+    """Find the subscribe form on the home page (or /subscribe): its action,
+    hidden fields (CSRF), the e-mail field and the cookies the page set."""
+    last = ""
+    for path in ("/", "/subscribe"):
+        page = httpx.get(base + path, follow_redirects=True, timeout=10)
+        parser = _Forms()
+        parser.feed(page.text)
+        for form in parser.forms:
+            inputs = form["inputs"]
+            email = next((i["name"] for i in inputs if i.get("type") == "email" or i["name"] == "email"), None)
+            if form["method"] != "post" or email is None:
+                continue
+            fields = []
+            for i in inputs:
+                kind = i.get("type", "text")
+                if i["name"] == email or kind in ("submit", "button"):
+                    continue
+                if kind == "hidden":
+                    fields.append((i["name"], i.get("value", "")))
+                elif kind == "checkbox" and "required" in i:
+                    fields.append((i["name"], i.get("value") or "on"))
+                # other visible fields (name, the honeypot) stay empty
+            cookie = "; ".join(f"{k}={v}" for k, v in page.cookies.items())
+            action = form["action"] or path
+            if action.startswith(base):
+                action = action[len(base):]
+            return {"mode": "form", "path": action, "body": urlencode(fields), "email_field": email,
+                    "cookie": cookie, "prefix": prefix}
+        last = f"{path}: HTTP {page.status_code}, {len(parser.forms)} form(s), none with an e-mail field"
+    raise RuntimeError(f"no subscribe form found ({last})")
+
+
+@contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        for p in workdir.glob("web.db*"):
+            p.unlink()
+        yield f"sqlite:///{workdir / 'web.db'}"
+    else:
+        with pgdb.bench_database("digest_bench") as url:
+            yield url
+
+
+@contextmanager
+def serve(config: Path, port: int, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "digest", "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=config.parent,
+        )
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=30, proc=proc)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _bad(result: dict[str, Any]) -> int:
+    return sum(n for code, n in result["statuses"].items() if not code[:1] in ("2", "3")) + result["errors"]
+
+
+def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any = None) -> list[Figure]:
+    dbs_opt = getattr(options, "databases", None)
+    dbs = dbs_opt.split(",") if dbs_opt else (["sqlite"] if quick else ["sqlite", "postgresql"])
+    runs = repeat or (1 if quick else 3)
+    seconds = getattr(options, "web_seconds", None) or (2.0 if quick else 10.0)
+    subscribers = 2_000 if quick else 50_000
+    try:
+        import subscribers.web.app  # noqa: F401
+        from subscribers.tokens import Tokens
+    except ImportError as exc:
+        return [unmeasured("web", "web", "req/s", f"the web app is not available: {exc}", ">= 500 req/s")]
+    from subscribers.db import open_store
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    figures: list[Figure] = []
+    tokens_for = Tokens(SECRET)
+    with HelperProcess("benchmarks.sink") as sink:
+        env = digest_env(sink.url)
+        for kind in dbs:
+            if kind == "postgresql" and not pgdb.available():
+                figures.append(unmeasured("web", "web on postgresql", "req/s", f"PostgreSQL not reachable at {pgdb.ADMIN_URL}"))
+                continue
+            with database(kind, workdir) as url:
+                store = open_store(url)
+                try:
+                    datagen.generate(store, subscribers)
+                    with store.engine.connect() as conn:
+                        rows = conn.execute(text("SELECT id, email FROM subscribers ORDER BY id")).all()
+                    tokens = [tokens_for.unsubscribe(int(i), str(e)) for i, e in rows]
+                    port = free_port()
+                    base = f"http://127.0.0.1:{port}"
+                    config = write_publication(
+                        workdir / kind, db_url=url, public_url=base,
+                        web={"rate_limit_per_ip": UNLIMITED, "rate_limit_per_address": UNLIMITED},
+                    )
+                    with serve(config, port, env, workdir / kind / "serve.log"):
+                        figures += _oneclick(kind, base, tokens, store, runs, seconds, workdir / kind)
+                        figures += _subscribe(kind, base, runs, seconds, workdir / kind)
+                finally:
+                    store.dispose()
+    return figures
+
+
+def _oneclick(kind: str, base: str, tokens: list[str], store: Any, runs: int, seconds: float, folder: Path) -> list[Figure]:
+    # a first request checks the route works at all before loading it
+    first = httpx.post(f"{base}/unsubscribe/{tokens[0]}", content=b"List-Unsubscribe=One-Click",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
+    name = f"one-click unsubscribe POST {kind}"
+    if first.status_code >= 300:
+        return [unmeasured("web", f"{name}: requests/s", "req/s",
+                           f"the first one-click POST answered {first.status_code}", ">= 500 req/s")]
+    rps, p99s, notes = [], [], []
+    for r in range(runs):
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE subscribers SET status = 'active', unsubscribed_at = NULL WHERE status = 'unsubscribed'"))
+        got = load(base, {"mode": "oneclick", "tokens": tokens}, duration=seconds, connections=CONNECTIONS, folder=folder)
+        with store.engine.connect() as conn:
+            gone = int(conn.execute(text("SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'")).scalar_one())
+        bad = _bad(got)
+        expected = min(got["requests"], len(tokens))
+        if bad or gone < expected:
+            notes.append(f"run {r + 1}: {bad} failed requests, {gone} of {expected} subscribers unsubscribed")
+        rps.append(got["rps"])
+        p99s.append(got["p99_ms"])
+        print(f"    one-click {kind} run {r + 1}: {got['rps']:.0f} req/s, p99 {got['p99_ms']:.1f} ms, "
+              f"{got['requests']} requests, {gone} unsubscribed ({got['tool']})", file=sys.stderr)
+    ok = not notes
+    note = "; ".join(notes) or f"{CONNECTIONS} connections, {seconds:.0f} s per run, {got['tool']}"
+    r_med, p_med = median(rps), median(p99s)
+    return [
+        Figure("web", f"{name}: requests/s", r_med, "req/s", runs, rps, ">= 500 req/s",
+               bool(check(r_med, at_least=500)) and ok, note),
+        Figure("web", f"{name}: p99", p_med, "ms", runs, p99s, "< 50 ms", bool(check(p_med, at_most=49.999)) and ok),
+    ]
+
+
+def _subscribe(kind: str, base: str, runs: int, seconds: float, folder: Path) -> list[Figure]:
+    name = f"subscribe form POST {kind}"
+    try:
+        probe = subscribe_plan(base, prefix=f"probe-{kind}-{time.time_ns()}-")
+        body = probe["body"] + ("&" if probe["body"] else "") + f"{probe['email_field']}=probe-{kind}%40example.com"
+        first = httpx.post(base + probe["path"], content=body.encode(), timeout=10,
+                           headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": probe["cookie"]})
+        if first.status_code >= 400:
+            raise RuntimeError(f"the first subscribe POST answered {first.status_code}")
+    except (RuntimeError, httpx.HTTPError) as exc:
+        return [unmeasured("web", f"{name}: requests/s", "req/s", str(exc))]
+    rps, p99s, notes = [], [], []
+    for r in range(runs):
+        plan = subscribe_plan(base, prefix=f"bench-{kind}-{r}-{time.time_ns()}-")
+        got = load(base, plan, duration=seconds, connections=CONNECTIONS, folder=folder)
+        bad = _bad(got)
+        if bad:
+            notes.append(f"run {r + 1}: {bad} failed requests {got['statuses']}")
+        rps.append(got["rps"])
+        p99s.append(got["p99_ms"])
+        print(f"    subscribe {kind} run {r + 1}: {got['rps']:.0f} req/s, p99 {got['p99_ms']:.1f} ms ({got['tool']})",
+              file=sys.stderr)
+    note = "; ".join(notes) or "each post a new address; confirmation e-mails to the local sink"
+    return [
+        Figure("web", f"{name}: requests/s", median(rps), "req/s", runs, rps, None, False if notes else None, note),
+        Figure("web", f"{name}: p99", median(p99s), "ms", runs, p99s),
+    ]
