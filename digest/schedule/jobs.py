@@ -28,6 +28,7 @@ from digest.errors import DigestError
 from digest.schedule.base import PREVIEW_JOB_ID, SEND_JOB_ID
 from digest.schedule.cron import format_run, hours_text
 from digest.schedule.logs import event, issue_context
+from digest.schedule.progress import LogProgress
 from subscribers.db import Store
 
 SendFunc = Callable[..., Any]  # digest.send.run_send
@@ -109,12 +110,8 @@ class ScheduledWork:
                 return
             self._log_report(key, report)
 
-    def _progress(self, key: str) -> Any:
-        """A progress sink for run_send that logs its stage events (if it takes one)."""
-        try:
-            from digest.schedule.progress import LogProgress
-        except ImportError:  # pragma: no cover
-            return None
+    def _progress(self, key: str) -> LogProgress:
+        """Logs run_send's stages: collected, selected, sending, notes."""
         return LogProgress(key)
 
     def _log_report(self, key: str, report: Any) -> None:
@@ -132,11 +129,11 @@ class ScheduledWork:
                 text += f", {counts['skipped']} skipped (unsubscribed since)"
             if counts.get("failed"):
                 text += f", {counts['failed']} failed"
-            if self.stop.is_set() and sent < total:
-                text += "; stopped after the batch in progress (the next start resumes it)"
             event("sent", f"{text}{'; ' + message if message else ''}", issue=key, outcome=outcome,
                   **counts)
         elif outcome == "skipped":
+            prefix = f"issue {key} skipped: "
+            message = message[len(prefix):] if message.startswith(prefix) else message
             event("skipped", f"skipped because {message or 'there is nothing to send'}",
                   issue=key, outcome=outcome)
         elif outcome == "already_sent":
@@ -145,6 +142,9 @@ class ScheduledWork:
         elif outcome == "locked":
             event("locked", message or "another process is sending this issue; nothing done",
                   issue=key, outcome=outcome)
+        elif outcome == "interrupted":
+            event("stopped", message or "stopped after the batch in progress; the next start "
+                  "resumes the send", issue=key, outcome=outcome, **counts)
         elif outcome == "failed":
             event("failed", f"failed because {message or 'the send did not finish'}", issue=key,
                   level=logging.ERROR, outcome=outcome, **counts)

@@ -1,0 +1,255 @@
+"""The scheduler machinery (APScheduler 3 + the job store on the database), driven with
+time-machine: a run missed while the process was down goes out late inside the grace
+window (for the fire time's week), and outside it is skipped, recorded on the issue and
+logged. Also: the event log's formats."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from sqlalchemy import text
+
+from digest.config import Config, load_config
+from digest.schedule.apscheduler_runner import WeeklyScheduler
+from digest.schedule.base import JOBS_TABLE, SEND_JOB_ID, RunPlan
+from digest.schedule.jobs import ScheduledWork
+from digest.schedule.logs import configure_logging, remove_logging
+from digest.send import SendReport
+from subscribers.db import Store, make_engine
+from subscribers.models import IssueRecord
+from tests.schedule_support import write_config
+
+NY = ZoneInfo("America/New_York")
+FRI_0900 = datetime(2026, 11, 20, 9, 0, tzinfo=NY)  # issue 2026-W47
+
+
+class FakeSend:
+    """Stands in for digest.send.run_send (injected): records each call's as_of."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, config: Config, store: Store, **kwargs: Any) -> SendReport:
+        self.calls.append(kwargs)
+        return SendReport(key="x", outcome="sent", recipients=2, sent=2, message="sent")
+
+
+@pytest.fixture
+def log() -> Iterator[io.StringIO]:
+    buf = io.StringIO()
+    handler = configure_logging("json", stream=buf)
+    try:
+        yield buf
+    finally:
+        remove_logging(handler)
+
+
+def _lines(buf: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
+
+
+def _wait(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+class Run:
+    """A WeeklyScheduler running in a thread (no signal handlers), as `digest schedule` does."""
+
+    def __init__(self, config: Config, store: Store, send: FakeSend):
+        stop = threading.Event()
+        self.engine = make_engine(config.database_url)
+        work = ScheduledWork(config, store, stop=stop, send_issue=send)
+        self.scheduler = WeeklyScheduler(
+            RunPlan.from_config(config), work, jobstore_engine=self.engine, stop=stop
+        )
+        self.thread = threading.Thread(target=self.scheduler.run, kwargs={"handle_signals": False})
+
+    def __enter__(self) -> "Run":
+        self.thread.start()
+        assert _wait(lambda: self.scheduler.scheduler is not None
+                     and self.scheduler.scheduler.running)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.scheduler.stop()
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "the scheduler did not stop"
+        self.engine.dispose()
+
+
+def _config(tmp_path: Path, url: str, cron: str = "0 9 * * fri") -> Config:
+    return load_config(write_config(tmp_path, database_url=url, cron=cron, grace_hours=6))
+
+
+def _store_job(config: Config, store: Store, at: datetime) -> None:
+    """A scheduler ran at ``at`` and stopped: the job is in the database."""
+    with time_machine.travel(at, tick=True):
+        with Run(config, store, FakeSend()):
+            pass
+
+
+def _issue(store: Store, key: str) -> IssueRecord | None:
+    with store.session() as s:
+        return s.get(IssueRecord, key)
+
+
+def test_job_is_stored_in_the_database(tmp_path: Path, sqlite_store: Store, sqlite_url: str) -> None:
+    config = _config(tmp_path, sqlite_url)
+    _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
+    with sqlite_store.engine.connect() as conn:
+        rows = conn.execute(text(f"SELECT id, next_run_time FROM {JOBS_TABLE}")).all()
+    assert [(r[0], datetime.fromtimestamp(r[1], NY)) for r in rows] == [(SEND_JOB_ID, FRI_0900)]
+
+
+def test_missed_run_inside_grace_goes_out_late_for_its_week(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
+) -> None:
+    config = _config(tmp_path, sqlite_url)
+    _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
+    send = FakeSend()
+    # the process was down at 09:00 and comes back at 11:00: 2 h late, grace 6 h
+    with time_machine.travel(datetime(2026, 11, 20, 11, 0, tzinfo=NY), tick=True):
+        with Run(config, sqlite_store, send):
+            assert _wait(lambda: len(send.calls) == 1)
+    assert send.calls[0]["as_of"] == FRI_0900  # the fire time, not the late start
+    assert send.calls[0]["scheduled"] is True and send.calls[0]["stop"] is not None
+    assert _issue(sqlite_store, "2026-W47") is None  # nothing recorded as missed
+    events = [(e["event"], e["issue"]) for e in _lines(log)]
+    assert ("overdue", "2026-W47") in events and ("run", "2026-W47") in events
+    assert ("sent", "2026-W47") in events and ("skipped", "2026-W47") not in events
+    # started again the same day: it does not run a second time
+    with time_machine.travel(datetime(2026, 11, 20, 12, 0, tzinfo=NY), tick=True):
+        with Run(config, sqlite_store, send):
+            time.sleep(0.5)
+    assert len(send.calls) == 1
+
+
+def test_missed_run_outside_grace_is_skipped_recorded_and_logged(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
+) -> None:
+    config = _config(tmp_path, sqlite_url)
+    _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
+    send = FakeSend()
+    with time_machine.travel(datetime(2026, 11, 20, 17, 30, tzinfo=NY), tick=True):
+        with Run(config, sqlite_store, send):
+            assert _wait(lambda: _issue(sqlite_store, "2026-W47") is not None)
+    assert send.calls == []  # nothing went out 8.5 h late
+    rec = _issue(sqlite_store, "2026-W47")
+    assert rec is not None and rec.status == "skipped"
+    assert rec.skip_reason == (
+        "missed the 09:00 Fri run (2026-11-20 EST) by 8 h; outside misfire_grace_hours=6"
+    )
+    assert rec.as_of == FRI_0900
+    skipped = [e for e in _lines(log) if e["event"] == "skipped"]
+    assert len(skipped) == 1 and skipped[0]["issue"] == "2026-W47"
+    assert skipped[0]["level"] == "warning" and "recorded on the issue" in skipped[0]["message"]
+    nxt = [e for e in _lines(log) if e["event"] == "next"]
+    assert nxt and nxt[-1]["issue"] == "2026-W48"
+
+
+def test_long_downtime_records_every_missed_week(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
+) -> None:
+    config = _config(tmp_path, sqlite_url)
+    _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
+    # a week already sent by hand during the downtime is left alone
+    with sqlite_store.session() as s:
+        s.add(IssueRecord(key="2026-W48", status="sent", as_of=FRI_0900 + timedelta(days=7),
+                          created_at=FRI_0900 + timedelta(days=7)))
+    send = FakeSend()
+    # down for three Fridays; back on Fri 2026-12-04 at 10:00, inside the grace of that run
+    with time_machine.travel(datetime(2026, 12, 4, 10, 0, tzinfo=NY), tick=True):
+        with Run(config, sqlite_store, send):
+            assert _wait(lambda: len(send.calls) == 1)
+    assert send.calls[0]["as_of"] == datetime(2026, 12, 4, 9, 0, tzinfo=NY)
+    w47 = _issue(sqlite_store, "2026-W47")
+    assert w47 is not None and w47.status == "skipped" and "missed the 09:00 Fri run" in (
+        w47.skip_reason or "")
+    w48 = _issue(sqlite_store, "2026-W48")
+    assert w48 is not None and w48.status == "sent" and w48.skip_reason is None
+
+
+def test_changed_cron_replaces_the_job(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
+) -> None:
+    config = _config(tmp_path, sqlite_url)
+    _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
+    changed = _config(tmp_path, sqlite_url, cron="30 10 * * thu")
+    with time_machine.travel(datetime(2026, 11, 19, 13, 0, tzinfo=NY), tick=True):
+        with Run(changed, sqlite_store, FakeSend()):
+            pass
+    with sqlite_store.engine.connect() as conn:
+        (when,) = conn.execute(text(f"SELECT next_run_time FROM {JOBS_TABLE}")).one()
+    assert datetime.fromtimestamp(when, NY) == datetime(2026, 11, 26, 10, 30, tzinfo=NY)
+    changes = [e for e in _lines(log) if e["event"] == "changed"]
+    assert changes and "0 9 * * fri" in changes[0]["message"] and "30 10 * * thu" in changes[0]["message"]
+
+
+def test_editors_preview_fires_hours_before_the_send(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
+) -> None:
+    path = write_config(tmp_path, database_url=sqlite_url, extra="preview_hours_before = 3")
+    config = load_config(path)
+    built: list[datetime] = []
+    copies: list[list[str]] = []
+
+    class Built:
+        rendered = object()
+
+    def build(config: Config, *, store: Store, as_of: datetime, **_: Any) -> Built:
+        built.append(as_of)
+        return Built()
+
+    def send_copy(config: Config, rendered: object, recipients: list[str], **_: Any) -> int:
+        copies.append(recipients)
+        return len(recipients)
+
+    stop = threading.Event()
+    engine = make_engine(sqlite_url)
+    work = ScheduledWork(config, sqlite_store, stop=stop, send_issue=FakeSend(), build=build,
+                         send_test_copy=send_copy)
+    ws = WeeklyScheduler(RunPlan.from_config(config), work, jobstore_engine=engine, stop=stop)
+    # 05:59:58 on the Friday: the preview is due at 06:00, three hours before the 09:00 send
+    with time_machine.travel(datetime(2026, 11, 20, 5, 59, 58, tzinfo=NY), tick=True):
+        thread = threading.Thread(target=ws.run, kwargs={"handle_signals": False})
+        thread.start()
+        try:
+            assert _wait(lambda: copies != [], seconds=15)
+        finally:
+            ws.stop()
+            thread.join(10)
+            engine.dispose()
+    assert built == [FRI_0900] and copies == [["editor@example.com"]]
+    previews = [e for e in _lines(log) if e["event"] == "preview"]
+    assert previews[0]["issue"] == "2026-W47" and "1 editor" in previews[0]["message"]
+
+
+def test_text_log_is_one_line_per_event_with_the_issue_key() -> None:
+    buf = io.StringIO()
+    handler = configure_logging("text", stream=buf)
+    try:
+        from digest.schedule.logs import event, issue_context
+
+        event("sent", "sent 2 of 2 recipients\nsecond line", issue="2026-W47")
+        with issue_context("2026-W48"):
+            event("note", "inside a run")
+    finally:
+        remove_logging(handler)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("info    [2026-W47] sent: sent 2 of 2 recipients | second line")
+    assert "[2026-W48] note: inside a run" in lines[1]
