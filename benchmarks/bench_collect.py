@@ -25,12 +25,12 @@ def _config(sources: list[tuple[str, str]]) -> Any:
 
 
 def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any = None) -> list[Figure]:
-    feeds, entries, delay = (20, 100, 0.2)
+    feeds, entries, delay = (20, 10, 0.2) if quick else (20, 100, 0.2)
     runs = repeat or (2 if quick else 7)
     try:
         from digest.collect import collect
     except ImportError as exc:
-        return [unmeasured("collect", "collect 20×100 feeds: wall", "s", f"digest.collect not available: {exc}", "<= 1.5 s")]
+        return [unmeasured("collect", f"collect {feeds}×{entries} feeds: wall", "s", f"digest.collect not available: {exc}", "<= 1.5 s")]
 
     figures: list[Figure] = []
     clock = lambda: AS_OF  # noqa: E731
@@ -56,7 +56,8 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
         note += f"; problems: {problems[:3]}"
     figures.append(
         Figure("collect", f"collect {feeds}×{entries} feeds: wall", wall, "s", runs, walls,
-               "<= 1.5 s", check(wall, at_most=1.5) if not problems else False, note)
+               "<= 1.5 s" if not quick else None,
+               (check(wall, at_most=1.5) if not quick else None) if not problems else False, note)
     )
 
     # parse + clean per entry: the same feeds as local files
