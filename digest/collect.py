@@ -31,8 +31,11 @@ from digest.feedcache import CachedFeed
 from digest.feedcache import load as load_cache
 from digest.feedcache import save as save_cache
 from digest.feeds import FeedProblem, parse_feed
+from digest.feedtext import canonical_url
 from digest.models import Article, Collection, SourceProblem
 from subscribers.db import Store
+
+__all__ = ["canonical_url", "collect", "make_client", "merge_duplicates"]
 
 FETCH_TIMEOUT = 10.0  # seconds, for connect, read and write (when digest makes the client)
 MAX_FEED_BYTES = 20 * 1024 * 1024

@@ -89,10 +89,11 @@ def parse_feed(
     """
     if not body.strip():
         raise FeedProblem("empty response: no feed")
-    headers = {"content-location": url}
-    if content_type:
-        headers["content-type"] = content_type
+    # no content-location: relative links resolve against the feed URL and
+    # relative images against their entry's link, here, not in feedparser
+    headers = {"content-type": content_type} if content_type else {}
     parsed = feedparser.parse(body, response_headers=headers)
+    atom = str(parsed.get("version") or "").startswith("atom")
     warnings: list[str] = []
     entries = list(parsed.entries)
     if not entries:
@@ -118,9 +119,13 @@ def parse_feed(
             media=media[i] if media else None,
             not_sections=skip,
             warnings=warnings,
+            literal_titles=atom,
         )
         if art is not None:
             articles.append(art)
+    if not articles and parsed.get("bozo") and _is_xml_error(parsed.get("bozo_exception")):
+        # what the forgiving parser recovered was unusable: report the XML error itself
+        raise FeedProblem(_xml_error(parsed.get("bozo_exception")))
     return ParsedFeed(articles, warnings)
 
 
@@ -143,7 +148,7 @@ def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
     head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:200].lower()
     looks_html = head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
     exc = parsed.get("bozo_exception")
-    if not looks_html and _is_xml_error(exc):
+    if head.startswith(b"<") and not looks_html and _is_xml_error(exc):
         return _xml_error(exc)
     return f"not a feed: {_snippet(body)}"
 
@@ -160,8 +165,14 @@ def _article(
     media: _EntryMedia | None,
     not_sections: set[str],
     warnings: list[str],
+    literal_titles: bool = False,
 ) -> Article | None:
-    title = shorten(plain_text(entry.get("title") or ""), TITLE_CHARS)
+    raw_title = entry.get("title") or ""
+    title_type = (entry.get("title_detail") or {}).get("type") or ""
+    if literal_titles and title_type == "text/plain":  # Atom type="text": "<" is a character
+        title = shorten(" ".join(raw_title.split()), TITLE_CHARS)
+    else:  # RSS titles often carry markup and entities, whatever feedparser guesses
+        title = shorten(plain_text(raw_title), TITLE_CHARS)
     link = (entry.get("link") or "").strip()
     guid = (entry.get("id") or "").strip()
     if not link and is_web_url(guid):
@@ -178,7 +189,7 @@ def _article(
     if published is None:
         published, updated = updated, None
     if published is None:
-        raw = entry.get("published") or entry.get("updated")
+        raw = dict.get(entry, "published") or dict.get(entry, "updated")
         detail = f" (unreadable date {raw!r})" if raw else ""
         warnings.append(
             f"{source}: entry {title or '(untitled)'!r} ({url}) has no date{detail} and was left out"
@@ -222,7 +233,8 @@ def _article(
 
 
 def _date(entry: Any, key: str) -> datetime | None:
-    parsed: time.struct_time | None = entry.get(f"{key}_parsed")
+    # dict.get: FeedParserDict.get would quietly map updated_parsed to published_parsed
+    parsed: time.struct_time | None = dict.get(entry, f"{key}_parsed")
     if not parsed:
         return None
     try:
