@@ -1,0 +1,139 @@
+"""The web app (Starlette): subscribe, confirm, unsubscribe, archive, webhooks, /healthz.
+
+``create_app`` puts its dependencies on ``app.state`` (config, store, secrets,
+clock, backend, templates, workflow) for every route to read, and wraps the
+whole app, error pages included, in the security-headers middleware.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp
+
+from digest.backends.base import Backend
+from digest.clock import Clock, system_clock
+from digest.config import Config, Secrets
+from digest.errors import TokenError
+from digest.render import safe_url
+from subscribers.db import Store
+from subscribers.tokens import Tokens
+from subscribers.web import pages
+from subscribers.web.ratelimit import RateLimiter
+from subscribers.web.security import Csrf, SecurityHeaders
+from subscribers.workflow import Workflow
+
+STATUS_TITLES = {
+    404: ("Page not found", "There is nothing at this address. Check the link, or go to the "
+                            "subscribe page."),
+    405: ("Not allowed", "This page cannot be used that way."),
+}
+
+
+class DigestApp(Starlette):
+    """A Starlette app whose outermost layer adds the security headers, so even the
+    500 page of Starlette's error middleware carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
+def page_dirs(config: Config) -> list[Path]:
+    """Where page templates are looked up: ``pages/`` of the user's and the bundled dirs."""
+    return [d / "pages" for d in config.templates_dirs]
+
+
+def make_templates(config: Config, *, has_archive: bool = False) -> Jinja2Templates:
+    """The page templates: ``base.html`` and friends (also reachable as ``pages/…``)."""
+    dirs = config.templates_dirs
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader([
+            jinja2.FileSystemLoader([str(d / "pages") for d in dirs]),
+            jinja2.FileSystemLoader([str(d) for d in dirs]),
+        ]),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    nl = config.newsletter
+    env.filters["safe_url"] = safe_url
+    env.globals.update(
+        newsletter=nl,
+        site_url=safe_url(nl.site_url),
+        site_host=nl.site_url.split("://", 1)[-1].rstrip("/"),
+        has_archive=has_archive,
+        form_version=config.web.form_version,
+    )
+    return Jinja2Templates(env=env)
+
+
+def _load_stylesheet(config: Config) -> str:
+    for d in page_dirs(config):
+        css = d / "site.css"
+        if css.is_file():
+            return css.read_text(encoding="utf-8")
+    return ""
+
+
+def create_app(
+    config: Config,
+    *,
+    store: Store,
+    secrets: Secrets,
+    clock: Clock = system_clock,
+    backend: Backend | None = None,
+) -> Starlette:
+    """The app ``digest serve`` runs. Raises ``TokenError`` (with how to set it) when
+    DIGEST_SECRET_KEY is missing: links cannot be signed without it."""
+    if not secrets.secret_key:
+        Tokens("")  # raises the TokenError that says how to set the key
+    from subscribers.web import archive
+    from subscribers import webhooks
+
+    archive_routes: list[BaseRoute] = list(archive.routes)
+    webhook_routes: list[BaseRoute] = list(webhooks.routes)
+    app = DigestApp(
+        routes=[*pages.routes, *archive_routes, *webhook_routes],
+        exception_handlers={HTTPException: _http_error, 500: _server_error},
+    )
+    workflow = Workflow(config, store, secrets=secrets, clock=clock, backend=backend)
+    state: Any = app.state
+    state.config = config
+    state.store = store
+    state.secrets = secrets
+    state.clock = clock
+    state.backend = backend if backend is not None else workflow.backend
+    state.templates = make_templates(config, has_archive=bool(archive_routes))
+    state.workflow = workflow
+    state.tokens = workflow.tokens
+    state.csrf = Csrf(workflow.tokens, secure_cookie=config.newsletter.public_url.startswith("https:"))
+    web = config.web
+    state.rate_limit_ip = RateLimiter(web.rate_limit_per_ip, web.rate_limit_window_seconds, clock)
+    state.rate_limit_address = RateLimiter(web.rate_limit_per_address,
+                                           web.rate_limit_window_seconds, clock)
+    state.stylesheet = _load_stylesheet(config)
+    return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    title, message = STATUS_TITLES.get(exc.status_code, ("Something went wrong", str(exc.detail)))
+    return pages.error_page(request, exc.status_code, title, message,
+                            headers=dict(exc.headers or {}))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return pages.error_page(request, 500, "Something went wrong on our side",
+                            "Nothing you did caused this. Please try again in a few minutes.")
+
+
+__all__ = ["create_app", "DigestApp", "make_templates", "TokenError"]

@@ -1,0 +1,273 @@
+"""The reader's pages: subscribe, confirm, unsubscribe (with the RFC 8058 one-click POST).
+
+GET pages never change anything (link scanners open every link); state
+changes only on POST. ``POST /subscribe`` answers byte for byte the same
+whether the address is new, pending, active, unsubscribed, bounced or
+complained, so nobody can learn who is on the list.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+from sqlalchemy import text
+
+from digest.errors import TokenError
+from subscribers.repository import InvalidAddress, check_address
+from subscribers.web.ratelimit import RateLimiter
+from subscribers.web.security import CSRF_FIELD, Csrf
+from subscribers.workflow import Visitor, Workflow
+
+log = logging.getLogger(__name__)
+
+HONEYPOT_FIELD = "website"
+MAX_FORM_BYTES = 16 * 1024
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _workflow(request: Request) -> Workflow:
+    wf: Workflow = request.app.state.workflow
+    return wf
+
+
+def _csrf(request: Request) -> Csrf:
+    csrf: Csrf = request.app.state.csrf
+    return csrf
+
+
+def _visitor(request: Request) -> Visitor:
+    ip = request.client.host if request.client else None
+    return Visitor(ip=ip, user_agent=request.headers.get("user-agent"))
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    background: BackgroundTask | None = None,
+) -> Response:
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, name, context or {}, status_code=status_code,
+        headers={**NO_STORE, **(headers or {})}, background=background,
+    )
+    return response
+
+
+def error_page(request: Request, status_code: int, title: str, message: str,
+               *, headers: dict[str, str] | None = None) -> Response:
+    return render(request, "error.html", {"title": title, "message": message,
+                                          "status_code": status_code},
+                  status_code=status_code, headers=headers)
+
+
+async def _read_form(request: Request) -> dict[str, str] | None:
+    """The posted fields (text only), or None when the body is too large or broken."""
+    length = request.headers.get("content-length")
+    if length and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+        return None
+    try:
+        async with request.form(max_files=0, max_fields=20, max_part_size=MAX_FORM_BYTES) as form:
+            return {k: v for k, v in form.items() if isinstance(v, str)}
+    except Exception:  # malformed multipart, a file part, too many fields …
+        return None
+
+
+# --- subscribe ---------------------------------------------------------------------
+
+
+def _subscribe_form(request: Request, *, error: str | None = None, email: str = "",
+                    status_code: int = 200) -> Response:
+    token, cookie = _csrf(request).issue(request)
+    response = render(request, "subscribe.html",
+                      {"csrf_token": token, "csrf_field": CSRF_FIELD, "error": error,
+                       "email": email, "honeypot": HONEYPOT_FIELD},
+                      status_code=status_code)
+    _csrf(request).set_cookie(response, cookie)
+    return response
+
+
+async def home(request: Request) -> Response:
+    return _subscribe_form(request)
+
+
+async def subscribe_get(request: Request) -> Response:
+    return RedirectResponse("/", status_code=303)
+
+
+def _check_inbox(request: Request, background: BackgroundTask | None = None) -> Response:
+    # Nothing in this page may depend on the request: it is the same for everyone.
+    return render(request, "check_inbox.html", background=background)
+
+
+def _rate_limited(request: Request, retry_after: int) -> Response:
+    minutes = max(1, (retry_after + 59) // 60)
+    return render(request, "rate_limited.html", {"minutes": minutes}, status_code=429,
+                  headers={"Retry-After": str(retry_after)})
+
+
+async def subscribe_post(request: Request) -> Response:
+    form = await _read_form(request)
+    if form is None:
+        return error_page(request, 413, "That form was too large",
+                          "Please go back to the subscribe page and try again.")
+    if not _csrf(request).check(request, form.get(CSRF_FIELD)):
+        return error_page(request, 403, "Please try again",
+                          "The form had expired or did not come from this site. Go back to the "
+                          "subscribe page, reload it and send it again.")
+    by_ip: RateLimiter = request.app.state.rate_limit_ip
+    ip = _visitor(request).ip or "unknown"
+    if not by_ip.hit(ip):
+        return _rate_limited(request, by_ip.retry_after(ip))
+    if form.get(HONEYPOT_FIELD, "").strip():
+        log.info("subscribe: honeypot filled from %s; ignored", ip)
+        return _check_inbox(request)
+    raw = form.get("email", "").strip()
+    try:
+        address = check_address(raw)
+    except InvalidAddress as exc:
+        return _subscribe_form(request, error=_friendly(exc), email=raw[:320], status_code=400)
+    by_address: RateLimiter = request.app.state.rate_limit_address
+    if not by_address.hit(address.key):
+        return _rate_limited(request, by_address.retry_after(address.key))
+    wf = _workflow(request)
+    result = await run_in_threadpool(wf.request_subscription, address.email, source="form",
+                                    visitor=_visitor(request))
+    background = None
+    if result.send_confirmation:
+        background = BackgroundTask(_send_confirmation, wf, result.subscriber_id)
+    return _check_inbox(request, background)
+
+
+def _friendly(exc: InvalidAddress) -> str:
+    if exc.reason == "it is empty":
+        return "Please enter your email address."
+    return f"That doesn't look like an email address: {exc.reason}"
+
+
+def _send_confirmation(wf: Workflow, subscriber_id: int) -> None:
+    try:
+        wf.send_confirmation(subscriber_id)
+    except Exception:
+        # Never tell the visitor (the answer must not differ); the editor sees the log,
+        # and the reader can ask again at once (the send was un-reserved).
+        log.exception("could not send the confirmation email to subscriber %s", subscriber_id)
+
+
+# --- confirm -----------------------------------------------------------------------
+
+
+def _bad_link(request: Request, exc: TokenError, what: str) -> Response:
+    message = str(exc)
+    message = message[:1].upper() + message[1:] + "."
+    if what == "confirm":
+        message += " Nothing has been changed. You can ask for a new link on the subscribe page."
+    else:
+        message += (" Nothing has been changed. Use the unsubscribe link at the bottom of the "
+                    "latest issue, or reply to it and we will take you off the list.")
+    return error_page(request, 400, "This link does not work", message)
+
+
+async def confirm_get(request: Request) -> Response:
+    token = request.path_params["token"]
+    try:
+        target, state = await run_in_threadpool(_workflow(request).confirm_target, token)
+    except TokenError as exc:
+        return _bad_link(request, exc, "confirm")
+    if state == "already_confirmed":
+        return render(request, "confirmed.html", {"email": target.email, "already": True})
+    csrf_token, cookie = _csrf(request).issue(request)
+    response = render(request, "confirm.html", {"email": target.email, "csrf_token": csrf_token,
+                                                "csrf_field": CSRF_FIELD})
+    _csrf(request).set_cookie(response, cookie)
+    return response
+
+
+async def confirm_post(request: Request) -> Response:
+    token = request.path_params["token"]
+    form = await _read_form(request)
+    if form is None or not _csrf(request).check(request, form.get(CSRF_FIELD)):
+        return error_page(request, 403, "Please try again",
+                          "The page had expired. Open the link from the email again and press "
+                          "the button.")
+    try:
+        target, state = await run_in_threadpool(_workflow(request).confirm, token,
+                                                visitor=_visitor(request))
+    except TokenError as exc:
+        return _bad_link(request, exc, "confirm")
+    return render(request, "confirmed.html", {"email": target.email,
+                                              "already": state == "already_confirmed"})
+
+
+# --- unsubscribe -------------------------------------------------------------------
+
+
+async def unsubscribe_get(request: Request) -> Response:
+    token = request.path_params["token"]
+    try:
+        target = await run_in_threadpool(_workflow(request).unsubscribe_target, token)
+    except TokenError as exc:
+        return _bad_link(request, exc, "unsubscribe")
+    if target is None or target.status not in ("pending", "active"):
+        return render(request, "unsubscribed.html", {"email": target.email if target else None,
+                                                     "already": True})
+    return render(request, "unsubscribe.html", {"email": target.email})
+
+
+async def unsubscribe_post(request: Request) -> Response:
+    """The button on the page, and the RFC 8058 one-click POST (no CSRF token, no
+    cookie: the signed link is the authority)."""
+    token = request.path_params["token"]
+    form = await _read_form(request) or {}
+    one_click = form.get("List-Unsubscribe", "").strip() == "One-Click"
+    try:
+        target = await run_in_threadpool(_workflow(request).unsubscribe, token,
+                                         one_click=one_click, visitor=_visitor(request))
+    except TokenError as exc:
+        return _bad_link(request, exc, "unsubscribe")
+    return render(request, "unsubscribed.html", {"email": target.email if target else None,
+                                                 "already": False})
+
+
+# --- health and assets ----------------------------------------------------------------
+
+
+async def healthz(request: Request) -> Response:
+    def ping() -> None:
+        with request.app.state.store.engine.connect() as conn:
+            conn.execute(text("select 1"))
+
+    try:
+        await run_in_threadpool(ping)
+    except Exception as exc:
+        log.warning("healthz: database unreachable: %s", exc)
+        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503,
+                            headers=NO_STORE)
+    return JSONResponse({"status": "ok"}, headers=NO_STORE)
+
+
+async def stylesheet(request: Request) -> Response:
+    css: str = request.app.state.stylesheet
+    return Response(css, media_type="text/css",
+                    headers={"Cache-Control": "public, max-age=3600"})
+
+
+routes: list[BaseRoute] = [
+    Route("/", home, methods=["GET"]),
+    Route("/subscribe", subscribe_get, methods=["GET"]),
+    Route("/subscribe", subscribe_post, methods=["POST"]),
+    Route("/confirm/{token}", confirm_get, methods=["GET"]),
+    Route("/confirm/{token}", confirm_post, methods=["POST"]),
+    Route("/unsubscribe/{token}", unsubscribe_get, methods=["GET"]),
+    Route("/unsubscribe/{token}", unsubscribe_post, methods=["POST"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/static/site.css", stylesheet, methods=["GET"]),
+]
