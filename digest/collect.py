@@ -30,7 +30,7 @@ from digest.errors import CollectError
 from digest.feedcache import CachedFeed
 from digest.feedcache import load as load_cache
 from digest.feedcache import save as save_cache
-from digest.feeds import FeedProblem, parse_feed
+from digest.feeds import FeedProblem, ParsedFeed, parse_feed
 from digest.feedtext import canonical_url
 from digest.models import Article, Collection, SourceProblem
 from subscribers.db import Store
@@ -55,6 +55,7 @@ class _Fetched:
     content_type: str | None = None
     problem: str | None = None
     to_cache: CachedFeed | None = None  # what to remember once the body proved to be a feed
+    feed: ParsedFeed | None = None
     notes: tuple[str, ...] = ()
 
 
@@ -92,40 +93,25 @@ def collect(
 
     own_client = client is None
     http = client if client is not None else make_client()
+    not_sections = tuple(config.selection.lead_categories)
     try:
-        fetched = _fetch_all(sources, http, cache, clock)
+        results = _fetch_and_parse_all(sources, http, cache, clock, not_sections)
     finally:
         if own_client:
             http.close()
 
-    not_sections = config.selection.lead_categories
     problems: list[SourceProblem] = []
     articles: list[Article] = []
     to_cache: list[CachedFeed] = []
     ok = 0
-    for src, got in zip(sources, fetched):
+    for src, got in zip(sources, results):
         warnings.extend(f"{src.name}: {note}" for note in got.notes)
-        if got.problem is not None or got.body is None:
+        if got.feed is None:
             problems.append(SourceProblem(src.name, got.problem or "no content"))
             continue
-        try:
-            feed = parse_feed(
-                got.body,
-                source=src.name,
-                url=got.final_url or src.url,
-                default_section=src.section,
-                content_type=got.content_type,
-                not_sections=not_sections,
-            )
-        except FeedProblem as exc:
-            problems.append(SourceProblem(src.name, f"{exc} ({_where(src.url)})"))
-            continue
-        except Exception as exc:  # noqa: BLE001 -- a feedparser crash on hostile bytes must not sink the issue
-            problems.append(SourceProblem(src.name, f"cannot be read: {_short(exc)}"))
-            continue
         ok += 1
-        articles.extend(feed.articles)
-        warnings.extend(feed.warnings)
+        articles.extend(got.feed.articles)
+        warnings.extend(got.feed.warnings)
         if got.to_cache is not None:
             to_cache.append(got.to_cache)
 
@@ -148,16 +134,39 @@ def collect(
 # --- fetching ---------------------------------------------------------------------
 
 
-def _fetch_all(
-    sources: list[SourceConfig], http: httpx.Client, cache: dict[str, CachedFeed], clock: Clock
+def _fetch_and_parse_all(
+    sources: list[SourceConfig],
+    http: httpx.Client,
+    cache: dict[str, CachedFeed],
+    clock: Clock,
+    not_sections: tuple[str, ...],
 ) -> list[_Fetched]:
+    """Each source fetched and parsed in a worker thread (parsing overlaps the waiting)."""
+
     def one(src: SourceConfig) -> _Fetched:
         try:
             if is_remote(src.url):
-                return _fetch_http(src.url, http, cache.get(src.url), clock)
-            return _read_local(src.url)
+                got = _fetch_http(src.url, http, cache.get(src.url), clock)
+            else:
+                got = _read_local(src.url)
         except Exception as exc:  # noqa: BLE001 -- anything unforeseen is this source's problem only
             return _Fetched(problem=f"cannot be fetched: {_short(exc)} ({_where(src.url)})")
+        if got.problem is not None or got.body is None:
+            return got
+        try:
+            got.feed = parse_feed(
+                got.body,
+                source=src.name,
+                url=got.final_url or src.url,
+                default_section=src.section,
+                content_type=got.content_type,
+                not_sections=not_sections,
+            )
+        except FeedProblem as exc:
+            got.problem = f"{exc} ({_where(src.url)})"
+        except Exception as exc:  # noqa: BLE001 -- a parser crash on hostile bytes sinks one source only
+            got.problem = f"cannot be read: {_short(exc)} ({_where(src.url)})"
+        return got
 
     if len(sources) <= 1:
         return [one(s) for s in sources]
