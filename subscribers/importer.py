@@ -1,0 +1,202 @@
+"""Importing a CSV of addresses: streamed, every bad row reported, re-runnable.
+
+The file needs a header row with an ``email`` column (``name`` optional; other
+columns are ignored). Rows are read with the csv module one at a time and
+written in batches, so a file of any size uses little memory. Every row that
+cannot be imported is reported with its line number and the reason; every
+valid row is imported; addresses already on the list are left exactly as
+they are, so importing the same file again changes nothing. Erased
+(tombstoned) addresses are refused: only the person can bring them back,
+through the subscribe page.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import secrets as pysecrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from digest.errors import DigestError, UsageError
+from subscribers import repository as repo
+from subscribers.models import Subscriber, Tombstone
+from subscribers.workflow import Workflow
+
+log = logging.getLogger(__name__)
+
+VOUCHED = "consent vouched for by the importer"
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    email: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    already: int = 0  # on the list before: left as they were
+    duplicates: int = 0  # the same address earlier in the file
+    problems: list[Problem] = field(default_factory=list)  # invalid or refused rows
+    confirmations_sent: int = 0
+    confirmations_failed: int = 0
+    send_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.confirmations_failed
+
+
+def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
+    """The rows of ``path`` (streamed). Rows that cannot even be read go to ``problems``.
+
+    Raises ``UsageError`` naming the file when it is missing or has no ``email`` column.
+    """
+    try:
+        handle = path.open("r", encoding="utf-8-sig", errors="replace", newline="")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read: {exc.strerror}") from None
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise UsageError(f"{path}: the file is empty (it needs a header row with an "
+                             f"'email' column)") from None
+        except csv.Error as exc:
+            raise UsageError(f"{path}, line 1: not a CSV header: {exc}") from None
+        columns = [h.strip().lower() for h in header]
+        if "email" not in columns:
+            found = ", ".join(repr(c) for c in columns if c) or "nothing"
+            raise UsageError(f"{path}, line 1: the header has no 'email' column (found {found}); "
+                             f"the first row must name the columns, e.g. email,name")
+        email_at = columns.index("email")
+        name_at = columns.index("name") if "name" in columns else None
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                problems.append(Problem(reader.line_num, f"not valid CSV: {exc}"))
+                continue
+            line = reader.line_num
+            if not any(v.strip() for v in values):
+                continue  # a blank line
+            if any("\ufffd" in v for v in values):
+                problems.append(Problem(line, "not UTF-8 text (save the file as UTF-8)"))
+                continue
+            if email_at >= len(values):
+                problems.append(Problem(line, "the row has no email column"))
+                continue
+            name = values[name_at].strip() if name_at is not None and name_at < len(values) else ""
+            yield Row(line, values[email_at].strip(), name or None)
+
+
+def import_csv(
+    path: Path,
+    workflow: Workflow,
+    *,
+    confirmed: bool,
+    on_problem: Callable[[Problem], None] | None = None,
+    batch_size: int = BATCH,
+) -> ImportReport:
+    """Import ``path`` into the list (see the module doc). Without ``confirmed`` the
+    new addresses are pending and each is sent a confirmation email."""
+    report = ImportReport()
+    unread: list[Problem] = []
+
+    def problem(p: Problem) -> None:
+        report.problems.append(p)
+        if on_problem:
+            on_problem(p)
+
+    seen: dict[str, int] = {}  # address key -> first line (to spot duplicates)
+    batch: list[tuple[Row, repo.Address]] = []
+    to_confirm: list[int] = []
+    for row in read_rows(path, unread):
+        while unread:
+            problem(unread.pop(0))
+        if not row.email:
+            problem(Problem(row.line, "the email is empty"))
+            continue
+        try:
+            address = repo.check_address(row.email)
+        except repo.InvalidAddress as exc:
+            problem(Problem(row.line, f"{row.email!r} is not a valid email address: {exc.reason}"))
+            continue
+        if address.key in seen:
+            report.duplicates += 1
+            continue
+        seen[address.key] = row.line
+        batch.append((row, address))
+        if len(batch) >= batch_size:
+            to_confirm += _write_batch(batch, workflow, confirmed, report, problem, path)
+            batch = []
+    while unread:
+        problem(unread.pop(0))
+    if batch:
+        to_confirm += _write_batch(batch, workflow, confirmed, report, problem, path)
+    for subscriber_id in to_confirm:
+        if report.send_error is not None:
+            report.confirmations_failed += 1
+            continue
+        try:
+            if workflow.send_confirmation(subscriber_id):
+                report.confirmations_sent += 1
+        except DigestError as exc:
+            report.confirmations_failed += 1
+            report.send_error = str(exc)
+    return report
+
+
+def _write_batch(
+    batch: list[tuple[Row, repo.Address]],
+    workflow: Workflow,
+    confirmed: bool,
+    report: ImportReport,
+    problem: Callable[[Problem], None],
+    path: Path,
+) -> list[int]:
+    now = workflow.now()
+    keys = [a.key for _, a in batch]
+    hashes = {a.hash for _, a in batch}
+    new_ids: list[int] = []
+    with workflow.store.session() as s:
+        existing = set(s.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(keys))))
+        erased = set(s.scalars(select(Tombstone.email_hash).where(Tombstone.email_hash.in_(hashes))))
+        for row, address in batch:
+            if address.key in existing:
+                report.already += 1
+                continue
+            if address.hash in erased:
+                problem(Problem(row.line, f"{address.email} was erased at the person's request; "
+                                          "not imported (they can subscribe again on the "
+                                          "subscribe page)"))
+                continue
+            sub = repo.add(
+                s, address.email, at=now, source="import", name=row.name,
+                status="active" if confirmed else "pending",
+                detail=VOUCHED if confirmed else f"imported from {path.name}",
+            )
+            if not confirmed:
+                sub.confirm_nonce = pysecrets.token_urlsafe(18)
+                sub.confirmation_sent_at = now
+                new_ids.append(sub.id)
+            report.added += 1
+    return new_ids
