@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -295,8 +296,13 @@ class WeeklyScheduler:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.stop_event.is_set():
-            event("stopping", "still finishing the batch in progress; the ledger stays consistent")
-            return
+            # a second signal: stop now. The ledger survives this like a crash: the batch in
+            # flight is reported on the next start and not resent blindly.
+            event("stopping", f"{signal.Signals(signum).name} again: stopping now, without "
+                  "waiting for the batch in progress", level=logging.WARNING)
+            for handler in logging.getLogger("digest").handlers:
+                handler.flush()
+            os._exit(1)
         event("stopping", f"{signal.Signals(signum).name}: finishing the batch in progress, "
               "then stopping")
         self.stop()

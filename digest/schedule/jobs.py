@@ -124,13 +124,8 @@ class ScheduledWork:
         }
         if outcome in ("sent", "resumed"):
             sent, total = counts.get("sent", 0), counts.get("recipients", 0)
-            text = f"sent {sent} of {total} recipients"
-            if counts.get("skipped"):
-                text += f", {counts['skipped']} skipped (unsubscribed since)"
-            if counts.get("failed"):
-                text += f", {counts['failed']} failed"
-            event("sent", f"{text}{'; ' + message if message else ''}", issue=key, outcome=outcome,
-                  **counts)
+            event("sent", message or f"sent {sent} of {total} recipients", issue=key,
+                  outcome=outcome, **counts)
         elif outcome == "skipped":
             prefix = f"issue {key} skipped: "
             message = message[len(prefix):] if message.startswith(prefix) else message
