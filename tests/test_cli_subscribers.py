@@ -1,0 +1,280 @@
+"""`digest subscribers …`, `digest serve` and `digest db upgrade` as an editor runs them,
+on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from digest.cli import cli
+from subscribers import repository as repo
+from subscribers.db import Store, open_store
+from subscribers.models import ConsentEvent
+from subscribers_support import SECRET, outbox_messages
+
+CONFIG = """
+[newsletter]
+name = "Statecraft Weekly"
+from_email = "newsletter@statecraft.example"
+postal_address = "1 Example Street, Washington, DC 20001"
+site_url = "https://statecraft.example"
+public_url = "http://127.0.0.1:8000"
+timezone = "America/New_York"
+
+[[sources]]
+name = "Main"
+url = "feed.xml"
+
+[delivery]
+backend = "file"
+outbox = "outbox"
+"""
+
+
+@contextmanager
+def opened(url: str) -> Iterator[Store]:
+    store = open_store(url)
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+class Editor:
+    def __init__(self, tmp_path: Path, db_url: str) -> None:
+        self.dir = tmp_path
+        self.config = tmp_path / "digest.toml"
+        self.config.write_text(CONFIG)
+        self.db_url = db_url
+        self.env = {"DIGEST_DATABASE_URL": db_url, "DIGEST_SECRET_KEY": SECRET,
+                    "DIGEST_NOW": "2026-01-05T09:00:00+00:00", "DIGEST_CONFIG": str(self.config)}
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), env={**self.env, **(env or {})},
+                                  catch_exceptions=False)
+
+    def listing(self, *args: str) -> list[dict[str, object]]:
+        result = self.run("subscribers", "list", "--json", *args)
+        assert result.exit_code == 0, result.output
+        data: list[dict[str, object]] = json.loads(result.stdout)
+        return data
+
+    def statuses(self) -> dict[str, object]:
+        return {row["email"]: row["status"] for row in self.listing()}  # type: ignore[misc]
+
+    def csv_file(self, text: str, name: str = "list.csv") -> str:
+        path = self.dir / name
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+
+
+@pytest.fixture
+def editor(tmp_path: Path, db_url: str) -> Editor:
+    return Editor(tmp_path, db_url)
+
+
+def test_round_trip(editor: Editor) -> None:
+    r = editor.run("subscribers", "add", "Ada@Example.com", "--name", "Ada Lovelace")
+    assert r.exit_code == 0, r.output
+    assert "Added Ada@example.com (pending)" in r.stdout and "confirmation email was sent" in r.stdout
+    [msg] = outbox_messages(editor.dir / "outbox")
+    assert msg["To"] == "Ada Lovelace <Ada@example.com>"
+    assert editor.run("subscribers", "add", "bob@example.com", "--confirmed").exit_code == 0
+
+    rows = editor.listing()
+    assert rows == [
+        {"email": "Ada@example.com", "name": "Ada Lovelace", "status": "pending",
+         "created_at": "2026-01-05T09:00:00+00:00", "confirmed_at": None},
+        {"email": "bob@example.com", "name": None, "status": "active",
+         "created_at": "2026-01-05T09:00:00+00:00", "confirmed_at": "2026-01-05T09:00:00+00:00"},
+    ]
+    assert [r["email"] for r in editor.listing("--status", "active")] == ["bob@example.com"]
+
+    exported = editor.run("subscribers", "export")
+    assert exported.exit_code == 0
+    table = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [(t["email"], t["name"], t["status"]) for t in table] == [
+        ("Ada@example.com", "Ada Lovelace", "pending"), ("bob@example.com", "", "active")]
+    only_active = editor.run("subscribers", "export", "--status", "active").stdout
+    assert "bob@example.com" in only_active and "Ada@" not in only_active
+
+    r = editor.run("subscribers", "unsubscribe", "BOB@example.com")
+    assert r.exit_code == 0 and "Unsubscribed bob@example.com (was active)" in r.stdout
+    assert editor.statuses()["bob@example.com"] == "unsubscribed"
+    assert "already unsubscribed" in editor.run("subscribers", "unsubscribe", "bob@example.com").stdout
+
+    r = editor.run("subscribers", "erase", "ada@example.com")
+    assert r.exit_code == 0 and "Erased ada@example.com" in r.stdout
+    assert list(editor.statuses()) == ["bob@example.com"]
+
+
+def test_export_imports_back(tmp_path: Path, db_url: str) -> None:
+    first = Editor(tmp_path, db_url)
+    first.run("subscribers", "add", "a@example.com", "--name", "Ann, Jr.", "--confirmed")
+    first.run("subscribers", "add", "b@example.com", "--name", 'Bo "B"', "--confirmed")
+    export = first.run("subscribers", "export").stdout
+    (tmp_path / "second").mkdir()
+    second = Editor(tmp_path / "second", f"sqlite:///{tmp_path / 'second' / 'x.db'}")
+    r = second.run("subscribers", "import", second.csv_file(export), "--confirmed")
+    assert r.exit_code == 0, r.output
+    assert [(x["email"], x["name"]) for x in second.listing()] == [
+        ("a@example.com", "Ann, Jr."), ("b@example.com", 'Bo "B"')]
+
+
+def test_import_reports_every_bad_row_and_imports_the_rest(editor: Editor) -> None:
+    editor.run("subscribers", "add", "known@example.com", "--confirmed")
+    path = editor.csv_file(
+        "Email,Name,Extra\n"
+        "one@example.com,One,x\n"  # line 2
+        "not-an-address,Bad,x\n"  # 3
+        ",Nobody,x\n"  # 4
+        "known@example.com,Known,x\n"  # 5: already there, left alone
+        "\n"  # 6: blank
+        "two@example.com\n"  # 7: no name column
+        "ONE@example.com,Again,x\n"  # 8: repeated
+        "three@exa mple.com,Space,x\n"  # 9
+    )
+    r = editor.run("subscribers", "import", path, "--confirmed")
+    assert r.exit_code == 1
+    assert "list.csv, line 3: 'not-an-address' is not a valid email address" in r.stderr
+    assert "list.csv, line 4: the email is empty" in r.stderr
+    assert "list.csv, line 9: 'three@exa mple.com' is not a valid email address" in r.stderr
+    assert "line 5" not in r.stderr and "line 7" not in r.stderr
+    assert "imported 2 (active), 1 already on the list (unchanged), 1 repeated in the file, " \
+           "3 not imported" in r.stdout
+    assert editor.statuses() == {"known@example.com": "active", "one@example.com": "active",
+                                 "two@example.com": "active"}
+    names = {x["email"]: x["name"] for x in editor.listing()}
+    assert names["one@example.com"] == "One" and names["known@example.com"] is None
+
+    before = editor.listing()
+    again = editor.run("subscribers", "import", path, "--confirmed")
+    assert "imported 0 (active), 3 already on the list" in again.stdout
+    assert editor.listing() == before  # re-running changes nothing
+
+    with opened(editor.db_url) as store, store.session() as s:
+        sub = repo.get_by_email(s, "one@example.com")
+        assert sub is not None
+        events = repo.events_for(s, sub)
+    assert [(e.kind, e.source, e.detail) for e in events] == [
+        ("subscribed", "import", "consent vouched for by the importer"),
+        ("confirmed", "import", "consent vouched for by the importer")]
+
+
+def test_import_without_confirmed_sends_confirmations(editor: Editor) -> None:
+    path = editor.csv_file("email,name\nx@example.com,Ex\ny@example.com,\n")
+    r = editor.run("subscribers", "import", path)
+    assert r.exit_code == 0, r.output
+    assert "imported 2 (pending)" in r.stdout and "2 confirmation emails sent" in r.stdout
+    assert sorted(m["To"] for m in outbox_messages(editor.dir / "outbox")) == [
+        "Ex <x@example.com>", "y@example.com"]
+    assert set(editor.statuses().values()) == {"pending"}
+    again = editor.run("subscribers", "import", path)
+    assert "imported 0 (pending), 2 already on the list" in again.stdout
+    assert "0 confirmation emails sent" in again.stdout
+
+
+def test_import_refuses_erased_addresses(editor: Editor) -> None:
+    editor.run("subscribers", "add", "gone@example.com", "--confirmed")
+    editor.run("subscribers", "erase", "gone@example.com")
+    r = editor.run("subscribers", "import", editor.csv_file("email\nGONE@example.com\nnew@example.com\n"),
+                   "--confirmed")
+    assert r.exit_code == 1
+    assert "list.csv, line 2: GONE@example.com was erased at the person's request" in r.stderr
+    assert editor.statuses() == {"new@example.com": "active"}
+    r = editor.run("subscribers", "add", "gone@example.com", "--confirmed")
+    assert r.exit_code == 1 and "was erased" in r.stderr
+
+
+def test_erase_keeps_only_hashes(editor: Editor) -> None:
+    editor.run("subscribers", "add", "private.person@example.com", "--name", "Pat Private")
+    assert editor.run("subscribers", "erase", "private.person@example.com").exit_code == 0
+    with opened(editor.db_url) as store, store.session() as s:
+        events = list(s.scalars(select(ConsentEvent)))
+        assert {e.kind for e in events} == {"subscribed", "confirmation_sent", "erased"}
+        for e in events:
+            assert e.subscriber_id is None
+            blob = " ".join(str(v) for v in vars(e).values()).lower()
+            assert "private" not in blob
+        assert repo.is_tombstoned(s, "private.person@example.com")
+    r = editor.run("subscribers", "erase", "private.person@example.com")
+    assert r.exit_code == 0 and "already erased" in r.stdout
+
+
+def test_bad_input_is_named(editor: Editor) -> None:
+    r = editor.run("subscribers", "add", "no-at-sign")
+    assert r.exit_code == 2 and "'no-at-sign' is not a valid email address" in r.stderr
+    r = editor.run("subscribers", "import", str(editor.dir / "missing.csv"))
+    assert r.exit_code == 2 and "missing.csv: no such file" in r.stderr
+    r = editor.run("subscribers", "import", editor.csv_file("address,name\na@example.com,A\n"))
+    assert r.exit_code == 2 and "line 1: the header has no 'email' column (found 'address', 'name')" in r.stderr
+    r = editor.run("subscribers", "unsubscribe", "nobody@example.com")
+    assert r.exit_code == 1 and "nobody@example.com is not on the list" in r.stderr
+    r = editor.run("subscribers", "list", "--status", "gone")
+    assert r.exit_code == 2 and "gone" in r.stderr
+    assert editor.listing() == []
+
+
+def test_add_without_secret_key_changes_nothing(editor: Editor) -> None:
+    r = editor.run("subscribers", "add", "a@example.com", env={"DIGEST_SECRET_KEY": ""})
+    assert r.exit_code == 1
+    assert "DIGEST_SECRET_KEY is not set" in r.stderr and "--confirmed" in r.stderr
+    assert editor.listing() == []
+    assert editor.run("subscribers", "add", "a@example.com", "--confirmed",
+                      env={"DIGEST_SECRET_KEY": ""}).exit_code == 0
+
+
+def test_add_existing_addresses(editor: Editor) -> None:
+    editor.run("subscribers", "add", "p@example.com")
+    r = editor.run("subscribers", "add", "p@example.com")
+    assert r.exit_code == 0 and "none was sent now" in r.stdout
+    r = editor.run("subscribers", "add", "p@example.com", "--confirmed")
+    assert "now active" in r.stdout
+    r = editor.run("subscribers", "add", "p@example.com")
+    assert r.exit_code == 0 and "already subscribed" in r.stdout
+    assert len(outbox_messages(editor.dir / "outbox")) == 1
+
+
+def test_list_text(editor: Editor) -> None:
+    editor.run("subscribers", "add", "a@example.com", "--name", "Ann", "--confirmed")
+    out = editor.run("subscribers", "list").stdout
+    assert "a@example.com" in out and "active" in out and "Ann" in out
+    assert out.strip().endswith("1 subscriber")
+
+
+def test_serve_refuses_without_secret_key(editor: Editor) -> None:
+    r = editor.run("serve", env={"DIGEST_SECRET_KEY": ""})
+    assert r.exit_code == 2
+    assert "export DIGEST_SECRET_KEY=$(python -c" in r.stderr
+
+
+def test_db_upgrade(editor: Editor) -> None:
+    r = editor.run("db", "upgrade")
+    assert r.exit_code == 0 and "is at revision" in r.stdout
+    assert editor.run("db", "upgrade").exit_code == 0
+
+
+def test_large_import_streams(tmp_path: Path) -> None:
+    editor = Editor(tmp_path, f"sqlite:///{tmp_path / 'big.db'}")
+    n = 5000
+    path = tmp_path / "big.csv"
+    with path.open("w") as f:
+        f.write("email,name\n")
+        for i in range(n):
+            f.write(f"reader{i}@example.com,Reader {i}\n" if i % 1000 else f"bad{i}\n")
+    started = time.perf_counter()
+    r = editor.run("subscribers", "import", str(path), "--confirmed")
+    took = time.perf_counter() - started
+    assert r.exit_code == 1
+    assert r.stderr.count("is not a valid email address") == 5
+    assert f"imported {n - 5} (active)" in r.stdout
+    assert took < 30, took
