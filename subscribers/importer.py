@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from digest.errors import DigestError, UsageError
 from subscribers import repository as repo
-from subscribers.models import Subscriber, Tombstone
+from subscribers.models import ConsentEvent, Subscriber, Tombstone
 from subscribers.workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -177,9 +177,11 @@ def _write_batch(
     keys = [a.key for _, a in batch]
     hashes = {a.hash for _, a in batch}
     new_ids: list[int] = []
+    detail = VOUCHED if confirmed else f"imported from {path.name}"
     with workflow.store.session() as s:
         existing = set(s.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(keys))))
         erased = set(s.scalars(select(Tombstone.email_hash).where(Tombstone.email_hash.in_(hashes))))
+        added: list[tuple[Subscriber, str]] = []
         for row, address in batch:
             if address.key in existing:
                 report.already += 1
@@ -189,14 +191,23 @@ def _write_batch(
                                           "not imported (they can subscribe again on the "
                                           "subscribe page)"))
                 continue
-            sub = repo.add(
-                s, address.email, at=now, source="import", name=row.name,
-                status="active" if confirmed else "pending",
-                detail=VOUCHED if confirmed else f"imported from {path.name}",
+            sub = Subscriber(
+                email=address.email, email_key=address.key, name=repo.clean_name(row.name),
+                status="active" if confirmed else "pending", source="import", created_at=now,
+                confirmed_at=now if confirmed else None, soft_bounces=0,
+                confirm_nonce=None if confirmed else pysecrets.token_urlsafe(18),
+                confirmation_sent_at=None if confirmed else now,
             )
-            if not confirmed:
-                sub.confirm_nonce = pysecrets.token_urlsafe(18)
-                sub.confirmation_sent_at = now
-                new_ids.append(sub.id)
-            report.added += 1
+            added.append((sub, address.hash))
+        s.add_all([sub for sub, _ in added])
+        s.flush()  # one round trip for the batch; assigns the ids
+        kinds = ("subscribed", "confirmed") if confirmed else ("subscribed",)
+        s.add_all([
+            ConsentEvent(subscriber_id=sub.id, email_hash=hashed, kind=kind, at=now,
+                         source="import", detail=detail)
+            for sub, hashed in added for kind in kinds
+        ])
+        report.added += len(added)
+        if not confirmed:
+            new_ids = [sub.id for sub, _ in added]
     return new_ids
