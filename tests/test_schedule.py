@@ -6,6 +6,8 @@ logged. Also: the event log's formats."""
 from __future__ import annotations
 
 import io
+import os
+import signal
 import json
 import threading
 import time
@@ -253,3 +255,82 @@ def test_text_log_is_one_line_per_event_with_the_issue_key() -> None:
     assert len(lines) == 2
     assert lines[0].endswith("info    [2026-W47] sent: sent 2 of 2 recipients | second line")
     assert "[2026-W48] note: inside a run" in lines[1]
+
+
+def _sending(store: Store, as_of: datetime) -> None:
+    """An issue whose send stopped mid-way (SIGTERM or a crash) at ``as_of``'s run."""
+    with store.session() as s:
+        s.add(IssueRecord(key="2026-W47", status="sending", as_of=as_of, created_at=as_of,
+                          recipients=4, sent=2))
+
+
+def test_start_resumes_an_interrupted_send_inside_the_grace(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
+) -> None:
+    config = _config(tmp_path, sqlite_url)
+    _sending(sqlite_store, FRI_0900)
+    send = FakeSend()
+    with time_machine.travel(datetime(2026, 11, 20, 9, 20, tzinfo=NY), tick=True):
+        with Run(config, sqlite_store, send):
+            assert _wait(lambda: len(send.calls) == 1)
+    assert send.calls[0]["as_of"] == FRI_0900
+    assert [e["issue"] for e in _lines(log) if e["event"] == "resume"] == ["2026-W47"]
+
+
+def test_start_leaves_an_old_interrupted_send_to_the_editor(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
+) -> None:
+    config = _config(tmp_path, sqlite_url)
+    _sending(sqlite_store, FRI_0900)
+    send = FakeSend()
+    with time_machine.travel(datetime(2026, 11, 21, 9, 0, tzinfo=NY), tick=True):
+        with Run(config, sqlite_store, send):
+            time.sleep(0.5)
+    assert send.calls == []
+    (warning,) = [e for e in _lines(log) if e["event"] == "interrupted"]
+    assert warning["issue"] == "2026-W47"
+    assert "digest send --yes --as-of 2026-11-20T14:00:00+00:00" in warning["message"]
+
+
+def test_sigterm_lets_the_send_in_progress_finish_then_stops(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
+) -> None:
+    """SIGTERM sets the stop event the send honours (finish the batch, keep the ledger
+    consistent) and the scheduler waits for it before returning."""
+    config = _config(tmp_path, sqlite_url)
+    in_send = threading.Event()
+    seen: list[bool] = []
+
+    def slow_send(config: Config, store: Store, **kwargs: Any) -> SendReport:
+        in_send.set()
+        stop: threading.Event = kwargs["stop"]
+        seen.append(stop.wait(10))  # the batch in progress, until told to stop
+        time.sleep(0.3)  # finishing that batch
+        return SendReport(key="2026-W47", outcome="interrupted", recipients=4, sent=2,
+                          message="issue 2026-W47 paused after the batch in progress")
+
+    stop = threading.Event()
+    engine = make_engine(sqlite_url)
+    work = ScheduledWork(config, sqlite_store, stop=stop, send_issue=slow_send)
+    ws = WeeklyScheduler(RunPlan.from_config(config), work, jobstore_engine=engine, stop=stop)
+
+    def terminate() -> None:
+        if in_send.wait(15):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate)
+    before = signal.getsignal(signal.SIGTERM)
+    with time_machine.travel(datetime(2026, 11, 20, 8, 59, 59, tzinfo=NY), tick=True):
+        killer.start()
+        started = time.monotonic()
+        ws.run(handle_signals=True)  # in the main thread, as in `digest schedule`
+    killer.join()
+    engine.dispose()
+    assert seen == [True]
+    assert time.monotonic() - started < 10
+    assert signal.getsignal(signal.SIGTERM) == before  # handlers restored
+    events = [e["event"] for e in _lines(log)]
+    assert events.index("stopping") < events.index("stopped")
+    assert "stopped" in events and events[-1] == "stopped"
+    (paused,) = [e for e in _lines(log) if e.get("outcome") == "interrupted"]
+    assert paused["issue"] == "2026-W47" and "paused" in paused["message"]

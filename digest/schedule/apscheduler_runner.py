@@ -41,6 +41,7 @@ from apscheduler.events import (
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -56,6 +57,7 @@ from digest.schedule.logs import event
 
 SEND_FUNC = "digest.schedule.apscheduler_runner:send_job"
 PREVIEW_FUNC = "digest.schedule.apscheduler_runner:preview_job"
+TRANSIENT = "transient"  # an in-memory job store for this process's one-off jobs (resumes)
 
 # The work of the running scheduler. Jobs in the store name the functions
 # below by text (they are shared by every process on the database), so the
@@ -76,6 +78,12 @@ def preview_job(fire_time: datetime | None = None) -> None:
     fired = fire_time or datetime.now(timezone.utc)
     before = plan.preview_before or timedelta(0)
     work.preview((fired.astimezone(timezone.utc) + before).astimezone(plan.timezone))
+
+
+def resume_job(as_of: datetime, fire_time: datetime | None = None) -> None:
+    """A one-off job at start: finish the send interrupted at ``as_of``'s run."""
+    work, _plan_ = _active()
+    work.send(as_of)
 
 
 def _active() -> tuple[Work, RunPlan]:
@@ -145,8 +153,10 @@ class WeeklyScheduler:
         )
         store = SQLAlchemyJobStore(engine=self.engine, tablename=JOBS_TABLE)
         scheduler.add_jobstore(store, "default")
+        scheduler.add_jobstore(MemoryJobStore(), TRANSIENT)
         self._start_store(store, scheduler)
         now = self.clock()
+        self._resume_interrupted(scheduler, now)
         self.next_send = self._ensure_job(
             scheduler, store, SEND_JOB_ID, SEND_FUNC, self.plan.send_trigger, now, "weekly send"
         )
@@ -167,6 +177,25 @@ class WeeklyScheduler:
         scheduler.add_listener(self._on_started, EVENT_SCHEDULER_STARTED)
         self.scheduler = scheduler
         return scheduler
+
+    def _resume_interrupted(self, scheduler: BaseScheduler, now: datetime) -> None:
+        """A send stopped mid-way (SIGTERM, a crash) resumes at start when its run is still
+        inside the misfire grace; an older one is left for the editor, with the command."""
+        for key, as_of in self.work.interrupted():
+            late = _utc(now) - _utc(as_of)
+            tz = self.plan.timezone
+            if late <= self.plan.misfire_grace:
+                event("resume", f"the send of the {format_run(as_of, tz)} run was interrupted; "
+                      "resuming it now", issue=key)
+                scheduler.add_job(resume_job, "date", run_date=now, id=f"digest-resume-{key}",
+                                  kwargs={"as_of": as_of}, jobstore=TRANSIENT,
+                                  replace_existing=True)
+            else:
+                event("interrupted", f"the send of the {format_run(as_of, tz)} run was interrupted "
+                      f"{hours_text(late)} ago, outside misfire_grace_hours="
+                      f"{self.plan.grace_hours_text}: not resumed automatically; finish it with "
+                      f"`digest send --yes --as-of {as_of.isoformat()}`", issue=key,
+                      level=logging.WARNING)
 
     def _start_store(self, store: SQLAlchemyJobStore, scheduler: BaseScheduler) -> None:
         for attempt in range(3):  # two processes creating the table at once: one loses, retries

@@ -31,6 +31,9 @@ class Work(Protocol):
     def preview(self, send_time: datetime) -> None:
         """Email the editors the [TEST] copy of the issue due at ``send_time``."""
 
+    def interrupted(self) -> list[tuple[str, datetime]]:
+        """Issues whose send stopped mid-way (status "sending"): (key, as_of) each."""
+
     def missed(self, job_id: str, fire_time: datetime, *, late_by: timedelta) -> None:
         """A fire time that will not run (outside the misfire grace, or coalesced into a
         later run after downtime): record and log it."""

@@ -138,7 +138,7 @@ class ScheduledWork:
             event("locked", message or "another process is sending this issue; nothing done",
                   issue=key, outcome=outcome)
         elif outcome == "interrupted":
-            event("stopped", message or "stopped after the batch in progress; the next start "
+            event("interrupted", message or "stopped after the batch in progress; the next start "
                   "resumes the send", issue=key, outcome=outcome, **counts)
         elif outcome == "failed":
             event("failed", f"failed because {message or 'the send did not finish'}", issue=key,
@@ -172,6 +172,17 @@ class ScheduledWork:
                 return
             event("preview", f"[TEST] copy sent to {n} editor(s) ahead of the "
                   f"{format_run(send_time, self.tz)} send", issue=key, recipients=n)
+
+    def interrupted(self) -> list[tuple[str, datetime]]:
+        from sqlalchemy import select
+
+        from subscribers.models import IssueRecord
+
+        with self.store.session() as s:
+            rows = s.execute(
+                select(IssueRecord.key, IssueRecord.as_of).where(IssueRecord.status == "sending")
+            ).all()
+        return [(str(key), as_of) for key, as_of in rows]
 
     # --- missed runs ------------------------------------------------------------------
 
