@@ -52,7 +52,7 @@ def _extract(html: str) -> str:
     # nh3's output holds only the block tags above, without attributes, and
     # escapes every other "<" and "&": the tags become breaks, then entities text.
     # Source newlines mean nothing in HTML: only the tags make breaks.
-    return unescape(_BREAK.sub(_break, _sanitize(_WS.sub(" ", html))))
+    return unescape(_BREAK.sub(_break, _sanitize(" ".join(html.split()))))
 
 
 def paragraphs(html: str) -> list[str]:
@@ -62,7 +62,7 @@ def paragraphs(html: str) -> list[str]:
     common; a second pass removes the markup it turns into.
     """
     if "<" not in html and "&" not in html:  # already plain text: only whitespace to tidy
-        paras = (_WS.sub(" ", p).strip() for p in re.split(r"\n\s*\n", html))
+        paras = (" ".join(p.split()) for p in re.split(r"\n\s*\n", html))
         return [p for p in paras if p]
     text = _extract(html)
     for _ in range(2):
@@ -71,7 +71,7 @@ def paragraphs(html: str) -> list[str]:
         text = _extract(text)
     # whatever still looks like a tag after two passes goes (it was never text a reader needs)
     text = _TAG_LIKE.sub(" ", text)
-    paras = (_WS.sub(" ", p).strip() for p in re.split(r"\n\s*\n|\n", text))
+    paras = (" ".join(p.split()) for p in text.split("\n"))
     return [p for p in paras if p]
 
 
