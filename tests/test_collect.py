@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -392,8 +393,10 @@ def test_unreachable_source_is_a_problem(http: HTTPServer, client: httpx.Client)
 
 
 def test_timeout_is_a_problem_and_does_not_block_the_others(http: HTTPServer) -> None:
+    release = threading.Event()
+
     def slow(_request: Request) -> Response:
-        time.sleep(1.5)
+        release.wait(5)
         return _feed(RSS091)
 
     http.expect_request("/slow.rss").respond_with_handler(slow)
@@ -403,6 +406,11 @@ def test_timeout_is_a_problem_and_does_not_block_the_others(http: HTTPServer) ->
     with httpx.Client(timeout=0.5) as client:
         col = collect(cfg, client=client, clock=fixed_clock)
     elapsed = time.monotonic() - started
+    release.set()  # let the handler finish now, so it does not answer into the next test
+    for _ in range(100):
+        if any(req.path == "/slow.rss" for req, _ in http.log):
+            break
+        time.sleep(0.02)
     assert [(p.source, p.reason.split(" (")[0]) for p in col.problems] == [
         ("Slow", "timed out after 0.5 s")
     ]
@@ -565,3 +573,37 @@ def test_plain_text_never_contains_markup(html: str) -> None:
     out = plain_text(html)
     assert not re.search(r"<\s*/?\s*[a-zA-Z!][^>]*>", out)
     assert out == " ".join(out.split())
+
+
+def test_entities_in_a_doctype_are_neither_expanded_nor_read_from_disk(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-7f3a")
+    lols = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
+    feed = tmp_path / "entities.xml"
+    feed.write_text(
+        f'<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY secret SYSTEM "{secret.as_uri()}">'
+        f'<!ENTITY lol0 "lol">{lols}]>\n'
+        '<rss version="2.0"><channel><title>x</title><item><title>Leak: &secret;</title>'
+        "<link>https://x.example/1</link><pubDate>Tue, 17 Nov 2026 10:00:00 GMT</pubDate>"
+        "<description>&lol9;</description></item></channel></rss>"
+    )
+    started = time.monotonic()
+    col = collect(make_config(("Entities", str(feed))))
+    assert time.monotonic() - started < 2
+    [art] = col.articles
+    for value in (art.title, art.dek, art.excerpt):
+        assert "TOP-SECRET" not in value and "lollol" not in value
+
+
+def test_a_paragraph_broken_over_source_lines_stays_one_paragraph(tmp_path: Path) -> None:
+    feed = tmp_path / "lines.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        "<entry><title>Lines</title><id>tag:x,2026:1</id><link href='https://x.example/l'/>"
+        "<updated>2026-11-17T10:00:00Z</updated><content type='html'>"
+        "&lt;p&gt;A sentence written\nover three\n   source lines.&lt;/p&gt;"
+        "&lt;p&gt;Second&lt;br&gt;paragraph.&lt;/p&gt;</content></entry></feed>"
+    )
+    [art] = collect(make_config(("Lines", str(feed)))).articles
+    assert art.dek == "A sentence written over three source lines."
+    assert art.excerpt == "A sentence written over three source lines. Second paragraph."
