@@ -210,7 +210,7 @@ def _make_env(dirs: tuple[str, ...]) -> jinja2.Environment:
 
 
 _ENVS: dict[tuple[str, ...], jinja2.Environment] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # render() holds it while Renderer() calls _env_for()
 
 
 def _env_for(config: Config) -> jinja2.Environment:
