@@ -157,6 +157,7 @@ def test_atom_html_titles_entities_and_cdata() -> None:
     text_title = [t for t in arts if t.startswith("Plain")]
     assert text_title == ["Plain <text> title with 5 < 6"]
     assert arts[text_title[0]].excerpt == "XHTML body — with an entity."
+    assert arts[text_title[0]].published == utc(2026, 11, 17, 10, 0)  # <updated> only
 
 
 def test_rss_1_0_rdf_and_rss_0_91() -> None:
