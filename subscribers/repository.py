@@ -243,12 +243,9 @@ def add(
     )
     session.add(subscriber)
     session.flush()
-    common = dict(
-        at=at, source=source, ip=ip, user_agent=user_agent, form_version=form_version
-    )
-    record_event(session, subscriber, "subscribed", detail=detail, **common)  # type: ignore[arg-type]
-    if status == "active":
-        record_event(session, subscriber, "confirmed", detail=detail, **common)  # type: ignore[arg-type]
+    for kind in ("subscribed", "confirmed") if status == "active" else ("subscribed",):
+        record_event(session, subscriber, kind, at=at, source=source, ip=ip,
+                     user_agent=user_agent, form_version=form_version, detail=detail)
     return subscriber
 
 

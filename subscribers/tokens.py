@@ -11,8 +11,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeSerializer
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import (
+    BadData,
+    SignatureExpired,
+    TimestampSigner,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
 
 from digest.clock import Clock, system_clock
 from digest.errors import TokenError

@@ -5,14 +5,14 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from digest.config import Config, Secrets, parse_config
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SECRET = "test-secret-key-0123456789"
 
 

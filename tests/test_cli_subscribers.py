@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
+from subscribers_support import SECRET, outbox_messages
 
 from digest.cli import cli
 from subscribers import repository as repo
 from subscribers.db import Store, open_store
 from subscribers.models import ConsentEvent
-from subscribers_support import SECRET, outbox_messages
 
 CONFIG = """
 [newsletter]

@@ -3,7 +3,7 @@ that always leave a ledger row, streaming listing, counts, erasure."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from subscribers import repository as repo
 from subscribers.db import Store
 from subscribers.models import ConsentEvent, Subscriber, Tombstone
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def test_add_normalizes_and_is_unique_case_insensitively(store: Store) -> None:
@@ -23,9 +23,8 @@ def test_add_normalizes_and_is_unique_case_insensitively(store: Store) -> None:
         assert sub.name == "Ada L"
         assert sub.status == "pending"
         assert sub.created_at == T0
-    with store.session() as s:
-        with pytest.raises(UsageError, match="already on the list"):
-            repo.add(s, "ada.lovelace@EXAMPLE.com", at=T0, source="cli")
+    with store.session() as s, pytest.raises(UsageError, match="already on the list"):
+        repo.add(s, "ada.lovelace@EXAMPLE.com", at=T0, source="cli")
     with store.session() as s:
         found = repo.get_by_email(s, "ADA.LOVELACE@example.com")
         assert found is not None and found.email == "Ada.Lovelace@example.com"
@@ -109,9 +108,8 @@ def test_iter_subscribers_streams_in_batches_and_filters(store: Store) -> None:
         active = [x.email for x in repo.iter_subscribers(s, status="active", batch_size=3)]
     assert everyone == [f"user{i:02d}@example.com" for i in range(25)]
     assert active == [f"user{i:02d}@example.com" for i in range(1, 25, 2)]
-    with store.session() as s:
-        with pytest.raises(UsageError):
-            list(repo.iter_subscribers(s, status="nope"))
+    with store.session() as s, pytest.raises(UsageError):
+        list(repo.iter_subscribers(s, status="nope"))
 
 
 def test_counts_by_status_has_every_status(store: Store) -> None:

@@ -3,14 +3,14 @@ confirmation link expires; a tampered or foreign token is refused."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from digest.errors import TokenError
 from subscribers.tokens import Tokens, confirm_url, unsubscribe_url
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 WEEK = 7 * 24 * 3600
 
 

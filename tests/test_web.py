@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from subscribers_support import T0, FakeClock, confirm_link, make_config, outbox_messages, secrets
 
 from digest.backends.file import FileBackend
 from digest.config import Config
@@ -18,7 +19,6 @@ from digest.errors import TokenError
 from subscribers import repository as repo
 from subscribers.db import Store
 from subscribers.web.app import create_app
-from subscribers_support import T0, FakeClock, confirm_link, make_config, outbox_messages, secrets
 
 SECURITY = {
     "x-frame-options": "DENY",

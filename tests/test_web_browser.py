@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from subscribers_support import SECRET, T0, confirm_link, make_config, outbox_messages, secrets
 
 from digest.config import Config
 from subscribers import repository as repo
 from subscribers.db import Store
 from subscribers.tokens import Tokens
 from subscribers.web.app import create_app
-from subscribers_support import SECRET, T0, confirm_link, make_config, outbox_messages, secrets
 
 pytestmark = pytest.mark.browser
 

@@ -7,13 +7,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from subscribers_support import T0, FakeClock, confirm_link, make_config, outbox_messages, secrets
 
 from digest.backends.file import FileBackend
 from digest.errors import DeliveryError, TokenError
 from subscribers import repository as repo
 from subscribers.db import Store
 from subscribers.workflow import Visitor, Workflow
-from subscribers_support import T0, FakeClock, confirm_link, make_config, outbox_messages, secrets
 
 
 @pytest.fixture

@@ -32,8 +32,8 @@ from subscribers.web.security import Csrf, SecurityHeaders
 from subscribers.workflow import Workflow
 
 STATUS_TITLES = {
-    404: ("Page not found", "There is nothing at this address. Check the link, or go to the "
-                            "subscribe page."),
+    404: ("Page not found",
+          "There is nothing at this address. Check the link, or go to the subscribe page."),
     405: ("Not allowed", "This page cannot be used that way."),
 }
 
@@ -96,8 +96,8 @@ def create_app(
     DIGEST_SECRET_KEY is missing: links cannot be signed without it."""
     if not secrets.secret_key:
         Tokens("")  # raises the TokenError that says how to set the key
-    from subscribers.web import archive
     from subscribers import webhooks
+    from subscribers.web import archive
 
     archive_routes: list[BaseRoute] = list(archive.routes)
     webhook_routes: list[BaseRoute] = list(webhooks.routes)
@@ -136,4 +136,4 @@ async def _server_error(request: Request, exc: Exception) -> Response:
                             "Nothing you did caused this. Please try again in a few minutes.")
 
 
-__all__ = ["create_app", "DigestApp", "make_templates", "TokenError"]
+__all__ = ["DigestApp", "TokenError", "create_app", "make_templates"]

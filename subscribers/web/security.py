@@ -10,7 +10,7 @@ is accepted only when both are present and agree.
 from __future__ import annotations
 
 import secrets as pysecrets
-from typing import Mapping
+from collections.abc import Mapping
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from digest.errors import TokenError
 from subscribers.tokens import Tokens
 
-CONTENT_SECURITY_POLICY = "; ".join([
+CONTENT_SECURITY_POLICY = "; ".join([  # noqa: FLY002 - one directive a line
     "default-src 'none'",
     "script-src 'none'",
     # archived issues are email HTML: inline styles, remote images
