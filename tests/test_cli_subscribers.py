@@ -21,6 +21,8 @@ from subscribers import repository as repo
 from subscribers.db import Store, open_store
 from subscribers.models import ConsentEvent
 
+pytestmark = pytest.mark.postgres  # the editor fixture runs on SQLite and on PostgreSQL
+
 CONFIG = """
 [newsletter]
 name = "Statecraft Weekly"

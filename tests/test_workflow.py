@@ -56,6 +56,7 @@ def status(store: Store, address: str) -> str | None:
         return sub.status if sub else None
 
 
+@pytest.mark.postgres
 def test_subscribe_confirm_unsubscribe_round_trip(tmp_path: Path, store: Store, clock: FakeClock,
                                                   outbox: Path) -> None:
     wf = make_workflow(tmp_path, store, clock)

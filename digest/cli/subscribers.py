@@ -50,7 +50,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _local(moment: datetime | None, cfg: Config) -> str:
-    return f"{moment.astimezone(cfg.newsletter.tz):%Y-%m-%d %H:%M}" if moment else ""
+    return f"{moment.astimezone(cfg.newsletter.tz):%Y-%m-%d %H:%M %Z}" if moment else ""
 
 
 def _say(message: str) -> None:
