@@ -6,11 +6,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any, Callable
 
-from subscribers.db import open_store
+from digest.config import Config
+from digest.schedule.apscheduler_runner import WeeklyScheduler
+from digest.schedule.base import RunPlan
+from digest.schedule.jobs import ScheduledWork
+from digest.send import SendReport
+from subscribers.db import Store, make_engine, open_store
 from subscribers.models import Subscriber
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,3 +134,50 @@ def start_schedule(config: Path, log: Path, *args: str) -> subprocess.Popen[byte
         env=digest_env(),
         cwd=str(config.parent),
     )
+
+
+class FakeSend:
+    """Stands in for digest.send.run_send (injected): records each call's as_of."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, config: Config, store: Store, **kwargs: Any) -> SendReport:
+        self.calls.append(kwargs)
+        return SendReport(key="x", outcome="sent", recipients=2, sent=2, message="sent")
+
+
+def wait(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+class Run:
+    """A WeeklyScheduler running in a thread (no signal handlers), as `digest schedule` does."""
+
+    def __init__(self, config: Config, store: Store, send: FakeSend):
+        stop = threading.Event()
+        self.engine = make_engine(config.database_url)
+        work = ScheduledWork(config, store, stop=stop, send_issue=send)
+        self.scheduler = WeeklyScheduler(
+            RunPlan.from_config(config), work, jobstore_engine=self.engine, stop=stop
+        )
+        self.thread = threading.Thread(target=self.scheduler.run, kwargs={"handle_signals": False})
+
+    def __enter__(self) -> "Run":
+        self.thread.start()
+        assert wait(lambda: self.scheduler.scheduler is not None
+                     and self.scheduler.scheduler.running)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.scheduler.stop()
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "the scheduler did not stop"
+        self.engine.dispose()
+
+

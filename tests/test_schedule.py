@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,21 +28,10 @@ from digest.schedule.logs import configure_logging, remove_logging
 from digest.send import SendReport
 from subscribers.db import Store, make_engine
 from subscribers.models import IssueRecord
-from tests.schedule_support import write_config
+from tests.schedule_support import FakeSend, Run, wait as _wait, write_config
 
 NY = ZoneInfo("America/New_York")
 FRI_0900 = datetime(2026, 11, 20, 9, 0, tzinfo=NY)  # issue 2026-W47
-
-
-class FakeSend:
-    """Stands in for digest.send.run_send (injected): records each call's as_of."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def __call__(self, config: Config, store: Store, **kwargs: Any) -> SendReport:
-        self.calls.append(kwargs)
-        return SendReport(key="x", outcome="sent", recipients=2, sent=2, message="sent")
 
 
 @pytest.fixture
@@ -57,40 +46,6 @@ def log() -> Iterator[io.StringIO]:
 
 def _lines(buf: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
-
-
-def _wait(condition: Callable[[], bool], seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
-class Run:
-    """A WeeklyScheduler running in a thread (no signal handlers), as `digest schedule` does."""
-
-    def __init__(self, config: Config, store: Store, send: FakeSend):
-        stop = threading.Event()
-        self.engine = make_engine(config.database_url)
-        work = ScheduledWork(config, store, stop=stop, send_issue=send)
-        self.scheduler = WeeklyScheduler(
-            RunPlan.from_config(config), work, jobstore_engine=self.engine, stop=stop
-        )
-        self.thread = threading.Thread(target=self.scheduler.run, kwargs={"handle_signals": False})
-
-    def __enter__(self) -> "Run":
-        self.thread.start()
-        assert _wait(lambda: self.scheduler.scheduler is not None
-                     and self.scheduler.scheduler.running)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.scheduler.stop()
-        self.thread.join(10)
-        assert not self.thread.is_alive(), "the scheduler did not stop"
-        self.engine.dispose()
 
 
 def _config(tmp_path: Path, url: str, cron: str = "0 9 * * fri") -> Config:
