@@ -8,10 +8,11 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from digest.config import Config
 from digest.schedule.apscheduler_runner import WeeklyScheduler
@@ -96,7 +97,7 @@ def write_feed(folder: Path, now: datetime, count: int = 3) -> Path:
 
 
 def add_active(url: str, emails: list[str], now: datetime | None = None) -> None:
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     store = open_store(url)
     try:
         with store.session() as s:
@@ -168,10 +169,11 @@ class Run:
         )
         self.thread = threading.Thread(target=self.scheduler.run, kwargs={"handle_signals": False})
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Run:
         self.thread.start()
-        assert wait(lambda: self.scheduler.scheduler is not None
-                     and self.scheduler.scheduler.running)
+        assert wait(
+            lambda: self.scheduler.scheduler is not None and self.scheduler.scheduler.running
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -179,5 +181,3 @@ class Run:
         self.thread.join(10)
         assert not self.thread.is_alive(), "the scheduler did not stop"
         self.engine.dispose()
-
-

@@ -4,7 +4,7 @@ across daylight-saving changes (America/New_York, Europe/Berlin)."""
 from __future__ import annotations
 
 import pickle
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,7 +29,7 @@ from tests.schedule_support import write_config
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
-UTC = timezone.utc
+UTC = UTC
 
 
 def _runs(expr: str, start: datetime, count: int, tz: ZoneInfo = NY) -> list[datetime]:
@@ -83,7 +83,10 @@ def test_day_of_month_or_day_of_week_when_both_are_given() -> None:
     days = [r.strftime("%a %d") for r in _runs("0 9 13 * fri", start, 6)]
     assert days == ["Fri 04", "Fri 11", "Sun 13", "Fri 18", "Fri 25", "Fri 01"]
     # a day field starting with "*" restricts nothing: both must match (Vixie cron)
-    only = [r.strftime("%Y-%m-%d %a") for r in _runs("0 9 */10 * fri", datetime(2026, 11, 1, tzinfo=NY), 2)]
+    only = [
+        r.strftime("%Y-%m-%d %a")
+        for r in _runs("0 9 */10 * fri", datetime(2026, 11, 1, tzinfo=NY), 2)
+    ]
     assert only == ["2026-12-11 Fri", "2027-01-01 Fri"]
 
 
@@ -198,15 +201,31 @@ def test_next_three_fridays_across_dst(
     ("tz", "expr", "start", "expected_utc"),
     [
         # spring gap: 02:30 does not exist that night; it runs once, an hour later on the clock
-        ("America/New_York", "30 2 * * *", datetime(2026, 3, 7, 12, tzinfo=UTC),
-         ["2026-03-08 07:30", "2026-03-09 06:30"]),
-        ("Europe/Berlin", "30 2 * * *", datetime(2026, 3, 28, 12, tzinfo=UTC),
-         ["2026-03-29 01:30", "2026-03-30 00:30"]),
+        (
+            "America/New_York",
+            "30 2 * * *",
+            datetime(2026, 3, 7, 12, tzinfo=UTC),
+            ["2026-03-08 07:30", "2026-03-09 06:30"],
+        ),
+        (
+            "Europe/Berlin",
+            "30 2 * * *",
+            datetime(2026, 3, 28, 12, tzinfo=UTC),
+            ["2026-03-29 01:30", "2026-03-30 00:30"],
+        ),
         # autumn: 01:30 (New York) and 02:30 (Berlin) happen twice that night; cron runs once
-        ("America/New_York", "30 1 * * *", datetime(2026, 10, 31, 12, tzinfo=UTC),
-         ["2026-11-01 05:30", "2026-11-02 06:30"]),
-        ("Europe/Berlin", "30 2 * * *", datetime(2026, 10, 24, 12, tzinfo=UTC),
-         ["2026-10-25 00:30", "2026-10-26 01:30"]),
+        (
+            "America/New_York",
+            "30 1 * * *",
+            datetime(2026, 10, 31, 12, tzinfo=UTC),
+            ["2026-11-01 05:30", "2026-11-02 06:30"],
+        ),
+        (
+            "Europe/Berlin",
+            "30 2 * * *",
+            datetime(2026, 10, 24, 12, tzinfo=UTC),
+            ["2026-10-25 00:30", "2026-10-26 01:30"],
+        ),
     ],
 )
 def test_dst_gap_and_repeated_hour_run_once(

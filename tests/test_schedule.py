@@ -6,14 +6,15 @@ logged. Also: the event log's formats."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
-import json
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,7 +29,8 @@ from digest.schedule.logs import configure_logging, remove_logging
 from digest.send import SendReport
 from subscribers.db import Store, make_engine
 from subscribers.models import IssueRecord
-from tests.schedule_support import FakeSend, Run, wait as _wait, write_config
+from tests.schedule_support import FakeSend, Run, write_config
+from tests.schedule_support import wait as _wait
 
 NY = ZoneInfo("America/New_York")
 FRI_0900 = datetime(2026, 11, 20, 9, 0, tzinfo=NY)  # issue 2026-W47
@@ -54,9 +56,8 @@ def _config(tmp_path: Path, url: str, cron: str = "0 9 * * fri") -> Config:
 
 def _store_job(config: Config, store: Store, at: datetime) -> None:
     """A scheduler ran at ``at`` and stopped: the job is in the database."""
-    with time_machine.travel(at, tick=True):
-        with Run(config, store, FakeSend()):
-            pass
+    with time_machine.travel(at, tick=True), Run(config, store, FakeSend()):
+        pass
 
 
 def _issue(store: Store, key: str) -> IssueRecord | None:
@@ -64,7 +65,9 @@ def _issue(store: Store, key: str) -> IssueRecord | None:
         return s.get(IssueRecord, key)
 
 
-def test_job_is_stored_in_the_database(tmp_path: Path, sqlite_store: Store, sqlite_url: str) -> None:
+def test_job_is_stored_in_the_database(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str
+) -> None:
     config = _config(tmp_path, sqlite_url)
     _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
     with sqlite_store.engine.connect() as conn:
@@ -125,8 +128,14 @@ def test_long_downtime_records_every_missed_week(
     _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
     # a week already sent by hand during the downtime is left alone
     with sqlite_store.session() as s:
-        s.add(IssueRecord(key="2026-W48", status="sent", as_of=FRI_0900 + timedelta(days=7),
-                          created_at=FRI_0900 + timedelta(days=7)))
+        s.add(
+            IssueRecord(
+                key="2026-W48",
+                status="sent",
+                as_of=FRI_0900 + timedelta(days=7),
+                created_at=FRI_0900 + timedelta(days=7),
+            )
+        )
     send = FakeSend()
     # down for three Fridays; back on Fri 2026-12-04 at 10:00, inside the grace of that run
     with time_machine.travel(datetime(2026, 12, 4, 10, 0, tzinfo=NY), tick=True):
@@ -134,8 +143,11 @@ def test_long_downtime_records_every_missed_week(
             assert _wait(lambda: len(send.calls) == 1)
     assert send.calls[0]["as_of"] == datetime(2026, 12, 4, 9, 0, tzinfo=NY)
     w47 = _issue(sqlite_store, "2026-W47")
-    assert w47 is not None and w47.status == "skipped" and "missed the 09:00 Fri run" in (
-        w47.skip_reason or "")
+    assert (
+        w47 is not None
+        and w47.status == "skipped"
+        and "missed the 09:00 Fri run" in (w47.skip_reason or "")
+    )
     w48 = _issue(sqlite_store, "2026-W48")
     assert w48 is not None and w48.status == "sent" and w48.skip_reason is None
 
@@ -153,7 +165,11 @@ def test_changed_cron_replaces_the_job(
         (when,) = conn.execute(text(f"SELECT next_run_time FROM {JOBS_TABLE}")).one()
     assert datetime.fromtimestamp(when, NY) == datetime(2026, 11, 26, 10, 30, tzinfo=NY)
     changes = [e for e in _lines(log) if e["event"] == "changed"]
-    assert changes and "0 9 * * fri" in changes[0]["message"] and "30 10 * * thu" in changes[0]["message"]
+    assert (
+        changes
+        and "0 9 * * fri" in changes[0]["message"]
+        and "30 10 * * thu" in changes[0]["message"]
+    )
 
 
 def test_editors_preview_fires_hours_before_the_send(
@@ -177,8 +193,14 @@ def test_editors_preview_fires_hours_before_the_send(
 
     stop = threading.Event()
     engine = make_engine(sqlite_url)
-    work = ScheduledWork(config, sqlite_store, stop=stop, send_issue=FakeSend(), build=build,
-                         send_test_copy=send_copy)
+    work = ScheduledWork(
+        config,
+        sqlite_store,
+        stop=stop,
+        send_issue=FakeSend(),
+        build=build,
+        send_test_copy=send_copy,
+    )
     ws = WeeklyScheduler(RunPlan.from_config(config), work, jobstore_engine=engine, stop=stop)
     # 05:59:58 on the Friday: the preview is due at 06:00, three hours before the 09:00 send
     with time_machine.travel(datetime(2026, 11, 20, 5, 59, 58, tzinfo=NY), tick=True):
@@ -215,8 +237,16 @@ def test_text_log_is_one_line_per_event_with_the_issue_key() -> None:
 def _sending(store: Store, as_of: datetime) -> None:
     """An issue whose send stopped mid-way (SIGTERM or a crash) at ``as_of``'s run."""
     with store.session() as s:
-        s.add(IssueRecord(key="2026-W47", status="sending", as_of=as_of, created_at=as_of,
-                          recipients=4, sent=2))
+        s.add(
+            IssueRecord(
+                key="2026-W47",
+                status="sending",
+                as_of=as_of,
+                created_at=as_of,
+                recipients=4,
+                sent=2,
+            )
+        )
 
 
 def test_start_resumes_an_interrupted_send_inside_the_grace(
@@ -261,8 +291,13 @@ def test_sigterm_lets_the_send_in_progress_finish_then_stops(
         stop: threading.Event = kwargs["stop"]
         seen.append(stop.wait(10))  # the batch in progress, until told to stop
         time.sleep(0.3)  # finishing that batch
-        return SendReport(key="2026-W47", outcome="interrupted", recipients=4, sent=2,
-                          message="issue 2026-W47 paused after the batch in progress")
+        return SendReport(
+            key="2026-W47",
+            outcome="interrupted",
+            recipients=4,
+            sent=2,
+            message="issue 2026-W47 paused after the batch in progress",
+        )
 
     stop = threading.Event()
     engine = make_engine(sqlite_url)

@@ -14,10 +14,10 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -81,7 +81,7 @@ def _finished(pair: Pair) -> bool:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair | None]]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cron, fire = near_future_cron(now)
     pairs: dict[str, Pair | None] = {}
     root = tmp_path_factory.mktemp("sqlite")
@@ -100,7 +100,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair | 
     try:
         deadline = fire + timedelta(seconds=40)
         live = [p for p in pairs.values() if p is not None]
-        while datetime.now(timezone.utc) < deadline and not all(_finished(p) for p in live):
+        while datetime.now(UTC) < deadline and not all(_finished(p) for p in live):
             time.sleep(0.5)
         time.sleep(1)
         for pair in live:
@@ -147,8 +147,11 @@ def _check(pair: Pair) -> None:
     for log in logs:
         events = [e["event"] for e in log]
         assert events[0] == "started" and events[-1] == "stopped", events
-        assert all(e.get("issue") == key for e in log if e["event"] in ("run", "collected",
-                                                                            "selected", "sending"))
+        assert all(
+            e.get("issue") == key
+            for e in log
+            if e["event"] in ("run", "collected", "selected", "sending")
+        )
 
 
 def test_two_schedulers_on_sqlite_send_the_issue_once(runs: dict[str, Pair | None]) -> None:

@@ -52,7 +52,9 @@ def schedule_cmd(config_path: Path | None, next_count: int | None, log_format: s
     clock = clock_from_env()
     if next_count is not None:
         tz = plan.timezone
-        click.echo(f"{cfg.schedule.cron!r} in {tz.key} (misfire_grace_hours={plan.grace_hours_text}):")
+        click.echo(
+            f"{cfg.schedule.cron!r} in {tz.key} (misfire_grace_hours={plan.grace_hours_text}):"
+        )
         for moment in plan.next_sends(clock(), next_count):
             click.echo(f"  {format_run(moment, tz)}   issue {issue_key(moment, tz)}")
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def stored_next_run(store: Store) -> tuple[bool, datetime | None]:
     if row is None:
         return False, None
     stamp = row[0]
-    return True, (datetime.fromtimestamp(float(stamp), timezone.utc) if stamp is not None else None)
+    return True, (datetime.fromtimestamp(float(stamp), UTC) if stamp is not None else None)
 
 
 def _subscriber_counts(store: Store) -> dict[str, int]:
@@ -71,7 +71,7 @@ def status_data(cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
             "cron": cfg.schedule.cron,
             "misfire_grace_hours": cfg.schedule.misfire_grace_hours,
             "next_run": nxt.isoformat() if nxt else None,
-            "next_run_utc": nxt.astimezone(timezone.utc).isoformat() if nxt else None,
+            "next_run_utc": nxt.astimezone(UTC).isoformat() if nxt else None,
             "next_issue": issue_key(nxt, tz) if nxt else None,
             "scheduler_job_stored": has_job,
             "scheduler_next_run": stored.astimezone(tz).isoformat() if stored else None,
@@ -142,16 +142,20 @@ def status_cmd(config_path: Path | None, as_json: bool) -> None:
         click.echo(f"Next send:   {format_run(nxt, tz)}   issue {sched['next_issue']}")
     else:
         click.echo("Next send:   never (schedule.cron matches no date)")
-    click.echo(f"             schedule.cron {cfg.schedule.cron!r}, misfire_grace_hours="
-               f"{cfg.schedule.misfire_grace_hours:g}")
+    click.echo(
+        f"             schedule.cron {cfg.schedule.cron!r}, misfire_grace_hours="
+        f"{cfg.schedule.misfire_grace_hours:g}"
+    )
     if not sched["scheduler_job_stored"]:
         click.echo("Scheduler:   `digest schedule` has not run on this database yet")
     elif sched["scheduler_overdue_seconds"]:
         late = hours_text(timedelta(seconds=sched["scheduler_overdue_seconds"]))
         stored = datetime.fromisoformat(sched["scheduler_next_run"])
-        click.echo(f"Scheduler:   the run of {format_run(stored, tz)} is overdue by {late}: "
-                   "is `digest schedule` running? (started within misfire_grace_hours it still "
-                   "goes out; later it is skipped and recorded)")
+        click.echo(
+            f"Scheduler:   the run of {format_run(stored, tz)} is overdue by {late}: "
+            "is `digest schedule` running? (started within misfire_grace_hours it still "
+            "goes out; later it is skipped and recorded)"
+        )
     elif sched["scheduler_next_run"]:
         stored = datetime.fromisoformat(sched["scheduler_next_run"])
         click.echo(f"Scheduler:   next run stored for {format_run(stored, tz)}")

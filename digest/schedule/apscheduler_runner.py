@@ -25,9 +25,10 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -69,15 +70,15 @@ _plan: RunPlan | None = None
 def send_job(fire_time: datetime | None = None) -> None:
     """The stored send job: build and send the issue of ``fire_time``'s week."""
     work, plan = _active()
-    work.send(fire_time or datetime.now(timezone.utc).astimezone(plan.timezone))
+    work.send(fire_time or datetime.now(UTC).astimezone(plan.timezone))
 
 
 def preview_job(fire_time: datetime | None = None) -> None:
     """The stored preview job: fires ``preview_before`` ahead of a send."""
     work, plan = _active()
-    fired = fire_time or datetime.now(timezone.utc)
+    fired = fire_time or datetime.now(UTC)
     before = plan.preview_before or timedelta(0)
-    work.preview((fired.astimezone(timezone.utc) + before).astimezone(plan.timezone))
+    work.preview((fired.astimezone(UTC) + before).astimezone(plan.timezone))
 
 
 def resume_job(as_of: datetime, fire_time: datetime | None = None) -> None:
@@ -112,7 +113,7 @@ def _with_fire_time(job: Job, fire_time: datetime) -> Job:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 class WeeklyScheduler:
@@ -162,17 +163,22 @@ class WeeklyScheduler:
         )
         preview = self.plan.preview_trigger
         if preview is not None:
-            self._ensure_job(scheduler, store, PREVIEW_JOB_ID, PREVIEW_FUNC, preview, now,
-                             "editors' preview")
+            self._ensure_job(
+                scheduler, store, PREVIEW_JOB_ID, PREVIEW_FUNC, preview, now, "editors' preview"
+            )
         else:
             if self.plan.preview_before is not None:
-                event("preview", "schedule.preview_hours_before is set but newsletter.editors is "
-                      "empty: no preview will be sent", level=logging.WARNING)
+                event(
+                    "preview",
+                    "schedule.preview_hours_before is set but newsletter.editors is "
+                    "empty: no preview will be sent",
+                    level=logging.WARNING,
+                )
             if store.lookup_job(PREVIEW_JOB_ID) is not None:
                 store.remove_job(PREVIEW_JOB_ID)
         scheduler.add_listener(
-            self._on_job_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR
-            | EVENT_JOB_EXECUTED,
+            self._on_job_event,
+            EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR | EVENT_JOB_EXECUTED,
         )
         scheduler.add_listener(self._on_started, EVENT_SCHEDULER_STARTED)
         self.scheduler = scheduler
@@ -185,17 +191,30 @@ class WeeklyScheduler:
             late = _utc(now) - _utc(as_of)
             tz = self.plan.timezone
             if late <= self.plan.misfire_grace:
-                event("resume", f"the send of the {format_run(as_of, tz)} run was interrupted; "
-                      "resuming it now", issue=key)
-                scheduler.add_job(resume_job, "date", run_date=now, id=f"digest-resume-{key}",
-                                  kwargs={"as_of": as_of}, jobstore=TRANSIENT,
-                                  replace_existing=True)
+                event(
+                    "resume",
+                    f"the send of the {format_run(as_of, tz)} run was interrupted; resuming it now",
+                    issue=key,
+                )
+                scheduler.add_job(
+                    resume_job,
+                    "date",
+                    run_date=now,
+                    id=f"digest-resume-{key}",
+                    kwargs={"as_of": as_of},
+                    jobstore=TRANSIENT,
+                    replace_existing=True,
+                )
             else:
-                event("interrupted", f"the send of the {format_run(as_of, tz)} run was interrupted "
-                      f"{hours_text(late)} ago, outside misfire_grace_hours="
-                      f"{self.plan.grace_hours_text}: not resumed automatically; finish it with "
-                      f"`digest send --yes --as-of {as_of.isoformat()}`", issue=key,
-                      level=logging.WARNING)
+                event(
+                    "interrupted",
+                    f"the send of the {format_run(as_of, tz)} run was interrupted "
+                    f"{hours_text(late)} ago, outside misfire_grace_hours="
+                    f"{self.plan.grace_hours_text}: not resumed automatically; finish it with "
+                    f"`digest send --yes --as-of {as_of.isoformat()}`",
+                    issue=key,
+                    level=logging.WARNING,
+                )
 
     def _start_store(self, store: SQLAlchemyJobStore, scheduler: BaseScheduler) -> None:
         for attempt in range(3):  # two processes creating the table at once: one loses, retries
@@ -215,8 +234,11 @@ class WeeklyScheduler:
             job: Job | None = store.lookup_job(job_id)
             return job
         except Exception as exc:  # a row this version cannot read: start it afresh
-            event("reset", f"the stored job {job_id!r} could not be read ({exc}); replacing it",
-                  level=logging.WARNING)
+            event(
+                "reset",
+                f"the stored job {job_id!r} could not be read ({exc}); replacing it",
+                level=logging.WARNING,
+            )
             store.remove_job(job_id)
             return None
 
@@ -238,15 +260,34 @@ class WeeklyScheduler:
             nxt: datetime | None = existing.next_run_time
             if job_id == SEND_JOB_ID and nxt is not None and _utc(nxt) <= _utc(now):
                 self._coalesced(existing, now)
-            existing._modify(func=func, args=(), kwargs={}, misfire_grace_time=grace,
-                             coalesce=True, max_instances=1, executor="default", name=name)
+            existing._modify(
+                func=func,
+                args=(),
+                kwargs={},
+                misfire_grace_time=grace,
+                coalesce=True,
+                max_instances=1,
+                executor="default",
+                name=name,
+            )
             store.update_job(existing)
             return nxt
         if existing is not None:
-            event("changed", f"{name}: the schedule changed from {existing.trigger} to {trigger}; "
-                  "runs follow the new one")
-        scheduler.add_job(func, trigger, id=job_id, name=name, replace_existing=True,
-                          misfire_grace_time=grace, coalesce=True, max_instances=1)
+            event(
+                "changed",
+                f"{name}: the schedule changed from {existing.trigger} to {trigger}; "
+                "runs follow the new one",
+            )
+        scheduler.add_job(
+            func,
+            trigger,
+            id=job_id,
+            name=name,
+            replace_existing=True,
+            misfire_grace_time=grace,
+            coalesce=True,
+            max_instances=1,
+        )
         nxt = trigger.get_next_fire_time(None, now.astimezone(self.plan.timezone))
         return nxt
 
@@ -259,9 +300,13 @@ class WeeklyScheduler:
         latest = runs[-1]
         tz = self.plan.timezone
         latest_key = issue_key(latest, tz)
-        event("overdue", f"the {format_run(latest, tz)} run was due while the scheduler was not "
-              f"running; it goes out now if within misfire_grace_hours="
-              f"{self.plan.grace_hours_text}", issue=latest_key)
+        event(
+            "overdue",
+            f"the {format_run(latest, tz)} run was due while the scheduler was not "
+            f"running; it goes out now if within misfire_grace_hours="
+            f"{self.plan.grace_hours_text}",
+            issue=latest_key,
+        )
         seen = {latest_key}
         for fire in reversed(runs[:-1]):
             key = issue_key(fire, tz)
@@ -278,16 +323,23 @@ class WeeklyScheduler:
         if ev.code == EVENT_JOB_MISSED and isinstance(ev, JobExecutionEvent) and fire is not None:
             self.work.missed(ev.job_id, fire, late_by=_utc(self.clock()) - _utc(fire))
         elif ev.code == EVENT_JOB_MAX_INSTANCES:
-            event("busy", f"{ev.job_id}: the previous run is still going; this fire time is "
-                  "skipped", level=logging.WARNING)
+            event(
+                "busy",
+                f"{ev.job_id}: the previous run is still going; this fire time is skipped",
+                level=logging.WARNING,
+            )
         elif ev.code == EVENT_JOB_ERROR:  # the work catches everything; this is a bug
             exc = getattr(ev, "exception", None)
             event("failed", f"{ev.job_id} failed because {exc!r}", level=logging.ERROR)
         if ev.job_id == SEND_JOB_ID and ev.code in (EVENT_JOB_MISSED, EVENT_JOB_EXECUTED):
             nxt = self.plan.send_trigger.get_next_fire_time(None, self.clock())
             if nxt is not None and not self.stop_event.is_set():
-                event("next", f"next send {format_run(nxt, self.plan.timezone)}",
-                      issue=issue_key(nxt, self.plan.timezone), next_run=nxt)
+                event(
+                    "next",
+                    f"next send {format_run(nxt, self.plan.timezone)}",
+                    issue=issue_key(nxt, self.plan.timezone),
+                    next_run=nxt,
+                )
 
     def _on_started(self, _ev: SchedulerEvent) -> None:
         if self._stop_requested:
@@ -299,7 +351,7 @@ class WeeklyScheduler:
         """Block until stopped (SIGTERM, SIGINT or ``stop()``)."""
         global _work, _plan
         scheduler = self.scheduler or self.prepare()
-        previous: dict[int, Any] = {}
+        previous: dict[signal.Signals, Any] = {}
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, self._on_signal)
@@ -327,13 +379,19 @@ class WeeklyScheduler:
         if self.stop_event.is_set():
             # a second signal: stop now. The ledger survives this like a crash: the batch in
             # flight is reported on the next start and not resent blindly.
-            event("stopping", f"{signal.Signals(signum).name} again: stopping now, without "
-                  "waiting for the batch in progress", level=logging.WARNING)
+            event(
+                "stopping",
+                f"{signal.Signals(signum).name} again: stopping now, without "
+                "waiting for the batch in progress",
+                level=logging.WARNING,
+            )
             for handler in logging.getLogger("digest").handlers:
                 handler.flush()
             os._exit(1)
-        event("stopping", f"{signal.Signals(signum).name}: finishing the batch in progress, "
-              "then stopping")
+        event(
+            "stopping",
+            f"{signal.Signals(signum).name}: finishing the batch in progress, then stopping",
+        )
         self.stop()
 
     def stop(self) -> None:

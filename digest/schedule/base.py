@@ -50,7 +50,7 @@ class RunPlan:
     editors: tuple[str, ...] = ()
 
     @classmethod
-    def from_config(cls, config: Config) -> "RunPlan":
+    def from_config(cls, config: Config) -> RunPlan:
         hours = config.schedule.preview_hours_before
         return cls(
             timezone=config.newsletter.tz,

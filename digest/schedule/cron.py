@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -87,7 +87,11 @@ def _parse_field(text: str, spec: _FieldSpec) -> frozenset[int]:
             if first > last:
                 raise CrontabError(
                     f"{spec.name}: the range {item!r} runs backwards"
-                    + (" (Sunday is 0 or 7: write 5-7 or fri,sat,sun)" if spec.names == CRON_DAYS else "")
+                    + (
+                        " (Sunday is 0 or 7: write 5-7 or fri,sat,sun)"
+                        if spec.names == CRON_DAYS
+                        else ""
+                    )
                 )
         else:
             first = _number(rng, spec)
@@ -193,18 +197,18 @@ def _repeated(moment: datetime) -> bool:
     wall = moment.replace(tzinfo=None, fold=0)
     # in a spring gap the wall time does not exist: neither reading comes back to it
     return all(
-        m.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None, fold=0) == wall
+        m.astimezone(UTC).astimezone(tz).replace(tzinfo=None, fold=0) == wall
         for m in (first, second)
     )
 
 
-class CrontabTrigger(BaseTrigger):
+class CrontabTrigger(BaseTrigger):  # type: ignore[misc]
     """An APScheduler 3 trigger that fires when cron would, in ``timezone``.
 
     Picklable (it is stored in the job store) and comparable through ``repr``.
     """
 
-    __slots__ = ("expression", "timezone", "crontab", "_triggers")
+    __slots__ = ("_triggers", "crontab", "expression", "timezone")
 
     def __init__(self, expression: str, timezone: ZoneInfo | str):
         self.expression = " ".join(expression.split())
@@ -221,14 +225,14 @@ class CrontabTrigger(BaseTrigger):
             found = [c for c in candidates if c is not None]
             if not found:
                 return None
-            nxt: datetime = min(found, key=lambda c: c.astimezone(timezone.utc))
+            nxt: datetime = min(found, key=lambda c: c.astimezone(UTC))
             if nxt.fold == 1 and _repeated(nxt):
                 # cron runs a time of the repeated hour once: it ran (or would have) at fold=0
                 prev = nxt
-                if nxt.astimezone(timezone.utc) > now.astimezone(timezone.utc):
+                if nxt.astimezone(UTC) > now.astimezone(UTC):
                     now = nxt
                 continue
-            return nxt.astimezone(timezone.utc).astimezone(self.timezone)  # gap times normalized
+            return nxt.astimezone(UTC).astimezone(self.timezone)  # gap times normalized
         return None  # pragma: no cover - a trigger stuck on duplicates
 
     def __getstate__(self) -> dict[str, Any]:
@@ -284,10 +288,8 @@ def format_run(moment: datetime, tz: ZoneInfo) -> str:
     local = moment.astimezone(tz)
     offset = local.strftime("%z")
     offset = f"{offset[:3]}:{offset[3:]}"
-    utc = moment.astimezone(timezone.utc)
-    return (
-        f"{local:%a %Y-%m-%d %H:%M} {local.tzname()} ({offset})  =  {utc:%Y-%m-%d %H:%M} UTC"
-    )
+    utc = moment.astimezone(UTC)
+    return f"{local:%a %Y-%m-%d %H:%M} {local.tzname()} ({offset})  =  {utc:%Y-%m-%d %H:%M} UTC"
 
 
 def hours_text(delta: timedelta) -> str:
@@ -302,7 +304,7 @@ def hours_text(delta: timedelta) -> str:
     return f"{mins} min"
 
 
-class ShiftedTrigger(BaseTrigger):
+class ShiftedTrigger(BaseTrigger):  # type: ignore[misc]
     """Fires a fixed duration (real time, not wall time) before every fire of ``base``:
     the scheduled preview to the editors ``schedule.preview_hours_before`` hours before the send."""
 
@@ -317,15 +319,15 @@ class ShiftedTrigger(BaseTrigger):
     ) -> datetime | None:
         tz = now.tzinfo
         base_prev = (
-            previous_fire_time.astimezone(timezone.utc) + self.before
+            previous_fire_time.astimezone(UTC) + self.before
             if previous_fire_time is not None
             else None
         )
-        base_now = now.astimezone(timezone.utc) + self.before
-        nxt = self.base.get_next_fire_time(base_prev, base_now)
+        base_now = now.astimezone(UTC) + self.before
+        nxt: datetime | None = self.base.get_next_fire_time(base_prev, base_now)
         if nxt is None:
             return None
-        return (nxt.astimezone(timezone.utc) - self.before).astimezone(tz)
+        return (nxt.astimezone(UTC) - self.before).astimezone(tz)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"version": 1, "base": self.base, "before": self.before}

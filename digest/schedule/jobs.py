@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -34,6 +35,24 @@ from subscribers.db import Store
 SendFunc = Callable[..., Any]  # digest.send.run_send
 BuildFunc = Callable[..., Any]  # digest.pipeline.build_issue
 TestCopyFunc = Callable[..., int]  # digest.send.send_test_copy
+
+
+def _real_run_send() -> SendFunc:
+    from digest.send import run_send
+
+    return run_send
+
+
+def _real_build() -> BuildFunc:
+    from digest.pipeline import build_issue
+
+    return build_issue
+
+
+def _real_send_test_copy() -> TestCopyFunc:
+    from digest.send import send_test_copy
+
+    return send_test_copy
 
 
 def missed_reason(fire_time: datetime, late_by: timedelta, grace_hours: str, tz: Any) -> str:
@@ -84,12 +103,14 @@ class ScheduledWork:
     def send(self, fire_time: datetime) -> None:
         key = issue_key(fire_time, self.tz)
         with issue_context(key):
-            event("run", f"the {format_run(fire_time, self.tz)} run: building the issue",
-                  issue=key, fire_time=fire_time)
+            event(
+                "run",
+                f"the {format_run(fire_time, self.tz)} run: building the issue",
+                issue=key,
+                fire_time=fire_time,
+            )
             try:
-                run_send = self._send_issue
-                if run_send is None:
-                    from digest.send import run_send
+                run_send = self._send_issue or _real_run_send()
                 report = run_send(
                     self.config,
                     self.store,
@@ -105,8 +126,12 @@ class ScheduledWork:
                 event("failed", f"failed because {exc}", issue=key, level=logging.ERROR)
                 return
             except Exception as exc:  # a bug; the scheduler keeps running for next week
-                event("failed", f"failed because of an unexpected {type(exc).__name__}: {exc}",
-                      issue=key, level=logging.ERROR)
+                event(
+                    "failed",
+                    f"failed because of an unexpected {type(exc).__name__}: {exc}",
+                    issue=key,
+                    level=logging.ERROR,
+                )
                 return
             self._log_report(key, report)
 
@@ -124,25 +149,50 @@ class ScheduledWork:
         }
         if outcome in ("sent", "resumed"):
             sent, total = counts.get("sent", 0), counts.get("recipients", 0)
-            event("sent", message or f"sent {sent} of {total} recipients", issue=key,
-                  outcome=outcome, **counts)
+            event(
+                "sent",
+                message or f"sent {sent} of {total} recipients",
+                issue=key,
+                outcome=outcome,
+                **counts,
+            )
         elif outcome == "skipped":
             prefix = f"issue {key} skipped: "
-            message = message[len(prefix):] if message.startswith(prefix) else message
-            event("skipped", f"skipped because {message or 'there is nothing to send'}",
-                  issue=key, outcome=outcome)
+            message = message.removeprefix(prefix)
+            event(
+                "skipped",
+                f"skipped because {message or 'there is nothing to send'}",
+                issue=key,
+                outcome=outcome,
+            )
         elif outcome == "already_sent":
-            event("already_sent", message or "already sent; nothing to do", issue=key,
-                  outcome=outcome)
+            event(
+                "already_sent", message or "already sent; nothing to do", issue=key, outcome=outcome
+            )
         elif outcome == "locked":
-            event("locked", message or "another process is sending this issue; nothing done",
-                  issue=key, outcome=outcome)
+            event(
+                "locked",
+                message or "another process is sending this issue; nothing done",
+                issue=key,
+                outcome=outcome,
+            )
         elif outcome == "interrupted":
-            event("interrupted", message or "stopped after the batch in progress; the next start "
-                  "resumes the send", issue=key, outcome=outcome, **counts)
+            event(
+                "interrupted",
+                message or "stopped after the batch in progress; the next start resumes the send",
+                issue=key,
+                outcome=outcome,
+                **counts,
+            )
         elif outcome == "failed":
-            event("failed", f"failed because {message or 'the send did not finish'}", issue=key,
-                  level=logging.ERROR, outcome=outcome, **counts)
+            event(
+                "failed",
+                f"failed because {message or 'the send did not finish'}",
+                issue=key,
+                level=logging.ERROR,
+                outcome=outcome,
+                **counts,
+            )
         else:
             event(outcome, message or outcome, issue=key, outcome=outcome, **counts)
 
@@ -153,25 +203,39 @@ class ScheduledWork:
         editors = list(self.config.newsletter.editors)
         with issue_context(key):
             try:
-                build = self._build
-                if build is None:
-                    from digest.pipeline import build_issue as build
-                built = build(self.config, store=self.store, as_of=send_time,
-                              client=self.client, clock=self.clock)
+                build = self._build or _real_build()
+                built = build(
+                    self.config,
+                    store=self.store,
+                    as_of=send_time,
+                    client=self.client,
+                    clock=self.clock,
+                )
                 if built.rendered is None:
-                    event("preview", "no preview to send: the issue would be skipped because "
-                          f"{built.issue.skip_reason}", issue=key)
+                    event(
+                        "preview",
+                        "no preview to send: the issue would be skipped because "
+                        f"{built.issue.skip_reason}",
+                        issue=key,
+                    )
                     return
-                send_copy = self._send_test_copy
-                if send_copy is None:
-                    from digest.send import send_test_copy as send_copy
+                send_copy = self._send_test_copy or _real_send_test_copy()
                 n = send_copy(self.config, built.rendered, editors, backend=self.backend)
             except Exception as exc:
-                event("failed", f"the editors' preview failed because {exc}", issue=key,
-                      level=logging.ERROR)
+                event(
+                    "failed",
+                    f"the editors' preview failed because {exc}",
+                    issue=key,
+                    level=logging.ERROR,
+                )
                 return
-            event("preview", f"[TEST] copy sent to {n} editor(s) ahead of the "
-                  f"{format_run(send_time, self.tz)} send", issue=key, recipients=n)
+            event(
+                "preview",
+                f"[TEST] copy sent to {n} editor(s) ahead of the "
+                f"{format_run(send_time, self.tz)} send",
+                issue=key,
+                recipients=n,
+            )
 
     def interrupted(self) -> list[tuple[str, datetime]]:
         from sqlalchemy import select
@@ -189,34 +253,58 @@ class ScheduledWork:
     def missed(self, job_id: str, fire_time: datetime, *, late_by: timedelta) -> None:
         key = issue_key(fire_time, self.tz)
         if job_id == PREVIEW_JOB_ID:
-            event("missed", f"the editors' preview due {format_run(fire_time, self.tz)} was "
-                  f"missed by {hours_text(late_by)}; not sent", issue=key,
-                  level=logging.WARNING)
+            event(
+                "missed",
+                f"the editors' preview due {format_run(fire_time, self.tz)} was "
+                f"missed by {hours_text(late_by)}; not sent",
+                issue=key,
+                level=logging.WARNING,
+            )
             return
         if job_id != SEND_JOB_ID:  # pragma: no cover
             return
         reason = missed_reason(fire_time, late_by, self.grace_hours, self.tz)
         try:
-            outcome = record_missed(self.store, key=key, fire_time=fire_time, reason=reason,
-                                    now=self.clock())
+            outcome = record_missed(
+                self.store, key=key, fire_time=fire_time, reason=reason, now=self.clock()
+            )
         except Exception as exc:
-            event("failed", f"{reason}; recording it failed because {exc}", issue=key,
-                  level=logging.ERROR)
+            event(
+                "failed",
+                f"{reason}; recording it failed because {exc}",
+                issue=key,
+                level=logging.ERROR,
+            )
             return
         if outcome == "recorded":
-            event("skipped", f"skipped because it {reason}; recorded on the issue", issue=key,
-                  level=logging.WARNING, fire_time=fire_time)
+            event(
+                "skipped",
+                f"skipped because it {reason}; recorded on the issue",
+                issue=key,
+                level=logging.WARNING,
+                fire_time=fire_time,
+            )
         elif outcome == "sending":
-            event("skipped", f"{reason}; the issue was interrupted mid-send and is left as it "
-                  f"is: finish it with `digest send --yes --as-of {fire_time.isoformat()}`",
-                  issue=key, level=logging.WARNING, fire_time=fire_time)
+            event(
+                "skipped",
+                f"{reason}; the issue was interrupted mid-send and is left as it "
+                f"is: finish it with `digest send --yes --as-of {fire_time.isoformat()}`",
+                issue=key,
+                level=logging.WARNING,
+                fire_time=fire_time,
+            )
         else:
-            event("skipped", f"{reason}; the issue is already {outcome}, left as it is",
-                  issue=key, fire_time=fire_time)
+            event(
+                "skipped",
+                f"{reason}; the issue is already {outcome}, left as it is",
+                issue=key,
+                fire_time=fire_time,
+            )
 
 
-def record_missed(store: Store, *, key: str, fire_time: datetime, reason: str,
-                  now: datetime) -> str:
+def record_missed(
+    store: Store, *, key: str, fire_time: datetime, reason: str, now: datetime
+) -> str:
     """Record a missed run on its issue as skipped, unless the issue already exists (sent,
     sending, skipped or failed: then its status is returned and nothing changes)."""
     from digest import ledger

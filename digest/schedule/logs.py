@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any, Iterator, Literal, TextIO
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
 
 import orjson
 
@@ -83,7 +84,7 @@ class EventFormatter(logging.Formatter):
         self.fmt = fmt
 
     def format(self, record: logging.LogRecord) -> str:
-        when = datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         level = record.levelname.lower()
         issue = getattr(record, "issue", None)
         event = getattr(record, "event", None) or record.name.rsplit(".", 1)[-1]
