@@ -16,35 +16,21 @@ carried, which the select stage leaves out of later issues.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 
 from digest.clock import Clock, system_clock
+from digest.collect import canonical_url as _collect_canonical_url
 from digest.errors import UsageError
 from subscribers.db import Store
 from subscribers.models import EditorControl, IssueArticle, IssueRecord
 
 MAX_NOTE_CHARS = 1000
 
-try:  # collect owns the canonical form; this fallback matches its rules
-    from digest.collect import canonical_url as _collect_canonical_url
-except ImportError:  # pragma: no cover - only while collect is being written
-    _collect_canonical_url = None
-
-
-def _fallback_canonical_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith("utm_")]
-    netloc = parts.netloc.lower()
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path, urlencode(query), ""))
-
-
 def canonical_url(url: str) -> str:
-    """The canonical form of an article URL (no utm_* parameters, no fragment)."""
-    if _collect_canonical_url is not None:
-        return str(_collect_canonical_url(url.strip()))
-    return _fallback_canonical_url(url)
+    """The canonical form of an article URL (no utm_* parameters, no fragment), as collect makes it."""
+    return _collect_canonical_url(url.strip())
 
 
 @dataclass(frozen=True)

@@ -269,7 +269,7 @@ def _latest(
             continue
         section = art.section.casefold() if art.section else None
         if len(picks) >= count:
-            rest.append((art, f"not among the {count} latest (latest_count is {count})"))
+            rest.append((art, f"beyond the {count} latest stories (latest_count)"))
             continue
         if cap and section is not None and per_section.get(section, 0) >= cap:
             rest.append((art, f"over the {art.section} cap (max_per_section is {cap})"))

@@ -212,7 +212,7 @@ def test_latest_is_newest_first_with_reasons_and_count() -> None:
     assert issue.latest[0].reason.endswith("of 8 in the week")
     not_picked = [r for _, r in issue.left_out]
     assert len(not_picked) == 4
-    assert all("latest_count is 3" in r for r in not_picked)
+    assert all(r == "beyond the 3 latest stories (latest_count)" for r in not_picked)
 
 
 def test_max_per_section_counts_the_lead() -> None:
