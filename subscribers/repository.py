@@ -45,6 +45,10 @@ class InvalidAddress(UsageError):
         super().__init__(f"{address!r} is not a valid email address: {reason}")
 
 
+class AlreadyListed(UsageError):
+    """The address is already on the list."""
+
+
 @dataclass(frozen=True)
 class Address:
     """A checked address: what to store, and its uniqueness key."""
@@ -223,14 +227,14 @@ def add(
 ) -> Subscriber:
     """Insert a new subscriber and its ``subscribed`` ledger row (and ``confirmed``
     when added as ``active``). Raise ``InvalidAddress`` for a bad address and
-    ``UsageError`` when the address is already on the list."""
+    ``AlreadyListed`` (a ``UsageError``) when the address is already on the list."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
     if status not in ("pending", "active"):
         raise ValueError("a new subscriber is pending or active")
     addr = check_address(address)
     if session.scalars(select(Subscriber.id).where(Subscriber.email_key == addr.key)).first():
-        raise UsageError(f"{addr.email} is already on the list")
+        raise AlreadyListed(f"{addr.email} is already on the list")
     subscriber = Subscriber(
         email=addr.email,
         email_key=addr.key,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.backends.base import Backend, Message, Recipient
@@ -129,18 +130,24 @@ class Workflow:
     ) -> SubscribeResult:
         """Record the request and decide whether a confirmation goes out.
 
-        Raises ``repository.InvalidAddress`` for an address that is not one. A
-        form request for an erased (tombstoned) address lifts the tombstone: the
-        person came back of their own accord.
+        Raises ``repository.InvalidAddress`` for an address that is not one. An
+        erased (tombstoned) address may subscribe again: the tombstone goes when
+        the person confirms.
         """
         addr = repo.check_address(address)
+        try:
+            return self._request(addr, name=name, source=source, visitor=visitor)
+        except (IntegrityError, repo.AlreadyListed):
+            # the same new address posted twice at once: the other request added it
+            return self._request(addr, name=name, source=source, visitor=visitor)
+
+    def _request(self, addr: repo.Address, *, name: str | None, source: str,
+                 visitor: Visitor) -> SubscribeResult:
         now = self.now()
         form_version = self.config.web.form_version if source == "form" else None
         with self.store.session() as s:
             sub = repo.get_by_email(s, addr.email)
             if sub is None:
-                if source == "form":
-                    repo.lift_tombstone(s, addr.email)
                 sub = repo.add(s, addr.email, at=now, name=name, source=source, ip=visitor.ip,
                                user_agent=visitor.user_agent, form_version=form_version)
                 self._reserve_confirmation(sub, now, new_nonce=True)
@@ -273,6 +280,7 @@ class Workflow:
             sub = repo.get(s, subscriber_id)
             target, state = self._confirm_state(sub, nonce)
             if state == "ready" and sub is not None:
+                repo.lift_tombstone(s, sub.email)  # they came back of their own accord
                 repo.set_status(s, sub, "active", at=self.now(), source="form", ip=visitor.ip,
                                 user_agent=visitor.user_agent,
                                 form_version=self.config.web.form_version)

@@ -198,13 +198,42 @@ def test_resubscribe_after_unsubscribe_needs_new_confirmation(wf: Workflow, outb
     assert wf.confirm(new)[0].status == "active"
 
 
-def test_form_subscription_lifts_an_erasure(wf: Workflow, sqlite_store: Store) -> None:
+def test_confirming_lifts_an_erasure(wf: Workflow, sqlite_store: Store, outbox: Path) -> None:
     with sqlite_store.session() as s:
         sub = repo.add(s, "gone@example.com", at=T0, source="cli")
         repo.erase(s, sub, at=T0)
     assert wf.subscribe("gone@example.com", source="form").outcome == "new"
     with sqlite_store.session() as s:
+        assert repo.is_tombstoned(s, "gone@example.com")  # only asked, not confirmed
+    wf.confirm(token_of(confirm_link(outbox_messages(outbox)[0]), "confirm"))
+    with sqlite_store.session() as s:
         assert not repo.is_tombstoned(s, "gone@example.com")
+
+
+def test_two_requests_for_a_new_address_at_once(tmp_path: Path, sqlite_store: Store,
+                                                clock: FakeClock) -> None:
+    first = make_workflow(tmp_path, sqlite_store, clock)
+    second = make_workflow(tmp_path, sqlite_store, clock)
+    real_add = repo.add
+    raced: list[object] = []
+
+    def add_after_the_other_request(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not raced:  # the other request wins the race between our lookup and our insert
+            raced.append("started")
+            raced.append(second.request_subscription("race@example.com", source="form"))
+        return real_add(*args, **kwargs)
+
+    import subscribers.workflow as workflow_module
+
+    workflow_module.repo.add = add_after_the_other_request  # type: ignore[assignment]
+    try:
+        result = first.request_subscription("race@example.com", source="form")
+    finally:
+        workflow_module.repo.add = real_add  # type: ignore[assignment]
+    assert raced[1].outcome == "new"  # type: ignore[attr-defined]
+    assert result.outcome == "throttled"  # saw the other's row: no second email
+    with sqlite_store.session() as s:
+        assert repo.counts_by_status(s)["pending"] == 1
 
 
 def test_failed_delivery_allows_an_immediate_retry(tmp_path: Path, sqlite_store: Store,
