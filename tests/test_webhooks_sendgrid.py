@@ -95,9 +95,9 @@ def signed(private: ec.EllipticCurvePrivateKey, body: bytes, at: datetime = NOW)
 # --- data -----------------------------------------------------------------------------
 
 
-def seed(store: Store, emails: list[str], *, status: str = "active") -> None:
+def seed(store: Store, emails: list[str], *, status: str = "active", issue: bool = True) -> None:
     with store.session() as s:
-        if s.get(IssueRecord, ISSUE) is None:
+        if issue and s.get(IssueRecord, ISSUE) is None:
             s.add(
                 IssueRecord(
                     key=ISSUE,
@@ -687,3 +687,102 @@ def test_reasons_from_remote_servers_stay_on_one_line(
     assert "\n" not in detail and "\x1b" not in detail
     dropped_lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert dropped_lines == ["sendgrid: 1 dropped (dropped: Spam Content ERROR forged line)"]
+
+
+# --- end to end: the next send skips the suppressed -------------------------------------
+
+FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Statecraft</title><link>https://statecraft.example</link>
+<description>x</description>
+{items}
+</channel></rss>"""
+ITEM = """<item><title>{title}</title><link>https://statecraft.example/{slug}</link>
+<guid>{slug}</guid><pubDate>{date}</pubDate><category>Featured</category>
+<description>About {title}.</description></item>"""
+
+
+def test_the_next_send_skips_exactly_the_three_suppressed(
+    tmp_path: Any, sqlite_url: str, private_key: ec.EllipticCurvePrivateKey
+) -> None:
+    from digest.backends.file import FileBackend
+    from digest.config import Secrets
+    from digest.send import run_send
+    from subscribers.db import open_store
+
+    dates = {
+        "w47-a": "Tue, 17 Nov 2026 10:00:00 -0500",
+        "w47-b": "Wed, 18 Nov 2026 10:00:00 -0500",
+        "w48-a": "Tue, 24 Nov 2026 10:00:00 -0500",
+        "w48-b": "Wed, 25 Nov 2026 10:00:00 -0500",
+    }
+    items = "\n".join(
+        ITEM.format(title=f"Story {slug}", slug=slug, date=date) for slug, date in dates.items()
+    )
+    (tmp_path / "feed.xml").write_text(FEED.format(items=items), encoding="utf-8")
+    cfg = parse_config(
+        {
+            "newsletter": {
+                "name": "Statecraft Weekly",
+                "from_email": "newsletter@statecraft.example",
+                "postal_address": "1 Example Street, Washington, DC 20001",
+                "site_url": "https://statecraft.example",
+                "timezone": "America/New_York",
+            },
+            "sources": [{"name": "Main", "url": str(tmp_path / "feed.xml")}],
+            "storage": {"url": sqlite_url},
+            "web": {"sendgrid_webhook_public_key": public_key_text(private_key)},
+        },
+        path=tmp_path / "digest.toml",
+    )
+    store = open_store(sqlite_url)
+    try:
+        seed(store, PEOPLE, issue=False)
+        outbox = tmp_path / "outbox"
+
+        def send(as_of: datetime) -> list[str]:
+            backend = FileBackend(cfg, Secrets.from_env({}), outbox=str(outbox))
+            report = run_send(cfg, store, as_of=as_of, backend=backend, clock=lambda: as_of)
+            assert report.outcome == "sent", report.message
+            return sorted(
+                line.split(":", 1)[1].strip()
+                for p in outbox.glob(f"{report.key}-*.eml")
+                for line in p.read_text().splitlines()
+                if line.startswith("To:")
+            )
+
+        assert send(datetime(2026, 11, 20, 14, 0, tzinfo=UTC)) == PEOPLE
+        body = body_of(
+            [
+                bounce("ann@example.org", 1),
+                ev("spamreport", "bob@example.org", 2),
+                ev("unsubscribe", "cy@example.org", 3),
+                ev("delivered", "dee@example.org", 4),
+                ev("delivered", "eve@example.org", 5),
+            ]
+        )
+        with client_for(store, cfg) as client:
+            assert (
+                client.post(URL, content=body, headers=signed(private_key, body)).status_code == 200
+            )
+        assert statuses(store) == {
+            "ann@example.org": "bounced",
+            "bob@example.org": "complained",
+            "cy@example.org": "unsubscribed",
+            "dee@example.org": "active",
+            "eve@example.org": "active",
+        }
+        assert issue_counts(store) == {
+            "bounced": 1,
+            "complained": 1,
+            "unsubscribed": 1,
+            "delivered": 2,
+        }
+        assert send(datetime(2026, 11, 27, 14, 0, tzinfo=UTC)) == [
+            "dee@example.org",
+            "eve@example.org",
+        ]
+        with store.session() as s:
+            w48 = s.get(IssueRecord, "2026-W48")
+            assert w48 is not None and w48.recipients == 2
+    finally:
+        store.dispose()
