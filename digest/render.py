@@ -53,6 +53,12 @@ __all__ = [
 ]
 
 PREHEADER_CHARS = 150
+# Caps on what one story can put in the email, so that a 1 + 12 story issue stays
+# under Gmail's 102 KB clipping limit whatever the feed holds.
+TITLE_CHARS = 200
+DEK_CHARS = 320
+EXCERPT_CHARS = 1200
+EXCERPT_PARAGRAPHS = 4
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
@@ -140,6 +146,21 @@ def _paragraphs(text: str) -> list[str]:
     return [p for p in (_one_line(chunk) for chunk in re.split(r"\n\s*\n", text)) if p]
 
 
+def _excerpt(text: str) -> list[str]:
+    """The first paragraphs of ``text``, at most ``EXCERPT_CHARS`` in all."""
+    out: list[str] = []
+    room = EXCERPT_CHARS
+    for para in _paragraphs(text)[:EXCERPT_PARAGRAPHS]:
+        if room < 40:
+            break
+        short = _shorten(para, room)
+        out.append(short)
+        room -= len(short)
+        if short.endswith("…") and not para.endswith("…"):
+            break
+    return out
+
+
 # --- what the issue templates see ------------------------------------------------
 
 
@@ -169,16 +190,16 @@ class StoryView:
         image = a.image
         image_url = safe_url(image.url) if image else None
         return cls(
-            title=_one_line(a.title) or "(untitled)",
+            title=_shorten(a.title, TITLE_CHARS) or "(untitled)",
             url=safe_url(a.url),
-            dek=_one_line(a.dek),
-            excerpt=_paragraphs(a.excerpt),
-            section=_one_line(a.section) if a.section else None,
+            dek=_shorten(a.dek, DEK_CHARS),
+            excerpt=_excerpt(a.excerpt),
+            section=_shorten(a.section, 60) if a.section else None,
             authors=a.authors,
             published=a.published,
             image_url=image_url,
-            image_alt=_one_line((image.alt if image else None) or a.title),
-            image_credit=_one_line(image.credit) if image and image.credit else None,
+            image_alt=_shorten((image.alt if image else None) or a.title, DEK_CHARS),
+            image_credit=_shorten(image.credit, DEK_CHARS) if image and image.credit else None,
             reason=pick.reason,
         )
 
@@ -297,7 +318,9 @@ def mjml_to_html(source: str, *, template: str) -> str:
 
     source = _INLINE_STYLE.sub(take, source)
     try:
-        html: str = mjml.mjml2html(source, disable_comments=True)
+        # fonts={}: no Google Fonts <link> for "Roboto" in the font stack; an
+        # email must not make readers' clients fetch third-party CSS.
+        html: str = mjml.mjml2html(source, disable_comments=True, fonts={})
     except ValueError as exc:
         raise RenderError(f"template {template}: the MJML it produced is invalid: {exc}") from None
     css = "\n".join(inline_css)

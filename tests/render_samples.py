@@ -176,6 +176,7 @@ def make_config(templates_dir: Path | None = None, **newsletter: Any) -> Config:
     if templates_dir is not None:
         nl["templates_dir"] = str(templates_dir)
     nl.update(newsletter)
+    nl = {k: v for k, v in nl.items() if v is not None}
     return parse_config(
         {"newsletter": nl, "sources": [{"name": "Main feed", "url": "https://statecraft.example/feed"}]}
     )
