@@ -409,3 +409,12 @@ def test_app_state_for_other_routes(site: Site) -> None:
         assert getattr(state, name) is not None
     html = state.templates.get_template("base.html").render(title="x")
     assert "Statecraft Weekly" in html
+
+
+def test_webhook_route_is_mounted_without_csrf_and_with_headers(site: Site) -> None:
+    # no cookie, no form token: the webhook answers on its own terms (here: unsigned → refused),
+    # never with the CSRF page, and still carries the security headers
+    r = TestClient(site.client.app).post("/webhooks/sendgrid", content=b"[]",
+                                         headers={"content-type": "application/json"})
+    assert r.status_code != 404 and "Please try again" not in r.text
+    assert_secure(r)
