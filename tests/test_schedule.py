@@ -324,3 +324,32 @@ def test_sigterm_lets_the_send_in_progress_finish_then_stops(
     assert "stopped" in events and events[-1] == "stopped"
     (paused,) = [e for e in _lines(log) if e.get("outcome") == "interrupted"]
     assert paused["issue"] == "2026-W47" and "paused" in paused["message"]
+
+
+def test_one_preview_copy_when_two_schedulers_fire_together(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
+) -> None:
+    from digest.locks import issue_lock
+
+    config = load_config(
+        write_config(tmp_path, database_url=sqlite_url, extra="preview_hours_before = 3")
+    )
+    copies: list[list[str]] = []
+
+    class Built:
+        rendered = object()
+
+    work = ScheduledWork(
+        config,
+        sqlite_store,
+        stop=threading.Event(),
+        build=lambda *a, **k: Built(),
+        send_test_copy=lambda config, rendered, to, **k: copies.append(to) or len(to),
+    )
+    with issue_lock(sqlite_store, "2026-W47-preview"):  # the other scheduler is at it
+        work.preview(FRI_0900)
+    assert copies == []
+    work.preview(FRI_0900)
+    assert copies == [["editor@example.com"]]
+    messages = [e["message"] for e in _lines(log) if e["event"] == "preview"]
+    assert messages[0] == "another scheduler is sending the preview"

@@ -187,7 +187,16 @@ class WeeklyScheduler:
     def _resume_interrupted(self, scheduler: BaseScheduler, now: datetime) -> None:
         """A send stopped mid-way (SIGTERM, a crash) resumes at start when its run is still
         inside the misfire grace; an older one is left for the editor, with the command."""
-        for key, as_of in self.work.interrupted():
+        try:
+            interrupted = self.work.interrupted()
+        except Exception as exc:
+            event(
+                "interrupted",
+                f"could not look for interrupted sends: {exc}",
+                level=logging.WARNING,
+            )
+            return
+        for key, as_of in interrupted:
             late = _utc(now) - _utc(as_of)
             tz = self.plan.timezone
             if late <= self.plan.misfire_grace:

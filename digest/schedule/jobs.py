@@ -200,27 +200,16 @@ class ScheduledWork:
 
     def preview(self, send_time: datetime) -> None:
         key = issue_key(send_time, self.tz)
-        editors = list(self.config.newsletter.editors)
         with issue_context(key):
             try:
-                build = self._build or _real_build()
-                built = build(
-                    self.config,
-                    store=self.store,
-                    as_of=send_time,
-                    client=self.client,
-                    clock=self.clock,
-                )
-                if built.rendered is None:
-                    event(
-                        "preview",
-                        "no preview to send: the issue would be skipped because "
-                        f"{built.issue.skip_reason}",
-                        issue=key,
-                    )
-                    return
-                send_copy = self._send_test_copy or _real_send_test_copy()
-                n = send_copy(self.config, built.rendered, editors, backend=self.backend)
+                from digest.locks import IssueLocked, issue_lock
+
+                # two schedulers on one database: one copy to the editors, not two
+                with issue_lock(self.store, f"{key}-preview"):
+                    n = self._send_preview(key, send_time)
+            except IssueLocked:
+                event("preview", "another scheduler is sending the preview", issue=key)
+                return
             except Exception as exc:
                 event(
                     "failed",
@@ -229,13 +218,30 @@ class ScheduledWork:
                     level=logging.ERROR,
                 )
                 return
+            if n is not None:
+                event(
+                    "preview",
+                    f"[TEST] copy sent to {n} editor(s) ahead of the "
+                    f"{format_run(send_time, self.tz)} send",
+                    issue=key,
+                    recipients=n,
+                )
+
+    def _send_preview(self, key: str, send_time: datetime) -> int | None:
+        build = self._build or _real_build()
+        built = build(
+            self.config, store=self.store, as_of=send_time, client=self.client, clock=self.clock
+        )
+        if built.rendered is None:
             event(
                 "preview",
-                f"[TEST] copy sent to {n} editor(s) ahead of the "
-                f"{format_run(send_time, self.tz)} send",
+                f"no preview to send: the issue would be skipped because {built.issue.skip_reason}",
                 issue=key,
-                recipients=n,
             )
+            return None
+        send_copy = self._send_test_copy or _real_send_test_copy()
+        editors = list(self.config.newsletter.editors)
+        return int(send_copy(self.config, built.rendered, editors, backend=self.backend))
 
     def interrupted(self) -> list[tuple[str, datetime]]:
         from sqlalchemy import select
