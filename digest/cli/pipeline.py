@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -46,6 +47,12 @@ def _store(cfg: Config) -> Iterator[Store]:
         yield store
     finally:
         store.dispose()
+
+
+def _wide() -> Console:
+    """The console for tables: piped or captured output gets 160 columns, not 80,
+    so a story's title and reason stay on one line for grep and for logs."""
+    return console if console.is_terminal else Console(highlight=False, width=160)
 
 
 def _moment(dt: datetime, cfg: Config) -> str:
@@ -176,7 +183,7 @@ def collect_cmd(config_path: Path | None, as_of: str | None, as_json: bool) -> N
             Text(f"{art.title}\n{art.url}"),
             Text(art.source),
         )
-    console.print(table)
+    _wide().print(table)
     if outside:
         console.print(f"{outside} more article(s) in the feeds fall outside the window.", markup=False, soft_wrap=True)
     _print_warnings(warnings)
@@ -236,7 +243,7 @@ def _print_preview(built: BuiltIssue, cfg: Config, written: list[Path]) -> None:
                 f"{local:%a} {local.day} {local:%b %H:%M}",
                 Text(pick.reason),
             )
-        console.print(table)
+        _wide().print(table)
     left = [
         (a, r)
         for a, r in issue.left_out
