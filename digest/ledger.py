@@ -168,7 +168,7 @@ def claim_issue(
 def _freeze_recipients(s: Session, *, key: str, batch_size: int, now: datetime) -> Claim:
     s.execute(delete(SendBatch).where(SendBatch.issue_key == key))
     s.execute(delete(SendRecipient).where(SendRecipient.issue_key == key))
-    batch_no = (func.row_number().over(order_by=Subscriber.id) - 1) // batch_size
+    batch_no = (func.row_number().over(order_by=Subscriber.id) - 1) // batch_size + 1  # 1-based
     s.execute(
         insert(SendRecipient).from_select(
             ["issue_key", "subscriber_id", "batch", "state"],

@@ -109,6 +109,12 @@ class Backend(ABC):
     def parse_response(self, response: Any, recipients: Sequence[Recipient]) -> BatchResult:
         raise NotImplementedError
 
+    def check_batch(self, message: Message, recipients: Sequence[Recipient]) -> None:
+        """Build what ``send_batch`` would send, without sending (dry runs): raises if
+        the batch is invalid. Per-recipient transports build the first message."""
+        if recipients:
+            to_email_message(message, recipients[0])
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

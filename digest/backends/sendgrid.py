@@ -222,6 +222,9 @@ class SendGridBackend(Backend):
         validate_payload(payload)
         return orjson.dumps(payload)
 
+    def check_batch(self, message: Message, recipients: Sequence[Recipient]) -> None:
+        self.build_payload(message, recipients)
+
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: ~1 s, 2 s, 4 s … capped at a minute."""
         base = min(MAX_BACKOFF_SECONDS, 2.0 ** (attempt - 1))

@@ -1,9 +1,320 @@
-"""(commands not written yet)"""
+"""`digest send` and `digest issues list/show`."""
 
 from __future__ import annotations
 
+import json
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, Iterator
+
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from digest import ledger
+from digest.cli.common import (
+    as_of_option,
+    clock_from_env,
+    config_option,
+    console,
+    err_console,
+    handle_errors,
+    load,
+    resolve_as_of,
+)
+from digest.config import Config
+from digest.errors import SendError, UsageError
+from digest.send import SendPlan, SendReport, run_send
+from subscribers.db import Store, open_store
+
+
+@contextmanager
+def _store(cfg: Config) -> Iterator[Store]:
+    store = open_store(cfg.database_url, base_dir=cfg.base_dir)
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+class RichProgress:
+    """The progress bar of `digest send`: recipients, batches, rate, ETA."""
+
+    def __init__(self, out: Console):
+        self.out = out
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("recipients · batch {task.fields[batch]}/{task.fields[batches]}"),
+            TextColumn("· {task.fields[rate]}/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=out,
+            transient=False,
+        )
+        self.task: TaskID | None = None
+        self.batches_done = 0
+        self.started: float | None = None
+        self.sent = 0
+
+    def start(self, *, key: str, recipients: int, batches: int, done_recipients: int, done_batches: int) -> None:
+        self.batches_done = done_batches
+        self.bar.start()
+        self.started = self.bar.get_time()
+        self.task = self.bar.add_task(
+            f"sending {key}", total=recipients, completed=done_recipients,
+            batch=done_batches, batches=batches, rate="–",
+        )  # fmt: skip
+
+    def batch_done(self, *, batch: int, recipients: int, skipped: int) -> None:
+        if self.task is None:
+            return
+        self.batches_done += 1
+        self.sent += recipients
+        elapsed = self.bar.get_time() - (self.started or 0)
+        rate = f"{self.sent / elapsed:,.0f}" if elapsed > 0 else "–"
+        self.bar.update(self.task, advance=recipients + skipped, batch=self.batches_done, rate=rate)
+
+    def note(self, text: str) -> None:
+        self.out.print(f"[yellow]note:[/] {text}", soft_wrap=True)
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+
+def _confirm_prompt(plan: SendPlan) -> bool:
+    verb = "Resume sending" if plan.resuming else "Send"
+    console.print(f"[bold]Issue {plan.key}[/]")
+    console.print(f"  subject:    {plan.subject}", markup=False)
+    if plan.lead:
+        console.print(f"  lead:       {plan.lead}", markup=False)
+    console.print(f"  recipients: {plan.recipients:,}{' still to send' if plan.resuming else ' active subscribers'}")
+    console.print(f"  through:    {plan.backend}", markup=False)
+    return click.confirm(f"{verb} issue {plan.key} to {plan.recipients:,} recipients?", default=False)
+
+
+def _summary(report: SendReport, out: Console) -> None:
+    colour = {"failed": "red", "locked": "yellow", "interrupted": "yellow"}.get(report.outcome, "green")
+    label = report.outcome.replace("_", " ")
+    message = report.message
+    if message.startswith(label + ": "):
+        message = message[len(label) + 2 :]
+    out.print(f"[bold {colour}]{label}:[/] {message}", soft_wrap=True, highlight=False)
+    if report.outcome in ("sent", "resumed", "failed", "interrupted"):
+        rate = report.sent_now / report.elapsed if report.elapsed > 0 else 0.0
+        out.print(
+            f"  sent {report.sent:,} · skipped {report.skipped:,} · failed {report.failed:,}"
+            f" · of {report.recipients:,} recipients · this run {report.sent_now:,} in "
+            f"{report.elapsed:.1f} s ({rate:,.0f}/s)"
+        )
+    if report.in_flight_batches:
+        nums = ", ".join(str(b) for b in report.in_flight_batches)
+        out.print(
+            f"  [yellow]in flight when the previous send stopped:[/] batch {nums} "
+            f"({report.in_flight_at_crash:,} recipients)"
+        )
+
+
+@contextmanager
+def _graceful_sigint(stop: threading.Event, out: Console) -> Iterator[None]:
+    """First Ctrl-C: finish the batch in progress, then stop. Second: abort at once."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        out.print("[yellow]stopping after the batch in progress (Ctrl-C again to abort now)[/]")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@click.command("send")
+@config_option
+@as_of_option
+@click.option("--dry-run", is_flag=True, help="Do everything but the provider calls; record nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Send without asking (needed when there is no terminal).")
+@click.option("--force", is_flag=True, help="Send an issue that was already sent, again (never in scheduled runs).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
+@handle_errors
+def send_cmd(config_path: Path | None, as_of: str | None, dry_run: bool, yes: bool, force: bool, as_json: bool) -> None:
+    """Send the issue for T's week to every active subscriber, exactly once.
+
+    Builds the issue exactly like `digest preview`, shows its subject, lead and
+    recipient count and asks before sending. Without a terminal, --yes is
+    required (a cron job must say so). An interrupted send is resumed from the
+    stored issue: batches already accepted are not sent again, and a batch
+    that was in flight at the crash is reported and, unless
+    delivery.resend_in_flight = true, not resent. A sent issue is not sent
+    again without --force. Ctrl-C stops after the batch in progress.
+
+    \b
+    Example:
+        digest send --config examples/digest.toml --yes
+        digest send --as-of 2026-11-20T09:00 --dry-run
+    """
+    cfg = load(config_path)
+    clock = clock_from_env()
+    moment = resolve_as_of(cfg, as_of, clock)
+    if not (yes or dry_run) and not sys.stdin.isatty():
+        raise SendError("no terminal to ask for confirmation: add --yes to send without a prompt")
+    out = err_console if as_json else console
+    progress = RichProgress(out)
+    stop = threading.Event()
+    confirm = None if (yes or dry_run) else _confirm_prompt
+    with _store(cfg) as store, _graceful_sigint(stop, out):
+        try:
+            report = run_send(
+                cfg, store, as_of=moment, dry_run=dry_run, force=force, clock=clock,
+                progress=progress, stop=stop, confirm=confirm,
+            )  # fmt: skip
+        finally:
+            progress.stop()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        _summary(report, out)
+    sys.exit(report.exit_code)
+
+
+# --- issues ----------------------------------------------------------------------------------
+
+
+def _when(dt: datetime | None, cfg: Config) -> str:
+    return dt.astimezone(cfg.newsletter.tz).strftime("%Y-%m-%d %H:%M") if dt else "–"
+
+
+@click.group("issues")
+def issues_group() -> None:
+    """Sent and skipped issues, with their counts.
+
+    \b
+    Example:
+        digest issues list
+        digest issues show 2026-W47
+    """
+
+
+@issues_group.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@handle_errors
+def issues_list_cmd(config_path: Path | None, as_json: bool) -> None:
+    """List the issues, newest first, with their send and event counts.
+
+    \b
+    Example:
+        digest issues list --config examples/digest.toml
+        digest issues list --json
+    """
+    cfg = load(config_path)
+    with _store(cfg) as store:
+        summaries = ledger.list_issues(store)
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in summaries], ensure_ascii=False))
+        return
+    if not summaries:
+        console.print("no issues yet (send one with `digest send`)")
+        return
+    wide = console.width >= 130  # narrow terminals get the main counts only
+    cols = ["issue", "status"] + (["date"] if wide else []) + ["recip.", "sent", "skip.", "fail.", "deliv.", "bounce"]
+    cols += ["compl.", "unsub", "open", "click"] if wide else ["unsub"]
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("issue", "status", "date") else "right", no_wrap=True)
+    room = max(10, console.width - (8 * len(cols) + 2))
+    table.add_column("subject / reason", no_wrap=True, overflow="ellipsis", max_width=room)
+    for s in summaries:
+        e = s.events
+        when = (s.finished_at or s.started_at or s.created_at).astimezone(cfg.newsletter.tz)
+        values = {
+            "issue": s.key, "status": s.status, "date": when.strftime("%Y-%m-%d"),
+            "recip.": s.recipients, "sent": s.sent, "skip.": s.skipped, "fail.": s.failed,
+            "deliv.": e["delivered"], "bounce": e["bounced"], "compl.": e["complained"],
+            "unsub": e["unsubscribed"], "open": e["opened"], "click": e["clicked"],
+        }  # fmt: skip
+        text = (s.skip_reason if s.status == "skipped" else s.failure if s.status == "failed" else s.subject) or ""
+        table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in (values[c] for c in cols)], text)
+    console.print(table)
+
+
+@issues_group.command("show")
+@click.argument("key")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@handle_errors
+def issues_show_cmd(key: str, config_path: Path | None, as_json: bool) -> None:
+    """Show one issue: status, times, counts, batches, and the archive link.
+
+    \b
+    Example:
+        digest issues show 2026-W47 --config examples/digest.toml
+        digest issues show 2026-W47 --json
+    """
+    cfg = load(config_path)
+    with _store(cfg) as store:
+        summary = ledger.issue_summary(store, key.strip().upper())
+    if summary is None:
+        raise UsageError(f"no issue {key!r} (keys look like 2026-W02; see `digest issues list`)")
+    data: dict[str, Any] = summary.to_json()
+    data["archive_url"] = f"{cfg.newsletter.public_url.rstrip('/')}/issues/{summary.key}"
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    console.print(f"[bold]Issue {summary.key}[/] — {summary.status}")
+    rows = [
+        ("subject", summary.subject or "–"),
+        ("as of", _when(summary.as_of, cfg)),
+        ("started", _when(summary.started_at, cfg)),
+        ("finished", _when(summary.finished_at, cfg)),
+        ("recipients", f"{summary.recipients:,}"),
+        ("sent", f"{summary.sent:,}"),
+        ("skipped", f"{summary.skipped:,} (left the list during the send)"),
+        ("failed", f"{summary.failed:,}"),
+    ]
+    if summary.skip_reason:
+        rows.append(("skip reason", summary.skip_reason))
+    if summary.failure:
+        rows.append(("failure", summary.failure))
+    rows += [(k, f"{v:,}") for k, v in summary.events.items()]
+    if summary.batches:
+        rows.append(("batches", ", ".join(f"{n} {state}" for state, n in sorted(summary.batches.items()))))
+    for b in summary.in_flight:
+        rows.append((f"batch {b.batch}", f"{b.state}: {b.size:,} recipients ({b.error or 'in flight'})"))
+    rows.append(("archive", data["archive_url"]))
+    table = Table(box=None, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to the ``digest`` group."""
+    cli.add_command(send_cmd)
+    cli.add_command(issues_group)

@@ -1,0 +1,500 @@
+"""Sending an issue to every active subscriber, exactly once.
+
+``run_send`` is what ``digest send`` and the scheduler call:
+
+1. Take the issue's lock (one sender per issue across processes, see
+   ``digest.locks``); if another process holds it, do nothing ("locked").
+2. A sent issue is not sent again ("already_sent") unless ``force``
+   (refused for scheduled runs). An issue left ``sending`` or ``failed`` is
+   resumed from its stored rendering — the same bytes — without rebuilding.
+3. Otherwise build the issue exactly as ``digest preview`` does. Too little
+   news: the skip is recorded ("skipped"). Else, in one transaction, the
+   issue record (status sending, rendered issue, archive copy), its
+   articles, and the frozen recipient list (see ``digest.ledger``).
+4. Batch by batch, in order: recipients who left since are skipped, the
+   batch is marked in flight (committed), handed to the backend, and marked
+   accepted (committed). A batch found in flight on resume was interrupted
+   mid-request: it is reported by number and size and, unless
+   ``delivery.resend_in_flight``, not sent again (it may have gone out).
+5. ``stop`` (SIGTERM in the scheduler, Ctrl-C in the CLI) ends the send
+   after the batch in progress; the next run resumes.
+
+Per-recipient work is one signed unsubscribe token; the list is read one
+batch at a time, so memory does not grow with the list.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Callable, Literal, Protocol, Sequence
+
+import httpx
+
+from digest import ledger
+from digest.backends import get_backend
+from digest.backends.base import Backend, Message, Recipient, unsubscribe_headers
+from digest.clock import Clock, issue_key, system_clock
+from digest.config import Config, Secrets
+from digest.errors import DeliveryError, SendError
+from digest.locks import IssueLocked, issue_lock
+from digest.models import UNSUBSCRIBE_PLACEHOLDER, RenderedIssue
+from digest.signing_secret import signing_secret
+from subscribers.db import Store
+
+Outcome = Literal[
+    "sent", "already_sent", "skipped", "resumed", "failed", "dry_run", "locked", "interrupted",
+    "cancelled",
+]
+TEST_PREFIX = "[TEST] "
+
+
+@dataclass
+class SendReport:
+    """What a send did, for the editor and the scheduler's log."""
+
+    key: str
+    outcome: Outcome
+    recipients: int = 0  # frozen for this issue
+    sent: int = 0  # accepted by the provider, in total for the issue
+    skipped: int = 0  # left the list during the send
+    failed: int = 0  # refused by the provider or in a failed batch
+    in_flight_at_crash: int = 0  # recipients in batches interrupted mid-request
+    in_flight_batches: tuple[int, ...] = ()
+    batches: int = 0
+    sent_now: int = 0  # accepted by this run
+    elapsed: float = 0.0  # seconds
+    message: str = ""
+    subject: str | None = None
+    lead: str | None = None
+    backend: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.outcome == "failed" else 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "issue": self.key, "outcome": self.outcome, "recipients": self.recipients,
+            "sent": self.sent, "skipped": self.skipped, "failed": self.failed,
+            "in_flight_at_crash": self.in_flight_at_crash,
+            "in_flight_batches": list(self.in_flight_batches), "batches": self.batches,
+            "sent_now": self.sent_now, "elapsed": round(self.elapsed, 3),
+            "message": self.message, "subject": self.subject,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """What is about to be sent, shown to the editor before anything happens."""
+
+    key: str
+    subject: str
+    lead: str | None
+    recipients: int  # still to be sent
+    resuming: bool
+    backend: str
+
+
+Confirm = Callable[[SendPlan], bool]
+
+
+class SendProgress(Protocol):
+    """Hooks a front end (the CLI's progress bar, the scheduler's log) can follow."""
+
+    def start(self, *, key: str, recipients: int, batches: int, done_recipients: int, done_batches: int) -> None: ...
+
+    def batch_done(self, *, batch: int, recipients: int, skipped: int) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+# --- the message -------------------------------------------------------------------------
+
+
+def issue_message(config: Config, *, key: str, subject: str, html: str, text: str) -> Message:
+    nl = config.newsletter
+    return Message(
+        subject=subject,
+        html=html,
+        text=text,
+        from_email=nl.from_email,
+        from_name=nl.from_name or nl.name,
+        reply_to=nl.reply_to,
+        categories=tuple(config.delivery.categories),
+        custom_args={"issue": key},
+    )
+
+
+def subscribe_url(config: Config) -> str:
+    return config.newsletter.public_url.rstrip("/") + "/"
+
+
+_UNSUB_LINK = re.compile(
+    r"(<a\b[^>]*\bhref=\"" + re.escape(UNSUBSCRIBE_PLACEHOLDER) + r"\"[^>]*>)(\s*)Unsubscribe(\s*)(</a>)",
+    re.IGNORECASE,
+)
+
+
+def archive_html(html: str, config: Config) -> str:
+    """The issue as the web archive shows it: no personal link, the unsubscribe
+    link turned into a neutral link to the subscribe page."""
+    url = subscribe_url(config)
+    html = _UNSUB_LINK.sub(lambda m: f'{m.group(1).replace(UNSUBSCRIBE_PLACEHOLDER, url)}{m.group(2)}Subscribe{m.group(3)}{m.group(4)}', html)
+    return html.replace(UNSUBSCRIBE_PLACEHOLDER, url)
+
+
+class UnsubscribeLinks:
+    """subscriber id -> their own one-click unsubscribe URL (one HMAC per call)."""
+
+    def __init__(self, config: Config, secrets: Secrets | None = None):
+        from subscribers.tokens import Tokens
+
+        secret, self.development = signing_secret(config, secrets)
+        self._tokens = Tokens(secret)
+        self._base = config.newsletter.public_url.rstrip("/") + "/unsubscribe/"
+
+    def __call__(self, subscriber_id: int) -> str:
+        return self._base + self._tokens.unsubscribe(subscriber_id)
+
+
+def recipients_for(rows: Sequence[ledger.RecipientRow], links: Callable[[int], str]) -> list[Recipient]:
+    out = []
+    for row in rows:
+        url = links(row.subscriber_id)
+        out.append(
+            Recipient(
+                email=row.email,
+                name=row.name,
+                substitutions={UNSUBSCRIBE_PLACEHOLDER: url},
+                headers=unsubscribe_headers(url),
+            )
+        )
+    return out
+
+
+# --- test copies ---------------------------------------------------------------------------
+
+
+def send_test_copy(
+    config: Config, rendered: RenderedIssue, recipients: list[str], *, backend: Backend | None = None
+) -> int:
+    """Send a "[TEST] " copy of ``rendered`` to ``recipients`` (editors); records nothing.
+    The unsubscribe link points to the subscribe page. Returns how many were accepted."""
+    if not recipients:
+        return 0
+    own = backend is None
+    backend = backend or get_backend(config)
+    try:
+        message = issue_message(
+            config, key=rendered.key, subject=TEST_PREFIX + rendered.subject,
+            html=rendered.html, text=rendered.text,
+        )  # fmt: skip
+        message = replace(message, custom_args={"kind": "test", "test_issue": rendered.key})
+        url = subscribe_url(config)
+        batch = [Recipient(email=r, substitutions={UNSUBSCRIBE_PLACEHOLDER: url}) for r in recipients]
+        result = backend.send_batch(message, batch)
+        return result.accepted
+    finally:
+        if own:
+            backend.close()
+
+
+# --- the send --------------------------------------------------------------------------------
+
+
+def run_send(
+    config: Config,
+    store: Store,
+    *,
+    as_of: datetime,
+    backend: Backend | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    scheduled: bool = False,
+    clock: Clock = system_clock,
+    client: httpx.Client | None = None,
+    progress: SendProgress | None = None,
+    stop: threading.Event | None = None,
+    confirm: Confirm | None = None,
+) -> SendReport:
+    """Send (or resume, or dry-run) the issue of ``as_of``'s week. See the module doc.
+    ``confirm`` (the CLI's prompt) sees the plan before anything is recorded or sent;
+    returning False cancels."""
+    started = time.monotonic()
+    key = issue_key(as_of, config.newsletter.tz)
+    if force and scheduled:
+        raise SendError("--force is refused in scheduled runs: send again by hand with `digest send --force`")
+    job = _Send(config, store, key=key, as_of=as_of, backend=backend, force=force, clock=clock,
+                client=client, progress=progress, stop=stop, confirm=confirm)  # fmt: skip
+    try:
+        if dry_run:
+            report = job.dry_run()
+        else:
+            try:
+                with issue_lock(store, key):
+                    report = job.run()
+            except IssueLocked as exc:
+                report = SendReport(key=key, outcome="locked", message=str(exc))
+    finally:
+        job.close()
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+class _Send:
+    def __init__(
+        self, config: Config, store: Store, *, key: str, as_of: datetime, backend: Backend | None,
+        force: bool, clock: Clock, client: httpx.Client | None, progress: SendProgress | None,
+        stop: threading.Event | None, confirm: Confirm | None = None,
+    ):  # fmt: skip
+        self.config, self.store, self.key, self.as_of = config, store, key, as_of
+        self.confirm = confirm
+        self.force, self.clock, self.client = force, clock, client
+        self.progress, self.stop = progress, stop
+        self._backend, self._own_backend = backend, backend is None
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            options = {"on_retry": self.progress.note} if self.progress else {}
+            self._backend = get_backend(self.config, **options)
+        return self._backend
+
+    def close(self) -> None:
+        if self._own_backend and self._backend is not None:
+            self._backend.close()
+
+    def _note(self, text: str) -> None:
+        if self.progress:
+            self.progress.note(text)
+
+    def _build(self):  # type: ignore[no-untyped-def]
+        from digest.pipeline import build_issue
+
+        built = build_issue(self.config, store=self.store, as_of=self.as_of, client=self.client, clock=self.clock)
+        on_built = getattr(self.progress, "built", None)  # optional hook: the scheduler logs collected/selected
+        if on_built is not None:
+            on_built(built)
+        return built
+
+    # --- the real thing ---
+
+    def run(self) -> SendReport:
+        rec = ledger.get_issue(self.store, self.key)
+        now = self.clock()
+        bs = self.config.delivery.batch_size
+        resumed = False
+        if rec is not None and rec.status == "sent" and not self.force:
+            when = rec.finished_at.isoformat(timespec="minutes") if rec.finished_at else "earlier"
+            return SendReport(
+                key=self.key, outcome="already_sent", recipients=rec.recipients, sent=rec.sent,
+                skipped=rec.skipped_recipients, failed=rec.failed_recipients, subject=rec.subject,
+                message=f"issue {self.key} was already sent ({when}, to {rec.sent} recipients); "
+                "nothing sent. Use --force to send it again.",
+            )  # fmt: skip
+        if rec is not None and rec.status in ("sending", "failed"):
+            resumed = True
+            subject, html, text = rec.subject or "", rec.html or "", rec.text or ""
+            lead = self._stored_lead()
+            _, left = ledger.remaining(self.store, self.key, ("queued", "failed"))
+            if not self._confirmed(subject, lead, left, resuming=True):
+                return self._cancelled(subject, lead)
+            self._note(f"resuming issue {self.key} from its stored rendering")
+        elif rec is not None and rec.status == "sent":  # --force
+            lead = self._stored_lead()
+            if not self._confirmed(rec.subject or "", lead, ledger.count_active(self.store), resuming=False):
+                return self._cancelled(rec.subject, lead)
+            ledger.reopen_for_resend(self.store, key=self.key, batch_size=bs, now=now)
+            subject, html, text = rec.subject or "", rec.html or "", rec.text or ""
+            self._note(f"--force: sending issue {self.key} again to today's active list")
+        else:
+            built = self._build()
+            if built.rendered is None or built.issue.skipped:
+                reason = built.issue.skip_reason or "nothing to send"
+                ledger.record_skipped(self.store, key=self.key, as_of=self.as_of, reason=reason, now=now)
+                return SendReport(key=self.key, outcome="skipped", message=f"issue {self.key} skipped: {reason}")
+            r = built.rendered
+            subject, html, text = r.subject, r.html, r.text
+            lead = built.issue.lead.article.title if built.issue.lead else None
+            active = ledger.count_active(self.store)
+            if active == 0:
+                return SendReport(
+                    key=self.key, outcome="skipped", subject=subject, lead=lead,
+                    message="there are no active subscribers: nothing sent, nothing recorded",
+                )  # fmt: skip
+            if not self._confirmed(subject, lead, active, resuming=False):
+                return self._cancelled(subject, lead)
+            ledger.claim_issue(
+                self.store, key=self.key, as_of=self.as_of, subject=subject, preheader=r.preheader,
+                html=html, text=text, archive_html=archive_html(html, self.config),
+                picks=built.issue.picks, batch_size=bs, now=now,
+            )  # fmt: skip
+        message = issue_message(self.config, key=self.key, subject=subject, html=html, text=text)
+        report = self._deliver(message, resumed=resumed)
+        report.subject, report.lead = subject, lead
+        return report
+
+    def _confirmed(self, subject: str, lead: str | None, recipients: int, *, resuming: bool) -> bool:
+        backend = self.backend.describe()  # a configuration error surfaces before anything changes
+        if self.confirm is None:
+            return True
+        plan = SendPlan(key=self.key, subject=subject, lead=lead, recipients=recipients,
+                        resuming=resuming, backend=backend)  # fmt: skip
+        return self.confirm(plan)
+
+    def _cancelled(self, subject: str | None, lead: str | None) -> SendReport:
+        return SendReport(key=self.key, outcome="cancelled", subject=subject, lead=lead,
+                          message="cancelled: nothing sent, nothing recorded")  # fmt: skip
+
+    def _stored_lead(self) -> str | None:
+        from sqlalchemy import select
+
+        from subscribers.models import IssueArticle
+
+        with self.store.session() as s:
+            return s.scalar(
+                select(IssueArticle.title).where(
+                    IssueArticle.issue_key == self.key, IssueArticle.role == "lead"
+                )
+            )
+
+    def _deliver(self, message: Message, *, resumed: bool) -> SendReport:
+        key, store = self.key, self.store
+        report = SendReport(key=key, outcome="resumed" if resumed else "sent", backend=self.backend.describe())
+        states: tuple[str, ...] = ("queued", "failed")
+        interrupted = ledger.batches(store, key, states=["in_flight"])
+        if interrupted:
+            report.in_flight_batches = tuple(b.batch for b in interrupted)
+            report.in_flight_at_crash = sum(b.size for b in interrupted)
+            if self.config.delivery.resend_in_flight:
+                states = ("queued", "failed", "in_flight")
+                self._note(f"{_batches_text(interrupted)} in flight when the last send stopped: "
+                           "resending (delivery.resend_in_flight = true)")  # fmt: skip
+            else:
+                ledger.abandon_batches(store, key, now=self.clock(),
+                                       reason="in flight when a send stopped; not resent")  # fmt: skip
+        links = UnsubscribeLinks(self.config)
+        if links.development:
+            self._note("DIGEST_SECRET_KEY is not set: using the development secret beside the "
+                       "database (fine for the sample; set DIGEST_SECRET_KEY for a real list)")  # fmt: skip
+        all_batches = ledger.batches(store, key)
+        todo_batches, todo_recipients = ledger.remaining(store, key, states)
+        report.batches = len(all_batches)
+        total = sum(b.size for b in all_batches)
+        if self.progress:
+            self.progress.start(key=key, recipients=total, batches=len(all_batches),
+                                done_recipients=total - todo_recipients,
+                                done_batches=len(all_batches) - todo_batches)  # fmt: skip
+        failure: str | None = None
+        stopped = False
+        while True:
+            if self.stop is not None and self.stop.is_set():
+                stopped = True
+                break
+            batch = ledger.next_batch(store, key, states)
+            if batch is None:
+                break
+            rows, skipped = ledger.start_batch(store, key, batch.batch, now=self.clock())
+            if not rows:
+                ledger.finish_batch(store, key, batch.batch, now=self.clock())
+                if self.progress:
+                    self.progress.batch_done(batch=batch.batch, recipients=0, skipped=skipped)
+                continue
+            try:
+                result = self.backend.send_batch(message, recipients_for(rows, links))
+            except DeliveryError as exc:
+                failure = f"batch {batch.batch} ({len(rows)} recipients): {exc}"
+                ledger.fail_batch(store, key, batch.batch, now=self.clock(), error=str(exc))
+                break
+            rejected_ids: list[int] = []
+            if result.rejected:
+                refused = {e.lower() for e in result.rejected}
+                rejected_ids = [r.subscriber_id for r in rows if r.email.lower() in refused]
+            accepted = ledger.finish_batch(store, key, batch.batch, now=self.clock(), rejected_ids=rejected_ids)
+            report.sent_now += accepted
+            if self.progress:
+                self.progress.batch_done(batch=batch.batch, recipients=len(rows), skipped=skipped)
+        left_batches, left_recipients = ledger.remaining(store, key, states)
+        if failure is not None:
+            ledger.mark_issue(store, key, status="failed", now=self.clock(), failure=failure)
+            report.outcome = "failed"
+            report.message = (
+                f"issue {key} stopped: {failure}. {left_batches} batch(es), {left_recipients} "
+                "recipients not sent yet; fix the cause and run `digest send` again to resume."
+            )
+        elif stopped and left_batches:
+            ledger.mark_issue(store, key, status="sending", now=self.clock())
+            report.outcome = "interrupted"
+            report.message = (
+                f"issue {key} paused after the batch in progress: {left_batches} batch(es), "
+                f"{left_recipients} recipients left; run `digest send` again to resume."
+            )
+        else:
+            ledger.mark_issue(store, key, status="sent", now=self.clock())
+            report.message = f"issue {key} sent"
+        rec = ledger.get_issue(store, key)
+        assert rec is not None
+        report.recipients, report.sent = rec.recipients, rec.sent
+        report.skipped, report.failed = rec.skipped_recipients, rec.failed_recipients
+        if report.outcome in ("sent", "resumed"):
+            report.message += f" to {rec.sent} recipients ({rec.skipped_recipients} skipped, {rec.failed_recipients} refused)"
+        if interrupted and not self.config.delivery.resend_in_flight:
+            report.message += (
+                f". {_batches_text(interrupted)} ({report.in_flight_at_crash} recipients) "
+                "was in flight when the previous send stopped and was not resent: it may have "
+                "gone out (set delivery.resend_in_flight = true to resend such batches)"
+            )
+        return report
+
+    # --- dry run: everything but the provider calls, nothing recorded ---
+
+    def dry_run(self) -> SendReport:
+        rec = ledger.get_issue(self.store, self.key)
+        if rec is not None and rec.status == "sent" and not self.force:
+            return SendReport(key=self.key, outcome="already_sent", recipients=rec.recipients,
+                              sent=rec.sent, subject=rec.subject,
+                              message=f"issue {self.key} was already sent; a send would do nothing")  # fmt: skip
+        if rec is not None and rec.status in ("sending", "failed"):
+            n, size = ledger.remaining(self.store, self.key, ("queued", "failed"))
+            inflight = ledger.batches(self.store, self.key, states=["in_flight"])
+            return SendReport(
+                key=self.key, outcome="dry_run", recipients=rec.recipients, sent=rec.sent,
+                subject=rec.subject, in_flight_batches=tuple(b.batch for b in inflight),
+                in_flight_at_crash=sum(b.size for b in inflight),
+                message=f"dry run: issue {self.key} is {rec.status}; a send would resume with "
+                f"{n} batch(es), {size} recipients (nothing sent, nothing recorded)",
+            )  # fmt: skip
+        built = self._build()
+        if built.rendered is None or built.issue.skipped:
+            return SendReport(key=self.key, outcome="skipped",
+                              message=f"dry run: issue {self.key} would be skipped: {built.issue.skip_reason}")  # fmt: skip
+        r = built.rendered
+        message = issue_message(self.config, key=self.key, subject=r.subject, html=r.html, text=r.text)
+        links = UnsubscribeLinks(self.config)
+        total = ledger.count_active(self.store)
+        bs = self.config.delivery.batch_size
+        nbatches = -(-total // bs)
+        if self.progress:
+            self.progress.start(key=self.key, recipients=total, batches=nbatches, done_recipients=0, done_batches=0)
+        count = 0
+        for i, rows in enumerate(ledger.iter_active(self.store, bs)):
+            self.backend.check_batch(message, recipients_for(rows, links))
+            count += len(rows)
+            if self.progress:
+                self.progress.batch_done(batch=i, recipients=len(rows), skipped=0)
+        return SendReport(
+            key=self.key, outcome="dry_run", recipients=count, batches=nbatches, subject=r.subject,
+            lead=built.issue.lead.article.title if built.issue.lead else None,
+            backend=self.backend.describe(),
+            message=f"dry run: issue {self.key} would go to {count} recipients in {nbatches} "
+            "batch(es); nothing sent, nothing recorded",
+        )  # fmt: skip
+
+
+def _batches_text(batches: Sequence[ledger.BatchInfo]) -> str:
+    nums = ", ".join(str(b.batch) for b in batches)
+    return f"batch {nums}" if len(batches) == 1 else f"batches {nums}"
