@@ -146,6 +146,27 @@ def _paragraphs(text: str) -> list[str]:
     return [p for p in (_one_line(chunk) for chunk in re.split(r"\n\s*\n", text)) if p]
 
 
+def wrap(text: str, width: int = 72) -> str:
+    """Plain text wrapped at ``width`` on spaces; long words (URLs) are never broken.
+
+    A plain greedy wrap: several times faster than ``textwrap`` (Jinja's
+    ``wordwrap``), which matters when every issue wraps ~40 paragraphs.
+    """
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split():
+            if not line:
+                line = word
+            elif len(line) + 1 + len(word) <= width:
+                line = f"{line} {word}"
+            else:
+                lines.append(line)
+                line = word
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def _excerpt(text: str) -> list[str]:
     """The first paragraphs of ``text``, at most ``EXCERPT_CHARS`` in all."""
     out: list[str] = []
@@ -226,6 +247,7 @@ def _make_env(dirs: tuple[str, ...]) -> jinja2.Environment:
     env.filters["sanitize"] = sanitize_fragment
     env.filters["one_line"] = _one_line
     env.filters["shorten"] = _shorten
+    env.filters["wrap"] = wrap
     env.globals["UNSUBSCRIBE_URL"] = UNSUBSCRIBE_PLACEHOLDER
     return env
 
@@ -302,6 +324,7 @@ def _inliner(css: str) -> css_inline.CSSInliner:
             keep_link_tags=True,
             load_remote_stylesheets=False,
             extra_css=css,
+            preallocate_node_capacity=512,  # an issue has ~1,500 nodes; fewer reallocations
         )
     return inliner
 

@@ -11,7 +11,7 @@ import difflib
 import os
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -91,11 +91,17 @@ def check_golden(name: str, actual: str) -> None:
     assert path.exists(), f"{path} is missing: run with DIGEST_UPDATE_GOLDEN=1 and review it"
     expected = path.read_text(encoding="utf-8")
     if actual != expected:
-        split = (lambda s: s.replace("><", ">\n<").splitlines()) if name.endswith(".html") else str.splitlines
+        split = (
+            (lambda s: s.replace("><", ">\n<").splitlines())
+            if name.endswith(".html")
+            else str.splitlines
+        )
         diff = "\n".join(
             difflib.unified_diff(split(expected), split(actual), "golden", "now", lineterm="", n=1)
         )
-        pytest.fail(f"{name} differs from the golden file (DIGEST_UPDATE_GOLDEN=1 to accept):\n{diff[:4000]}")
+        pytest.fail(
+            f"{name} differs from the golden file (DIGEST_UPDATE_GOLDEN=1 to accept):\n{diff[:4000]}"
+        )
 
 
 def hostile_article(**changes: object) -> Article:
@@ -167,7 +173,9 @@ def test_the_email_has_what_mail_clients_and_readers_need() -> None:
     links = page.links()
     assert UNSUBSCRIBE_PLACEHOLDER in links
     assert "https://news.statecraft.example/issues/2026-W47" in links
-    assert links.count("https://statecraft.example/global-crises/2026/11/20/sahel-famine-donors") >= 3
+    assert (
+        links.count("https://statecraft.example/global-crises/2026/11/20/sahel-famine-donors") >= 3
+    )
     assert_inert(html)
 
 
@@ -210,7 +218,7 @@ def test_one_render_serves_every_recipient() -> None:
 
 def test_issue_date_is_the_as_of_in_the_newsletters_zone() -> None:
     # 03:00 UTC on Saturday is still Friday evening in New York.
-    late = datetime(2026, 11, 21, 3, 0, tzinfo=timezone.utc)
+    late = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
     issue = replace(make_issue(2), as_of=late)
     rendered = render(issue, make_config(subject="{name} for {date} ({issue})"))
     assert "Friday, November 20, 2026" in rendered.text
@@ -341,7 +349,7 @@ def test_sanitize_fragment_keeps_formatting_and_drops_everything_active() -> Non
         '<p onclick="x()">Hi <strong>there</strong> <a href="javascript:alert(1)">bad</a> '
         '<a href="https://ok.example/" target="_top" style="color:red">good</a>'
         '<script>alert(1)</script><iframe src="https://evil.example"></iframe>'
-        '<img src=x onerror=alert(1)></p>'
+        "<img src=x onerror=alert(1)></p>"
     )
     clean = str(sanitize_fragment(dirty))
     assert_inert(clean)
@@ -400,7 +408,9 @@ def test_a_users_layout_in_an_email_subfolder_is_used_by_the_bundled_issue(tmp_p
     email = tmp_path / "email"
     email.mkdir()
     bundled = (Path(__file__).resolve().parent.parent / "templates/email/layout.txt.j2").read_text()
-    (email / "layout.txt.j2").write_text(bundled.replace("{{ newsletter.postal_address }}", "PO Box 9"))
+    (email / "layout.txt.j2").write_text(
+        bundled.replace("{{ newsletter.postal_address }}", "PO Box 9")
+    )
     rendered = render(make_issue(2), make_config(templates_dir=tmp_path))
     assert "PO Box 9" in rendered.text
     assert "1 Example Street" not in rendered.text
@@ -461,7 +471,9 @@ def test_renderer_context_exposes_vetted_urls_only() -> None:
     issue = make_issue(1, stories=[hostile_article(url="javascript:alert(1)")])
     ctx = Renderer(make_config()).context(issue)
     assert ctx["stories"][0].url is None
-    assert ctx["lead"].url == "https://statecraft.example/global-crises/2026/11/20/sahel-famine-donors"
+    assert (
+        ctx["lead"].url == "https://statecraft.example/global-crises/2026/11/20/sahel-famine-donors"
+    )
     assert ctx["unsubscribe_url"] == UNSUBSCRIBE_PLACEHOLDER
 
 

@@ -127,6 +127,8 @@ def test_text_is_readable_size_on_a_phone(browser: Any) -> None:
         )
         assert sizes and min(sizes) >= 12
         lead_title = page.locator("h1 a")
-        assert lead_title.inner_text() == "As Famine Spreads in the Sahel, Donors Argue Over Who Pays"
+        assert (
+            lead_title.inner_text() == "As Famine Spreads in the Sahel, Donors Argue Over Who Pays"
+        )
     finally:
         page.close()
