@@ -28,6 +28,7 @@ from subscribers.models import EditorControl, IssueArticle, IssueRecord
 
 MAX_NOTE_CHARS = 1000
 
+
 def canonical_url(url: str) -> str:
     """The canonical form of an article URL (no utm_* parameters, no fragment), as collect makes it."""
     return _collect_canonical_url(url.strip())
@@ -71,7 +72,9 @@ def get_controls(store: Store, key: str) -> EditorControls:
     return EditorControls(pin=pin, drops=frozenset(drops), note=note)
 
 
-def _replace_single(store: Store, key: str, kind: str, value: str | None, clock: Clock) -> str | None:
+def _replace_single(
+    store: Store, key: str, kind: str, value: str | None, clock: Clock
+) -> str | None:
     """Set (or with None clear) the one pin/note of an issue; returns the previous value."""
     with store.session() as s:
         old = s.scalars(
@@ -79,7 +82,9 @@ def _replace_single(store: Store, key: str, kind: str, value: str | None, clock:
             .where(EditorControl.issue_key == key, EditorControl.kind == kind)
             .order_by(EditorControl.id.desc())
         ).first()
-        s.execute(delete(EditorControl).where(EditorControl.issue_key == key, EditorControl.kind == kind))
+        s.execute(
+            delete(EditorControl).where(EditorControl.issue_key == key, EditorControl.kind == kind)
+        )
         if value is not None:
             s.add(EditorControl(issue_key=key, kind=kind, value=value, created_at=clock()))
     return old

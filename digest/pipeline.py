@@ -12,7 +12,7 @@ all call, so a preview is exactly the issue a send would deliver:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ class BuiltIssue:
     collection: Collection
     issue: Issue
     rendered: RenderedIssue | None
-    controls: EditorControls = EditorControls()
+    controls: EditorControls = field(default_factory=EditorControls)
 
     @property
     def warnings(self) -> list[str]:

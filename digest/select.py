@@ -38,7 +38,7 @@ is recorded in ``Issue.left_out`` with the reason it was left out.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from digest.clock import issue_key, window_for
 from digest.config import Config
@@ -72,7 +72,7 @@ def select(
     window = window_for(as_of, sel.window_days, tz)
     # Compare in UTC: same-tzinfo comparisons ignore `fold` (the repeated
     # hour of a DST change) and would misplace articles published then.
-    start, end = window.start.astimezone(timezone.utc), window.end.astimezone(timezone.utc)
+    start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
     controls = controls or EditorControls()
     drops = {canonical_url(u) for u in controls.drops}
     pin = canonical_url(controls.pin) if controls.pin else None
@@ -174,7 +174,7 @@ def _exclusion(
     include: set[str],
     exclude: set[str],
 ) -> str | None:
-    published = art.published.astimezone(timezone.utc)
+    published = art.published.astimezone(UTC)
     if published > end:
         return f"dated in the future ({_when(art.published, end)})"
     if published <= start:
@@ -199,7 +199,9 @@ def _when(moment: datetime, end: datetime) -> str:
     return f"{local:%a} {local.day} {local:%b %Y %H:%M}"
 
 
-def _skip_reason(count: int, min_articles: int, start: datetime, left_out: list[tuple[Article, str]]) -> str:
+def _skip_reason(
+    count: int, min_articles: int, start: datetime, left_out: list[tuple[Article, str]]
+) -> str:
     since = f"{start:%a} {start.day} {start:%b %H:%M}"
     if count == 0:
         head = f"no new articles since {since}"
@@ -225,7 +227,9 @@ def _lead_by_category(qualifying: list[Article], lead_categories: Sequence[str])
     return None
 
 
-def _lead_by_score(qualifying: list[Article], start: datetime, end: datetime, as_of: datetime) -> Pick:
+def _lead_by_score(
+    qualifying: list[Article], start: datetime, end: datetime, as_of: datetime
+) -> Pick:
     best = min(qualifying, key=lambda a: (-round(score(a, start, end), 9),) + _newest_first(a))
     parts = ["image" if best.image is not None else "no image"]
     parts.append(f"{best.word_count:,} words" if best.word_count > 0 else "length unknown")

@@ -22,7 +22,11 @@ STORY_KEYS = {"title", "url", "section", "published", "reason"}
 
 
 def run(*args: str, cwd: Path | None = None) -> Result:
-    env: dict[str, str | None] = {"DIGEST_DATABASE_URL": None, "DIGEST_CONFIG": None, "DIGEST_NOW": None}
+    env: dict[str, str | None] = {
+        "DIGEST_DATABASE_URL": None,
+        "DIGEST_CONFIG": None,
+        "DIGEST_NOW": None,
+    }
     runner = CliRunner()
     if cwd is None:
         return runner.invoke(cli, list(args), env=env)
@@ -35,7 +39,9 @@ def run(*args: str, cwd: Path | None = None) -> Result:
 
 
 def preview_data(config: Path, *extra: str) -> dict[str, Any]:
-    result = run("preview", "--config", str(config), "--out", str(config.parent / "pv"), "--json", *extra)
+    result = run(
+        "preview", "--config", str(config), "--out", str(config.parent / "pv"), "--json", *extra
+    )
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads(result.stdout)  # nothing but the JSON on stdout
     return data
@@ -91,7 +97,9 @@ def test_preview_json_is_stable_and_files_are_identical(tmp_path: Path) -> None:
     assert first == second
     assert (tmp_path / "pv" / "issue.html").read_bytes() == html1
     assert (tmp_path / "pv" / "issue.txt").read_bytes() == text1
-    assert first["issue"] == "2026-W47" and first["skipped"] is False and first["skip_reason"] is None
+    assert (
+        first["issue"] == "2026-W47" and first["skipped"] is False and first["skip_reason"] is None
+    )
     assert set(first["lead"]) == STORY_KEYS and len(first["latest"]) == 4
     assert first["subject"].startswith("Featured Story")
 
@@ -102,21 +110,33 @@ def test_pin_drop_note_show_up_in_preview(tmp_path: Path) -> None:
     pinned = run("pin", f"{SITE}/older-story?utm_source=newsletter#top", *c)
     assert pinned.exit_code == 0, pinned.output
     assert pinned.output.strip() == f"2026-W47: pinned {SITE}/older-story as the lead"
-    assert run("drop", f"{SITE}/newest-story", *c).output.strip() == f"2026-W47: dropped {SITE}/newest-story"
+    assert (
+        run("drop", f"{SITE}/newest-story", *c).output.strip()
+        == f"2026-W47: dropped {SITE}/newest-story"
+    )
     noted = run("note", "Back after the holiday.", *c)
     assert noted.output.strip() == "2026-W47: note set to 'Back after the holiday.'"
 
     data = preview_data(config)
-    assert data["lead"]["url"] == f"{SITE}/older-story" and data["lead"]["reason"] == "pinned by the editor"
+    assert (
+        data["lead"]["url"] == f"{SITE}/older-story"
+        and data["lead"]["reason"] == "pinned by the editor"
+    )
     assert f"{SITE}/newest-story" not in [s["url"] for s in data["latest"]]
     assert data["note"] == "Back after the holiday."
     table = run("preview", *c, "--out", str(tmp_path / "pv"))
     assert "pinned by the editor" in table.output and "Back after the holiday." in table.output
     assert "dropped by the editor" in table.output
 
-    assert run("pin", "--clear", *c).output.strip() == f"2026-W47: pin removed (was {SITE}/older-story)"
+    assert (
+        run("pin", "--clear", *c).output.strip()
+        == f"2026-W47: pin removed (was {SITE}/older-story)"
+    )
     assert run("drop", "--clear", *c).output.strip() == f"2026-W47: put back {SITE}/newest-story"
-    assert run("note", "--clear", *c).output.strip() == "2026-W47: note removed (was 'Back after the holiday.')"
+    assert (
+        run("note", "--clear", *c).output.strip()
+        == "2026-W47: note removed (was 'Back after the holiday.')"
+    )
     data = preview_data(config)
     assert data["lead"]["reason"] == "newest in Featured" and data["note"] is None
     assert run("pin", *c).output.strip() == "2026-W47: no pin; the lead is chosen by the rules"
@@ -161,7 +181,15 @@ def test_every_source_failing_exits_1_naming_it(tmp_path: Path) -> None:
 
 def test_to_sends_a_test_copy_to_the_file_backend(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    result = run("preview", "--config", str(config), "--out", str(tmp_path / "pv"), "--to", "editor@statecraft.example")
+    result = run(
+        "preview",
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "pv"),
+        "--to",
+        "editor@statecraft.example",
+    )
     assert result.exit_code == 0, result.output
     emls = list((tmp_path / "outbox").rglob("*.eml"))
     assert len(emls) == 1
@@ -208,9 +236,23 @@ def test_sample_preview_subprocess(tmp_path: Path) -> None:
     outputs = []
     for run_dir in ("one", "two"):
         proc = subprocess.run(
-            [sys.executable, "-m", "digest", "preview", "--config", str(REPO / "examples" / "digest.toml"),
-             "--out", str(tmp_path / run_dir), "--json"],
-            capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+            [
+                sys.executable,
+                "-m",
+                "digest",
+                "preview",
+                "--config",
+                str(REPO / "examples" / "digest.toml"),
+                "--out",
+                str(tmp_path / run_dir),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=tmp_path,
+            check=False,
         )
         assert proc.returncode == 0, proc.stderr
         outputs.append(json.loads(proc.stdout))

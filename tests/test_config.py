@@ -55,18 +55,50 @@ def test_good_config_resolves_relative_paths(tmp_path: Path) -> None:
     [
         (GOOD + "windw_days = 3\n", "selection.windw_days", "unknown key"),
         (GOOD + "[selecton]\n", "selecton", "unknown section"),
-        (GOOD.replace("window_days = 7", 'window_days = "7"'), "selection.window_days", "must be an integer"),
+        (
+            GOOD.replace("window_days = 7", 'window_days = "7"'),
+            "selection.window_days",
+            "must be an integer",
+        ),
         (GOOD.replace("window_days = 7", "window_days = 0"), "selection.window_days", "positive"),
-        (GOOD.replace("America/New_York", "America/Nowhere"), "newsletter.timezone", "unknown time zone"),
+        (
+            GOOD.replace("America/New_York", "America/Nowhere"),
+            "newsletter.timezone",
+            "unknown time zone",
+        ),
         (GOOD.replace('name = "Main"\n', ""), "sources[0].name", "required"),
-        (GOOD.replace('url = "feeds/main.xml"', 'url = "ftp://x/feed"'), "sources[0].url", "scheme"),
-        (GOOD.replace('site_url = "https://statecraft.example"\n', ""), "newsletter.site_url", "required"),
-        (GOOD + "as_of = \"next friday\"\n", "selection.as_of", "ISO 8601"),
-        (GOOD.replace('timezone = "America/New_York"', 'subject = "{lead}"'), "newsletter.subject", "lead"),
-        (GOOD.replace("newsletter@statecraft.example", "newsletter at statecraft"), "newsletter.from_email", "email address"),
-        (GOOD.replace('"https://statecraft.example"', '"statecraft.example"'), "newsletter.site_url", "http"),
-        (GOOD + 'max_per_section = -1\n', "selection.max_per_section", "0 (no cap)"),
-        (GOOD.replace('postal_address = "1 Example Street"', "postal_address = 12"), "newsletter.postal_address", "string"),
+        (
+            GOOD.replace('url = "feeds/main.xml"', 'url = "ftp://x/feed"'),
+            "sources[0].url",
+            "scheme",
+        ),
+        (
+            GOOD.replace('site_url = "https://statecraft.example"\n', ""),
+            "newsletter.site_url",
+            "required",
+        ),
+        (GOOD + 'as_of = "next friday"\n', "selection.as_of", "ISO 8601"),
+        (
+            GOOD.replace('timezone = "America/New_York"', 'subject = "{lead}"'),
+            "newsletter.subject",
+            "lead",
+        ),
+        (
+            GOOD.replace("newsletter@statecraft.example", "newsletter at statecraft"),
+            "newsletter.from_email",
+            "email address",
+        ),
+        (
+            GOOD.replace('"https://statecraft.example"', '"statecraft.example"'),
+            "newsletter.site_url",
+            "http",
+        ),
+        (GOOD + "max_per_section = -1\n", "selection.max_per_section", "0 (no cap)"),
+        (
+            GOOD.replace('postal_address = "1 Example Street"', "postal_address = 12"),
+            "newsletter.postal_address",
+            "string",
+        ),
     ],
 )
 def test_each_problem_names_key_and_file(tmp_path: Path, text: str, key: str, words: str) -> None:
@@ -100,7 +132,9 @@ def test_starter_config_is_valid(tmp_path: Path) -> None:
     assert cfg.sources[0].url.startswith("https://")
 
 
-@pytest.mark.parametrize("command", [["preview"], ["collect"], ["pin", "https://x.example/a"], ["note", "hi"]])
+@pytest.mark.parametrize(
+    "command", [["preview"], ["collect"], ["pin", "https://x.example/a"], ["note", "hi"]]
+)
 def test_cli_exits_2_naming_key_and_file(tmp_path: Path, command: list[str]) -> None:
     path = write(tmp_path, GOOD.replace("America/New_York", "Europe/Atlantis"))
     result = CliRunner().invoke(cli, [*command, "--config", str(path)])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +11,7 @@ from digest.errors import UsageError
 from subscribers.db import Store
 from subscribers.models import IssueArticle, IssueRecord
 
-NOW = datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 
 
 def clock() -> datetime:
@@ -20,9 +20,15 @@ def clock() -> datetime:
 
 def test_pin_replace_and_clear(store: Store) -> None:
     assert editor.get_controls(store, "2026-W47").empty
-    assert editor.set_pin(store, "2026-W47", "https://ex.example/a?utm_source=x#frag", clock=clock) is None
+    assert (
+        editor.set_pin(store, "2026-W47", "https://ex.example/a?utm_source=x#frag", clock=clock)
+        is None
+    )
     assert editor.get_controls(store, "2026-W47").pin == "https://ex.example/a"
-    assert editor.set_pin(store, "2026-W47", "https://ex.example/b", clock=clock) == "https://ex.example/a"
+    assert (
+        editor.set_pin(store, "2026-W47", "https://ex.example/b", clock=clock)
+        == "https://ex.example/a"
+    )
     assert editor.get_controls(store, "2026-W47").pin == "https://ex.example/b"
     # another issue is untouched
     assert editor.get_controls(store, "2026-W48").pin is None
@@ -37,7 +43,9 @@ def test_drops_add_clear_one_and_all(store: Store) -> None:
     assert not editor.add_drop(store, key, "https://EX.example/a#again", clock=clock)
     assert editor.add_drop(store, key, "https://ex.example/b", clock=clock)
     assert editor.get_controls(store, key).drops == {"https://ex.example/a", "https://ex.example/b"}
-    assert editor.clear_drop(store, key, "https://ex.example/a?utm_campaign=z") == ["https://ex.example/a"]
+    assert editor.clear_drop(store, key, "https://ex.example/a?utm_campaign=z") == [
+        "https://ex.example/a"
+    ]
     assert editor.get_controls(store, key).drops == {"https://ex.example/b"}
     assert editor.clear_drop(store, key, "https://ex.example/nothing") == []
     editor.add_drop(store, key, "https://ex.example/c", clock=clock)
@@ -71,7 +79,11 @@ def _issue(store: Store, key: str, status: str, urls: list[str]) -> None:
         s.add(IssueRecord(key=key, status=status, as_of=NOW, created_at=NOW))
         s.flush()
         for i, url in enumerate(urls):
-            s.add(IssueArticle(issue_key=key, url=url, role="latest", position=i, title=url, reason="r"))
+            s.add(
+                IssueArticle(
+                    issue_key=key, url=url, role="latest", position=i, title=url, reason="r"
+                )
+            )
 
 
 def test_sent_urls_only_from_sent_issues(store: Store) -> None:
@@ -79,11 +91,17 @@ def test_sent_urls_only_from_sent_issues(store: Store) -> None:
     _issue(store, "2026-W46", "sent", ["https://ex.example/b"])
     _issue(store, "2026-W47", "failed", ["https://ex.example/c"])
     _issue(store, "2026-W48", "sending", ["https://ex.example/d"])
-    assert editor.sent_urls(store, except_key="2026-W49") == {"https://ex.example/a", "https://ex.example/b"}
+    assert editor.sent_urls(store, except_key="2026-W49") == {
+        "https://ex.example/a",
+        "https://ex.example/b",
+    }
     assert editor.sent_articles(store, except_key="2026-W49") == {
         "https://ex.example/a": "2026-W45",
         "https://ex.example/b": "2026-W46",
     }
     # an issue being resent keeps its own articles
-    assert editor.sent_urls(store, except_key="2026-W46") == {"https://ex.example/a", "https://ex.example/b"}
+    assert editor.sent_urls(store, except_key="2026-W46") == {
+        "https://ex.example/a",
+        "https://ex.example/b",
+    }
     assert editor.sent_urls(store, except_key="2026-W45") == {"https://ex.example/b"}

@@ -47,9 +47,22 @@ def test_editor_controls_and_sent_issues_apply(tmp_path: Path, store: Store) -> 
     editor.set_note(store, "2026-W47", "Happy Thanksgiving from the desk.")
     editor.set_pin(store, "2026-W48", f"{SITE}/middle-story")  # another week: ignored
     with store.session() as s:
-        s.add(IssueRecord(key="2026-W46", status="sent", as_of=AS_OF - timedelta(days=7), created_at=AS_OF))
+        s.add(
+            IssueRecord(
+                key="2026-W46", status="sent", as_of=AS_OF - timedelta(days=7), created_at=AS_OF
+            )
+        )
         s.flush()
-        s.add(IssueArticle(issue_key="2026-W46", url=f"{SITE}/middle-story", role="lead", position=0, title="m", reason="r"))
+        s.add(
+            IssueArticle(
+                issue_key="2026-W46",
+                url=f"{SITE}/middle-story",
+                role="lead",
+                position=0,
+                title="m",
+                reason="r",
+            )
+        )
     built = build_issue(cfg, store=store, as_of=AS_OF)
     issue = built.issue
     assert issue.lead is not None and issue.lead.article.url == f"{SITE}/older-story"
@@ -71,7 +84,16 @@ def test_resending_the_same_issue_keeps_its_articles(tmp_path: Path, sqlite_stor
         s.add(IssueRecord(key="2026-W47", status="sent", as_of=AS_OF, created_at=AS_OF))
         s.flush()
         for i, pick in enumerate(first.issue.picks):
-            s.add(IssueArticle(issue_key="2026-W47", url=pick.article.url, role=pick.role, position=i, title="t", reason="r"))
+            s.add(
+                IssueArticle(
+                    issue_key="2026-W47",
+                    url=pick.article.url,
+                    role=pick.role,
+                    position=i,
+                    title="t",
+                    reason="r",
+                )
+            )
     again = build_issue(cfg, store=sqlite_store, as_of=AS_OF)
     assert [p.article.url for p in again.issue.picks] == [p.article.url for p in first.issue.picks]
     assert again.rendered is not None and first.rendered is not None
@@ -91,7 +113,16 @@ def test_skipped_issue_is_not_rendered(tmp_path: Path, sqlite_store: Store) -> N
 def test_preview_json_shape(tmp_path: Path) -> None:
     cfg = load_config(write_config(tmp_path))
     data = preview_json(build_issue(cfg, store=None, as_of=AS_OF))
-    assert {"issue", "subject", "as_of", "lead", "latest", "skipped", "skip_reason", "warnings"} <= set(data)
+    assert {
+        "issue",
+        "subject",
+        "as_of",
+        "lead",
+        "latest",
+        "skipped",
+        "skip_reason",
+        "warnings",
+    } <= set(data)
     assert data["issue"] == "2026-W47"
     assert data["as_of"] == "2026-11-20T09:00:00-05:00"
     assert set(data["lead"]) == STORY_KEYS and all(set(s) == STORY_KEYS for s in data["latest"])
@@ -112,9 +143,13 @@ def test_broken_source_is_a_warning_and_all_broken_is_an_error(tmp_path: Path) -
 
 def test_http_source_through_an_injected_client(tmp_path: Path, httpserver: HTTPServer) -> None:
     items = [Item("remote-a", 3), Item("remote-b", 4), Item("remote-c", 5, featured=True)]
-    httpserver.expect_request("/feed.xml").respond_with_data(rss(items), content_type="application/rss+xml")
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
     path = write_config(tmp_path, [])
-    path.write_text(path.read_text().replace('url = "feed.xml"', f'url = "{httpserver.url_for("/feed.xml")}"'))
+    path.write_text(
+        path.read_text().replace('url = "feed.xml"', f'url = "{httpserver.url_for("/feed.xml")}"')
+    )
     cfg = load_config(path)
     with httpx.Client(timeout=5) as client:
         built = build_issue(cfg, store=None, as_of=AS_OF, client=client)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,6 @@ from digest.models import Article, Image
 from digest.select import score, select
 
 NY = ZoneInfo("America/New_York")
-UTC = timezone.utc
 
 
 def make_config(**selection: Any) -> Config:
@@ -250,8 +249,14 @@ def test_include_and_exclude_categories() -> None:
 
 
 def test_editor_drops_and_already_sent_are_left_out() -> None:
-    articles = [art("dropped", days_ago(1)), art("sent-before", days_ago(2)), art("kept", days_ago(3))]
-    controls = EditorControls(drops=frozenset({"https://statecraft.example/dropped?utm_medium=email"}))
+    articles = [
+        art("dropped", days_ago(1)),
+        art("sent-before", days_ago(2)),
+        art("kept", days_ago(3)),
+    ]
+    controls = EditorControls(
+        drops=frozenset({"https://statecraft.example/dropped?utm_medium=email"})
+    )
     issue = select(
         articles,
         make_config(),
@@ -262,12 +267,16 @@ def test_editor_drops_and_already_sent_are_left_out() -> None:
     assert urls(issue.picks) == ["kept"]
     assert reason_for(issue, "dropped") == "dropped by the editor"
     assert reason_for(issue, "sent-before") == "already sent in 2026-W46"
-    plain = select(articles, make_config(), as_of=AS_OF, already_sent={"https://statecraft.example/kept"})
+    plain = select(
+        articles, make_config(), as_of=AS_OF, already_sent={"https://statecraft.example/kept"}
+    )
     assert "kept" not in urls(plain.picks)
 
 
 def test_note_is_carried() -> None:
-    issue = select([art("a", days_ago(1))], make_config(), as_of=AS_OF, controls=EditorControls(note="Hi"))
+    issue = select(
+        [art("a", days_ago(1))], make_config(), as_of=AS_OF, controls=EditorControls(note="Hi")
+    )
     assert issue.note == "Hi"
 
 
@@ -275,7 +284,11 @@ def test_note_is_carried() -> None:
 
 
 def test_too_few_articles_skips_with_reason() -> None:
-    articles = [art("only-one", days_ago(1)), art("sent", days_ago(2)), art("ancient", days_ago(30))]
+    articles = [
+        art("only-one", days_ago(1)),
+        art("sent", days_ago(2)),
+        art("ancient", days_ago(30)),
+    ]
     issue = select(
         articles,
         make_config(min_articles=3),

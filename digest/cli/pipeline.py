@@ -6,7 +6,7 @@ import json
 import webbrowser
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -146,11 +146,11 @@ def collect_cmd(config_path: Path | None, as_of: str | None, as_json: bool) -> N
     moment = resolve_as_of(cfg, as_of)
     tz = cfg.newsletter.tz
     window = window_for(moment, cfg.selection.window_days, tz)
-    start, end = window.start.astimezone(timezone.utc), window.end.astimezone(timezone.utc)
+    start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
     with _store(cfg) as store:
         collection = collect(cfg, store=store, clock=clock_from_env())
     articles = sorted(
-        (a for a in collection.articles if start < a.published.astimezone(timezone.utc) <= end),
+        (a for a in collection.articles if start < a.published.astimezone(UTC) <= end),
         key=lambda a: (-a.published.timestamp(), a.url),
     )
     outside = len(collection.articles) - len(articles)
@@ -185,7 +185,11 @@ def collect_cmd(config_path: Path | None, as_of: str | None, as_json: bool) -> N
         )
     _wide().print(table)
     if outside:
-        console.print(f"{outside} more article(s) in the feeds fall outside the window.", markup=False, soft_wrap=True)
+        console.print(
+            f"{outside} more article(s) in the feeds fall outside the window.",
+            markup=False,
+            soft_wrap=True,
+        )
     _print_warnings(warnings)
 
 
@@ -303,7 +307,10 @@ def preview_cmd(
     if built.rendered is not None:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            for name, body in (("issue.html", built.rendered.html), ("issue.txt", built.rendered.text)):
+            for name, body in (
+                ("issue.html", built.rendered.html),
+                ("issue.txt", built.rendered.text),
+            ):
                 path = out_dir / name
                 path.write_bytes(body.encode("utf-8"))
                 written.append(path)
@@ -329,7 +336,11 @@ def _send_test(cfg: Config, built: BuiltIssue, recipients: list[str], *, quiet: 
     except ImportError:
         raise DigestError("test sends are not available yet") from None
     count = send_test_copy(cfg, built.rendered, recipients)
-    out.print(f"sent a [TEST] copy to {count} address(es): {', '.join(recipients)}", markup=False, soft_wrap=True)
+    out.print(
+        f"sent a [TEST] copy to {count} address(es): {', '.join(recipients)}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 # --- the editor's controls -----------------------------------------------------------
@@ -365,10 +376,14 @@ def pin_cmd(url: str | None, config_path: Path | None, as_of: str | None, clear:
         elif url:
             old = editor.set_pin(store, key, url, clock=clock_from_env())
             new = editor.canonical_url(url)
-            msg = f"{key}: pinned {new} as the lead" + (f" (replacing {old})" if old and old != new else "")
+            msg = f"{key}: pinned {new} as the lead" + (
+                f" (replacing {old})" if old and old != new else ""
+            )
         else:
             pin = editor.get_controls(store, key).pin
-            msg = f"{key}: pinned {pin}" if pin else f"{key}: no pin; the lead is chosen by the rules"
+            msg = (
+                f"{key}: pinned {pin}" if pin else f"{key}: no pin; the lead is chosen by the rules"
+            )
     console.print(msg, markup=False, soft_wrap=True)
 
 
