@@ -30,7 +30,7 @@ from tests.schedule_support import add_active, start_schedule, write_config, wri
 
 TZ = ZoneInfo("America/New_York")
 EMAILS = ["ada@example.com", "grace@example.com", "linus@example.com"]
-LEAD_SECONDS = 7  # a process needs a few seconds to start before the fire time
+LEAD_SECONDS = 15  # a process needs a few seconds to start before the fire time (loaded CI)
 
 
 def near_future_cron(now: datetime) -> tuple[str, datetime]:
@@ -46,6 +46,7 @@ class Pair:
 
     url: str
     folders: list[Path]
+    fire: datetime
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     codes: list[int | None] = field(default_factory=list)
 
@@ -63,10 +64,10 @@ class Pair:
         return [str(e["event"]) for log in self.logs() for e in log]
 
 
-def _pair(root: Path, url: str, cron: str, now: datetime) -> Pair:
+def _pair(root: Path, url: str, cron: str, now: datetime, fire: datetime) -> Pair:
     feed = write_feed(root, now)
     add_active(url, EMAILS)
-    pair = Pair(url=url, folders=[root / "a", root / "b"])
+    pair = Pair(url=url, folders=[root / "a", root / "b"], fire=fire)
     for folder in pair.folders:
         config = write_config(folder, cron=cron, database_url=url, feed=str(feed))
         pair.procs.append(start_schedule(config, folder / "schedule.log", "--log-format", "json"))
@@ -85,7 +86,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair | 
     cron, fire = near_future_cron(now)
     pairs: dict[str, Pair | None] = {}
     root = tmp_path_factory.mktemp("sqlite")
-    pairs["sqlite"] = _pair(root, f"sqlite:///{root / 'digest.db'}", cron, now)
+    pairs["sqlite"] = _pair(root, f"sqlite:///{root / 'digest.db'}", cron, now, fire)
     schema = None
     if pg_available():
         schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -94,7 +95,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair | 
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         url = f"{PG_URL}?options=-csearch_path%3D{schema}"
         open_store(url).dispose()  # migrate once, before the two processes start
-        pairs["postgresql"] = _pair(tmp_path_factory.mktemp("pg"), url, cron, now)
+        pairs["postgresql"] = _pair(tmp_path_factory.mktemp("pg"), url, cron, now, fire)
     else:
         pairs["postgresql"] = None
     try:
@@ -127,6 +128,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair | 
 
 def _check(pair: Pair) -> None:
     logs = pair.logs()
+    for log in logs:  # each process was up before the fire time
+        started = datetime.fromisoformat(str(log[0]["next_run"]))
+        assert started == pair.fire, f"a process started too late: {log[0]}"
     assert pair.codes == [0, 0], f"exit codes {pair.codes}; logs: {logs}"
     # every subscriber got the issue exactly once, across both processes' outboxes
     files = pair.outbox_files()
