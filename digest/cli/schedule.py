@@ -74,6 +74,14 @@ def _run(cfg: object, plan: RunPlan, log_format: str) -> None:
     jobstore_engine = make_engine(cfg.database_url, base_dir=cfg.base_dir)
     stop = threading.Event()
     try:
+        if cfg.selection.as_of:
+            from digest.schedule.logs import event
+
+            event(
+                "note",
+                f"selection.as_of = {cfg.selection.as_of!r} is ignored here: each scheduled "
+                "issue is built for its own run time",
+            )
         work = ScheduledWork(cfg, store, stop=stop)
         WeeklyScheduler(plan, work, jobstore_engine=jobstore_engine, stop=stop).run()
     finally:
