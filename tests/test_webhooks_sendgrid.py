@@ -786,3 +786,29 @@ def test_the_next_send_skips_exactly_the_three_suppressed(
             assert w48 is not None and w48.recipients == 2
     finally:
         store.dispose()
+
+
+def test_the_same_batch_posted_concurrently_is_applied_once(
+    store: Store, config: Config, private_key: ec.EllipticCurvePrivateKey
+) -> None:
+    seed(store, PEOPLE)
+    events = mixed_batch() + [ev("delivered", f"x{i}@example.net", 100 + i) for i in range(300)]
+    body = body_of(events)
+    codes: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def post() -> None:
+        with client_for(store, config) as client:
+            barrier.wait()
+            codes.append(
+                client.post(URL, content=body, headers=signed(private_key, body)).status_code
+            )
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert codes == [200, 200, 200, 200]
+    assert issue_counts(store)["delivered"] == 302
+    assert len(ledger(store)) == 3

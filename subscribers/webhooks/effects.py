@@ -100,7 +100,7 @@ def apply_events(
                 "issue_key": e.issue_key,
                 "received_at": now,
             }
-            for e in fresh
+            for e in sorted(fresh, key=lambda e: e.event_id)  # a stable lock order
         ],
     )
     _add_counts(session, fresh, outcome)
@@ -169,8 +169,9 @@ def _change_subscribers(
         return 0
     keyed = [(_address_key(e.email or ""), e) for e in acting]
     subscribers = _load_subscribers(session, sorted({k for k, _ in keyed}))
-    # in the order they happened, so "blocked, delivered, blocked" counts one soft bounce
-    keyed.sort(key=lambda pair: pair[1].occurred_at or now)
+    # each person's events in the order they happened ("blocked, delivered, blocked" is one
+    # soft bounce in a row); people in address order, so concurrent POSTs lock rows alike
+    keyed.sort(key=lambda pair: (pair[0], pair[1].occurred_at or now))
     changes = 0
     for key, event in keyed:
         sub = subscribers.get(key)

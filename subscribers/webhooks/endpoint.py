@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -46,15 +47,27 @@ async def read_body(request: Request, limit: int) -> bytes:
 def store_events(
     store: Store, events: Sequence[TrackingEvent], config: Config, clock: Clock, provider: str
 ) -> Outcome:
-    """Apply ``events`` in one transaction (all or nothing)."""
-    with store.session() as session:
-        return apply_events(
-            session,
-            events,
-            now=clock(),
-            soft_bounce_limit=config.web.soft_bounce_limit,
-            provider=provider,
-        )
+    """Apply ``events`` in one transaction (all or nothing).
+
+    Two deliveries of the same events at once (SendGrid retrying while the first is
+    still being applied) collide on the event ids: the loser's transaction is rolled
+    back and run again, and then finds them all applied.
+    """
+    for attempt in range(3):
+        try:
+            with store.session() as session:
+                return apply_events(
+                    session,
+                    events,
+                    now=clock(),
+                    soft_bounce_limit=config.web.soft_bounce_limit,
+                    provider=provider,
+                )
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("%s webhook: events applied concurrently elsewhere; trying again", provider)
+    raise AssertionError("unreachable")
 
 
 def make_endpoint(provider: Provider) -> Endpoint:
