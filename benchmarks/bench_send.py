@@ -88,6 +88,7 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
                                 env=env,
                                 log=folder / f"send-{r}.log",
                                 cwd=folder,
+                                timeout=120 if quick else 900,
                             )
                             got = httpx.get(sink.url + "/stats").json()
                             if done.returncode != 0:

@@ -38,8 +38,11 @@ class Finished:
         return " | ".join(text[-lines:])
 
 
-def run_measured(args: Sequence[str], *, env: dict[str, str], log: Path, cwd: Path | None = None) -> Finished:
-    """Run ``python -m digest ARGS``; wall time, and peak RSS from ``wait4``'s rusage."""
+def run_measured(
+    args: Sequence[str], *, env: dict[str, str], log: Path, cwd: Path | None = None, timeout: float = 900.0
+) -> Finished:
+    """Run ``python -m digest ARGS``; wall time, and peak RSS from ``wait4``'s rusage.
+    A run past ``timeout`` seconds is killed (exit code -9 and a line in the log)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         began = time.perf_counter()
@@ -51,7 +54,17 @@ def run_measured(args: Sequence[str], *, env: dict[str, str], log: Path, cwd: Pa
             env=env,
             cwd=cwd,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
+        deadline = began + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                out.write(f"\n[benchmarks] killed after {timeout:.0f} s\n".encode())
+                break
+            time.sleep(0.01)
         wall = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status)
     return Finished(proc.returncode, wall, usage.ru_maxrss / 1024, log)
