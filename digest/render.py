@@ -38,7 +38,7 @@ import nh3
 from markupsafe import Markup
 
 from digest.config import Config, NewsletterConfig
-from digest.errors import RenderError
+from digest.errors import ConfigError, RenderError
 from digest.models import UNSUBSCRIBE_PLACEHOLDER, Issue, Pick, RenderedIssue
 
 __all__ = [
@@ -93,6 +93,10 @@ def safe_url(value: object) -> str | None:
         return None
     return url
 
+
+# After the preheader: invisible characters that keep mail clients from filling
+# the inbox preview with the masthead ("Statecraft Weekly The week in…").
+PREHEADER_FILLER = Markup("&#847;&zwnj;&nbsp;" * 40)
 
 _FRAGMENT_TAGS = {"p", "br", "a", "em", "strong", "b", "i", "ul", "ol", "li", "blockquote"}
 
@@ -167,6 +171,12 @@ def wrap(text: str, width: int = 72) -> str:
     return "\n".join(lines)
 
 
+def _same_start(paragraph: str, dek: str) -> bool:
+    """Whether ``paragraph`` merely repeats ``dek`` (maybe shortened with "…")."""
+    a, b = paragraph.rstrip("…").strip(), dek.rstrip("…").strip()
+    return bool(a and b) and (a.startswith(b) or b.startswith(a)) and len(a) < len(b) + 80
+
+
 def _excerpt(text: str) -> list[str]:
     """The first paragraphs of ``text``, at most ``EXCERPT_CHARS`` in all."""
     out: list[str] = []
@@ -210,11 +220,15 @@ class StoryView:
         a = pick.article
         image = a.image
         image_url = safe_url(image.url) if image else None
+        dek = _shorten(a.dek, DEK_CHARS)
+        excerpt = _excerpt(a.excerpt)
+        if excerpt and dek and _same_start(excerpt[0], dek):
+            excerpt = excerpt[1:]  # a feed with only a summary: don't print it twice
         return cls(
             title=_shorten(a.title, TITLE_CHARS) or "(untitled)",
             url=safe_url(a.url),
-            dek=_shorten(a.dek, DEK_CHARS),
-            excerpt=_excerpt(a.excerpt),
+            dek=dek,
+            excerpt=excerpt,
             section=_shorten(a.section, 60) if a.section else None,
             authors=a.authors,
             published=a.published,
@@ -249,6 +263,7 @@ def _make_env(dirs: tuple[str, ...]) -> jinja2.Environment:
     env.filters["shorten"] = _shorten
     env.filters["wrap"] = wrap
     env.globals["UNSUBSCRIBE_URL"] = UNSUBSCRIBE_PLACEHOLDER
+    env.globals["PREHEADER_FILLER"] = PREHEADER_FILLER
     return env
 
 
@@ -266,10 +281,18 @@ def _env_for(config: Config) -> jinja2.Environment:
 
 
 def _dirs(config: Config) -> list[Path]:
+    """The template folders, the user's first; each one's ``email/`` subfolder if it has one."""
     try:
-        return config.templates_dirs
+        dirs = config.templates_dirs
     except FileNotFoundError as exc:
         raise RenderError(str(exc)) from None
+    if config.newsletter.templates_dir and not dirs[0].is_dir():
+        raise ConfigError(
+            f"the templates folder {dirs[0]} does not exist",
+            path=str(config.path) if config.path else None,
+            key="newsletter.templates_dir",
+        )
+    return dirs
 
 
 # --- MJML → HTML with the inline CSS inlined --------------------------------------

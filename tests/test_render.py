@@ -482,3 +482,19 @@ def test_picks_reasons_do_not_leak_into_the_email() -> None:
     issue = replace(issue, lead=Pick(issue.lead.article, "lead", "pinned by the editor"))  # type: ignore[union-attr]
     rendered = render(issue, make_config())
     assert "pinned by the editor" not in rendered.html + rendered.text
+
+
+def test_a_lead_whose_excerpt_repeats_its_dek_shows_it_once() -> None:
+    lead = replace(articles()[0], excerpt=articles()[0].dek)
+    rendered = render(make_issue(2, lead=lead), make_config())
+    dek = "The governments that fund them are still fighting over the bill."
+    assert parse(rendered.html).visible.count(dek) == 1
+    assert rendered.text.replace("\n", " ").count(dek) == 1
+
+
+def test_a_missing_templates_dir_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    from digest.errors import ConfigError
+
+    config = make_config(templates_dir=tmp_path / "nope")
+    with pytest.raises(ConfigError, match=r"newsletter\.templates_dir.*nope.*does not exist"):
+        render(make_issue(2), config)
