@@ -318,10 +318,14 @@ def preview_cmd(
             raise DigestError(f"cannot write the preview into {out_dir}: {exc.strerror}") from None
     if as_json:
         click.echo(json.dumps(preview_json(built), ensure_ascii=False, indent=2))
+        for path in written:  # stdout carries the JSON only
+            err_console.print(f"wrote {path}", markup=False, soft_wrap=True)
     else:
         _print_preview(built, cfg, written)
     if open_browser and written:
-        webbrowser.open(written[0].resolve().as_uri())
+        uri = written[0].resolve().as_uri()
+        if not webbrowser.open(uri):
+            err_console.print(f"could not start a web browser; open {uri}", markup=False, soft_wrap=True)
     if recipients:
         _send_test(cfg, built, recipients, quiet=as_json)
 
