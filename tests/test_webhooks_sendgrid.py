@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +28,6 @@ from digest.config import Config, parse_config
 from subscribers import repository
 from subscribers.db import Store
 from subscribers.models import ConsentEvent, IssueRecord, Subscriber, WebhookEvent
-from subscribers.webhooks import routes
 from subscribers.webhooks.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_payload
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -66,12 +67,21 @@ def make_config(web: dict[str, Any]) -> Config:
 
 
 def make_app(store: Store, config: Config, clock: Clock = lambda: NOW) -> Starlette:
-    app = Starlette(routes=routes)
-    app.state.config = config
-    app.state.store = store
-    app.state.clock = clock
-    app.state.secrets = None
-    return app
+    """The real web app ``digest serve`` runs, on a file backend (nothing is mailed)."""
+    from digest.backends.file import FileBackend
+    from digest.config import Secrets
+    from subscribers.web.app import create_app
+
+    secrets = Secrets(
+        secret_key="webhook-tests-secret-key-0123456789",
+        sendgrid_api_key=None,
+        sendgrid_api_host=None,
+        smtp_password=None,
+    )
+    # webhooks send nothing: the outbox is never created
+    outbox = Path(tempfile.gettempdir()) / "digest-webhook-tests-outbox"
+    backend = FileBackend(config, secrets, outbox=str(outbox))
+    return create_app(config, store=store, secrets=secrets, clock=clock, backend=backend)
 
 
 @pytest.fixture
