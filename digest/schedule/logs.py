@@ -107,28 +107,35 @@ class EventFormatter(logging.Formatter):
         return " | ".join(part.strip() for part in line.splitlines() if part.strip())
 
 
+_saved: dict[int, list[tuple[str, int, bool]]] = {}
+
+
 def configure_logging(
     fmt: LogFormat = "text", *, stream: TextIO | None = None, level: int = logging.INFO
 ) -> logging.Handler:
-    """Send digest's and APScheduler's log records, one line each, to ``stream`` (stderr)."""
+    """Send digest's and APScheduler's log records, one line each, to ``stream`` (stderr).
+    ``remove_logging(handler)`` puts the loggers back as they were."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(EventFormatter(fmt))
     handler.addFilter(IssueFilter())
     handler.addFilter(_DropDuplicates())
-    digest_logger = logging.getLogger("digest")
-    digest_logger.setLevel(level)
-    digest_logger.addHandler(handler)
-    digest_logger.propagate = False
-    aps = logging.getLogger("apscheduler")
-    aps.setLevel(logging.WARNING)
-    aps.addHandler(handler)
-    aps.propagate = False
+    saved = []
+    for name, lvl in (("digest", level), ("apscheduler", logging.WARNING)):
+        logger = logging.getLogger(name)
+        saved.append((name, logger.level, logger.propagate))
+        logger.setLevel(lvl)
+        logger.addHandler(handler)
+        logger.propagate = False
+    _saved[id(handler)] = saved
     return handler
 
 
 def remove_logging(handler: logging.Handler) -> None:
-    for name in ("digest", "apscheduler"):
-        logging.getLogger(name).removeHandler(handler)
+    for name, lvl, propagate in _saved.pop(id(handler), []):
+        logger = logging.getLogger(name)
+        logger.removeHandler(handler)
+        logger.setLevel(lvl)
+        logger.propagate = propagate
 
 
 def event(
