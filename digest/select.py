@@ -92,7 +92,10 @@ def select(
         else:
             qualifying.append(art)
 
-    warnings: list[str] = []
+    warnings: list[str] = [
+        f"the dropped article {url} is not in any source's feed (check the link)"
+        for url in sorted(drops - seen)
+    ]
     lead: Pick | None = None
     if pin:
         lead_art = next((a for a in qualifying if a.url == pin), None)

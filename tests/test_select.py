@@ -267,6 +267,12 @@ def test_editor_drops_and_already_sent_are_left_out() -> None:
     assert urls(issue.picks) == ["kept"]
     assert reason_for(issue, "dropped") == "dropped by the editor"
     assert reason_for(issue, "sent-before") == "already sent in 2026-W46"
+    assert issue.warnings == ()
+    typo = EditorControls(drops=frozenset({"https://statecraft.example/dropt"}))
+    warned = select(articles, make_config(), as_of=AS_OF, controls=typo)
+    assert warned.warnings == (
+        "the dropped article https://statecraft.example/dropt is not in any source's feed (check the link)",
+    )
     plain = select(
         articles, make_config(), as_of=AS_OF, already_sent={"https://statecraft.example/kept"}
     )
