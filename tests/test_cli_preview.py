@@ -268,3 +268,18 @@ def test_sample_preview_subprocess(tmp_path: Path) -> None:
     html = (tmp_path / "one" / "issue.html").read_text()
     assert 'name="viewport"' in html and "<script" not in html.lower()
     assert len(html.encode()) < 102 * 1024
+
+
+def test_open_hands_the_html_to_the_browser(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    env = {**os.environ, "BROWSER": str(browser), "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "digest", "preview", "--config", str(config), "--out", str(tmp_path / "pv"), "--open"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert opened.read_text().strip() == (tmp_path / "pv" / "issue.html").resolve().as_uri()
