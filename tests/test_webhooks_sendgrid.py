@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from digest.clock import Clock
-from digest.config import Config, parse_config
+from digest.config import Config, load_config, parse_config
 from subscribers import repository
 from subscribers.db import Store
 from subscribers.models import ConsentEvent, IssueRecord, Subscriber, WebhookEvent
@@ -822,3 +822,59 @@ def test_the_same_batch_posted_concurrently_is_applied_once(
     assert codes == [200, 200, 200, 200]
     assert issue_counts(store)["delivered"] == 302
     assert len(ledger(store)) == 3
+
+
+def test_the_editor_sees_the_numbers_and_the_suppressed_in_the_cli(
+    tmp_path: Path, private_key: ec.EllipticCurvePrivateKey
+) -> None:
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+    from subscribers.db import open_store
+
+    (tmp_path / "digest.toml").write_text(
+        f"""
+[newsletter]
+name = "Statecraft Weekly"
+from_email = "newsletter@statecraft.example"
+postal_address = "1 Example Street, Washington, DC 20001"
+site_url = "https://statecraft.example"
+
+[[sources]]
+name = "Main"
+url = "https://statecraft.example/feed.rss"
+
+[storage]
+url = "sqlite:///{tmp_path / "digest.db"}"
+
+[web]
+sendgrid_webhook_public_key = "{public_key_text(private_key)}"
+""",
+        encoding="utf-8",
+    )
+    cfg = load_config(tmp_path / "digest.toml")
+    store = open_store(cfg.storage.url)
+    try:
+        seed(store, PEOPLE)
+        body = body_of(mixed_batch())
+        with client_for(store, cfg) as client:
+            assert (
+                client.post(URL, content=body, headers=signed(private_key, body)).status_code == 200
+            )
+    finally:
+        store.dispose()
+    runner = CliRunner()
+    conf = ["--config", str(tmp_path / "digest.toml")]
+    shown = runner.invoke(cli, ["issues", "show", ISSUE, "--json", *conf])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert {k: data[k] for k in ("delivered", "bounced", "complained", "unsubscribed")} == {
+        "delivered": 2,
+        "bounced": 1,
+        "complained": 1,
+        "unsubscribed": 1,
+    }
+    assert (data["opened"], data["clicked"]) == (1, 1)
+    listed = runner.invoke(cli, ["subscribers", "list", "--status", "bounced", "--json", *conf])
+    assert listed.exit_code == 0, listed.output
+    assert [s["email"] for s in json.loads(listed.output)] == ["ann@example.org"]
