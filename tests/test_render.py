@@ -498,3 +498,20 @@ def test_a_missing_templates_dir_is_a_config_error_naming_the_key(tmp_path: Path
     config = make_config(templates_dir=tmp_path / "nope")
     with pytest.raises(ConfigError, match=r"newsletter\.templates_dir.*nope.*does not exist"):
         render(make_issue(2), config)
+
+
+def test_media_queries_inside_an_inline_style_stay_in_head(tmp_path: Path) -> None:
+    (tmp_path / "styled.mjml.j2").write_text(
+        '<mjml><mj-head><mj-style inline="inline">.x { color: #aa0000; }\n'
+        "@media only screen and (max-width: 479px) { .x { color: #0000aa !important; } }\n"
+        "p.y { margin: 0; }</mj-style></mj-head>"
+        '<mj-body><mj-section><mj-column><mj-text><p class="x y">Hi</p></mj-text>'
+        "</mj-column></mj-section></mj-body></mjml>\n"
+    )
+    (tmp_path / "styled.txt.j2").write_text("Hi\n")
+    html, _ = render_email(make_config(templates_dir=tmp_path), "styled", {})
+    p = next(a for t, a in parse(html).tags if t == "p" and a.get("class") == "x y")
+    assert "color: #aa0000" in p["style"] and "margin: 0" in p["style"]
+    head = html[: html.index("</head>")]
+    assert "@media only screen and (max-width: 479px) { .x { color: #0000aa !important; } }" in head
+    assert ".x { color: #aa0000; }" not in head

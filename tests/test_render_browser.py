@@ -132,3 +132,30 @@ def test_text_is_readable_size_on_a_phone(browser: Any) -> None:
         )
     finally:
         page.close()
+
+
+def test_long_unbroken_words_do_not_widen_the_page_on_a_phone(browser: Any) -> None:
+    from dataclasses import replace
+
+    from digest.models import Image
+    from tests.render_samples import articles
+
+    word = "Supercalifragilistic" * 12  # 240 characters, no space to break at
+    long = [
+        replace(
+            a,
+            title=f"{word} {a.title}",
+            dek=f"{a.dek} {word}",
+            section=word,
+            image=Image(url=a.url + "/p.jpg", alt=word, credit=word),
+        )
+        for a in articles()[:4]
+    ]
+    rendered = render(
+        make_issue(3, lead=long[0], stories=long[1:], note=word), make_config(tagline=word)
+    )
+    page = _open(browser, rendered.html, 375)
+    try:
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+    finally:
+        page.close()
