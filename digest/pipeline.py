@@ -81,6 +81,7 @@ def preview_json(built: BuiltIssue) -> dict[str, Any]:
 
     Beyond the contract's keys it adds ``note`` (the editor's note) and
     ``left_out`` (articles of the window not picked, with the reason).
+    A skipped issue has ``lead`` null, ``latest`` empty and ``subject`` "".
     Times are ISO 8601 in the newsletter's zone.
     """
     issue = built.issue

@@ -168,6 +168,7 @@ def test_skipped_issue_exits_0_with_the_reason(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "skipped: only 1 new article since Fri 13 Nov 09:00; min_articles is 3" in result.output
     assert not (tmp_path / "pv" / "issue.html").exists()
+    assert "no preview files written: the issue is skipped" in result.output
 
 
 def test_every_source_failing_exits_1_naming_it(tmp_path: Path) -> None:
@@ -276,7 +277,11 @@ def test_open_hands_the_html_to_the_browser(tmp_path: Path) -> None:
     browser = tmp_path / "browser.sh"
     browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
     browser.chmod(0o755)
-    env = {**os.environ, "BROWSER": str(browser), "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}"}
+    env = {
+        **os.environ,
+        "BROWSER": str(browser),
+        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}",
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "digest", "preview", "--config", str(config), "--out", str(tmp_path / "pv"), "--open"],
         capture_output=True, text=True, env=env, timeout=60, check=False,

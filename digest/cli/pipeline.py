@@ -316,6 +316,12 @@ def preview_cmd(
                 written.append(path)
         except OSError as exc:
             raise DigestError(f"cannot write the preview into {out_dir}: {exc.strerror}") from None
+    if built.rendered is None:
+        stale = [p for p in (out_dir / "issue.html", out_dir / "issue.txt") if p.exists()]
+        note = "no preview files written: the issue is skipped"
+        if stale:
+            note += f" ({', '.join(map(str, stale))} are from an earlier preview)"
+        (err_console if as_json else console).print(note, markup=False, soft_wrap=True)
     if as_json:
         click.echo(json.dumps(preview_json(built), ensure_ascii=False, indent=2))
         for path in written:  # stdout carries the JSON only
@@ -325,7 +331,9 @@ def preview_cmd(
     if open_browser and written:
         uri = written[0].resolve().as_uri()
         if not webbrowser.open(uri):
-            err_console.print(f"could not start a web browser; open {uri}", markup=False, soft_wrap=True)
+            err_console.print(
+                f"could not start a web browser; open {uri}", markup=False, soft_wrap=True
+            )
     if recipients:
         _send_test(cfg, built, recipients, quiet=as_json)
 
