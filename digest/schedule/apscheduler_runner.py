@@ -359,7 +359,13 @@ class WeeklyScheduler:
     def run(self, *, handle_signals: bool = True) -> None:
         """Block until stopped (SIGTERM, SIGINT or ``stop()``)."""
         global _work, _plan
-        scheduler = self.scheduler or self.prepare()
+        try:
+            scheduler = self.scheduler or self.prepare()
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"the scheduler cannot use its job table {JOBS_TABLE!r} in "
+                f"{self.engine.url!r}: {exc}"
+            ) from exc
         previous: dict[signal.Signals, Any] = {}
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -378,6 +384,11 @@ class WeeklyScheduler:
             scheduler.start()
             if self._stopper is not None:
                 self._stopper.join()
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"the scheduler cannot use its job table {JOBS_TABLE!r} in "
+                f"{self.engine.url!r}: {exc}"
+            ) from exc
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
