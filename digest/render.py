@@ -491,7 +491,7 @@ _RENDERERS: dict[str, Renderer] = {}
 
 def render(issue: Issue, config: Config) -> RenderedIssue:
     """Render ``issue`` with a cached ``Renderer`` for ``config``."""
-    key = repr((config.newsletter, [str(d) for d in _dirs(config)]))
+    key = repr(config)  # every setting a template could read
     with _LOCK:
         renderer = _RENDERERS.get(key)
         if renderer is None:
