@@ -16,6 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import default as _default_policy
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Any, ClassVar, Sequence
 
@@ -45,6 +46,9 @@ class Message:
     headers: dict[str, str] = field(default_factory=dict)  # the same for every recipient
 
 
+HEADER_POLICY = _default_policy.clone(max_line_length=998)
+
+
 def unsubscribe_headers(unsubscribe_url: str) -> dict[str, str]:
     """RFC 2369 / RFC 8058 headers for one recipient."""
     return {
@@ -69,8 +73,11 @@ def to_email_message(message: Message, recipient: Recipient, *, domain: str | No
     msg["Message-ID"] = make_msgid(domain=domain or message.from_email.rpartition("@")[2])
     for name, value in {**message.headers, **recipient.headers}.items():
         msg[name] = value
-    msg.set_content(text, subtype="plain", charset="utf-8")
-    msg.add_alternative(html, subtype="html", charset="utf-8")
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # bodies are encoded (76-character lines) by now; headers are folded when the message
+    # is written, and a URL header such as List-Unsubscribe must stay on one line
+    msg.policy = HEADER_POLICY
     return msg
 
 
