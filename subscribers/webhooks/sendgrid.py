@@ -120,10 +120,12 @@ class SendGridProvider(Provider):
             raise WebhookRejected(403, f"{TIMESTAMP_HEADER} {timestamp[:40]!r} is not Unix time")
         age = now.timestamp() - int(timestamp)
         if abs(age) > web.webhook_tolerance_seconds:
+            when = f"{age:.0f} s old" if age > 0 else f"{-age:.0f} s in the future"
             raise WebhookRejected(
                 403,
-                f"{TIMESTAMP_HEADER} is {age:+.0f} s away from now (tolerance "
-                f"{web.webhook_tolerance_seconds} s): replayed or clock skew",
+                f"{TIMESTAMP_HEADER} is {when}, outside the tolerance of "
+                f"{web.webhook_tolerance_seconds} s ([web] webhook_tolerance_seconds): "
+                "a replayed request, or this server's clock is wrong",
             )
         try:
             raw_signature = base64.b64decode(signature.strip(), validate=True)
