@@ -141,6 +141,7 @@ def test_the_email_has_what_mail_clients_and_readers_need() -> None:
     page = parse(html)
     metas = [a for t, a in page.tags if t == "meta"]
     assert {"name": "viewport", "content": "width=device-width, initial-scale=1"} in metas
+    assert {"name": "color-scheme", "content": "light only"} in metas  # no forced dark inversion
     assert page.tags[0] == ("html", page.tags[0][1]) and page.tags[0][1].get("lang") == "en"
     # The preheader: hidden, first in the body, from the lead's dek.
     body = html[html.index("<body") :]
