@@ -29,6 +29,7 @@ def digest_env(sink_url: str | None = None) -> dict[str, str]:
 @dataclass
 class Finished:
     returncode: int
+    started_at: float  # epoch seconds, to compare with the sink's timestamps
     wall: float  # seconds
     peak_rss_mb: float  # the process's own peak resident set (ru_maxrss via wait4)
     log: Path
@@ -45,6 +46,7 @@ def run_measured(
     A run past ``timeout`` seconds is killed (exit code -9 and a line in the log)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
+        started_at = time.time()
         began = time.perf_counter()
         proc = subprocess.Popen(
             [sys.executable, "-m", "digest", *args],
@@ -67,4 +69,4 @@ def run_measured(
             time.sleep(0.01)
         wall = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return Finished(proc.returncode, wall, usage.ru_maxrss / 1024, log)
+    return Finished(proc.returncode, started_at, wall, usage.ru_maxrss / 1024, log)
