@@ -203,7 +203,7 @@ class SendGridBackend(Backend):
         self.sandbox_mode = config.delivery.sandbox_mode
         self._own_client = options.get("client") is None
         self.client: httpx.Client = options.get("client") or httpx.Client(timeout=self.timeout)
-        self.sleep: Callable[[float], None] = options.get("sleep") or time.sleep
+        self.sleep: Callable[[float], None] = options.get("sleep") if options.get("sleep") is not None else time.sleep
         self.rng: random.Random = options.get("rng") or random.Random()
         self.clock: Clock = options.get("clock") or system_clock
         self.on_retry: Callable[[str], None] | None = options.get("on_retry")

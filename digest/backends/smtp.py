@@ -50,7 +50,7 @@ class SMTPBackend(Backend):
         self.timeout = d.timeout_seconds
         self.max_retries = d.max_retries
         self.ssl_context: ssl.SSLContext = options.get("ssl_context") or ssl.create_default_context()
-        self.sleep: Callable[[float], None] = options.get("sleep") or time.sleep
+        self.sleep: Callable[[float], None] = options.get("sleep") if options.get("sleep") is not None else time.sleep
 
     def describe(self) -> str:
         tls = "implicit TLS" if self.use_ssl else ("STARTTLS" if self.starttls else "no TLS")
