@@ -21,6 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Tables other libraries own in the same database (APScheduler's job store):
+# Alembic leaves them alone.
+FOREIGN_TABLES = frozenset({"digest_scheduler_jobs"})
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ == "table" and name in FOREIGN_TABLES)
 _lock = threading.Lock()
 
 
