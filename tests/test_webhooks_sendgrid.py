@@ -896,3 +896,22 @@ sendgrid_webhook_public_key = "{public_key_text(private_key)}"
     listed = runner.invoke(cli, ["subscribers", "list", "--status", "bounced", "--json", *conf])
     assert listed.exit_code == 0, listed.output
     assert [s["email"] for s in json.loads(listed.output)] == ["ann@example.org"]
+
+
+def test_serve_can_check_the_key_at_start_up(private_key: ec.EllipticCurvePrivateKey) -> None:
+    from digest.errors import ConfigError
+    from subscribers.webhooks import config_warnings
+
+    assert (
+        config_warnings(make_config({"sendgrid_webhook_public_key": public_key_text(private_key)}))
+        == []
+    )
+    assert config_warnings(make_config({})) == []  # file backend: no webhook expected
+    (warning,) = config_warnings(make_config({}), backend="sendgrid")
+    assert "sendgrid_webhook_public_key" in warning
+    p384 = public_key_text(
+        ec.generate_private_key(ec.SECP384R1())
+    )  # a key, but not SendGrid's kind
+    for bad in ("not a key", p384):
+        with pytest.raises(ConfigError, match="web.sendgrid_webhook_public_key"):
+            config_warnings(make_config({"sendgrid_webhook_public_key": bad}))
