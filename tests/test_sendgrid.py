@@ -91,13 +91,14 @@ def test_one_request_carries_every_personalization(tmp_path: Path, server: HTTPS
     assert body["reply_to"] == {"email": "editors@statecraft.example"}
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
     assert UNSUBSCRIBE_PLACEHOLDER in body["content"][1]["value"]  # one HTML for all
-    assert body["custom_args"] == {"issue": "2026-W47"} and body["categories"] == ["digest"]
+    assert "custom_args" not in body and body["categories"] == ["digest"]
     assert "mail_settings" not in body
     assert len(body["personalizations"]) == 3
     for i, p in enumerate(body["personalizations"]):
         url = f"http://127.0.0.1:8000/unsubscribe/token-{i}"
         assert p["to"][0]["email"] == f"reader-{i}@example.com"
         assert p["substitutions"] == {UNSUBSCRIBE_PLACEHOLDER: url}
+        assert p["custom_args"] == {"issue": "2026-W47"}  # the webhook maps events to the issue
         assert p["headers"] == {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
@@ -287,6 +288,7 @@ def _payload(**changes: Any) -> dict[str, Any]:
         (_payload(subject=""), "subject is empty"),
         (_payload(unknown_field=1), "unknown field"),
         (_payload(headers={"X-Issue": 47}), r"headers\['X-Issue'\] must be a string"),
+        (_payload(custom_args={"issue": "2026-W47"}), "top-level custom_args must be a string"),
         (_payload(personalizations=[{"to": [{"email": "not-an-address"}]}]), "bad address"),
     ],
 )

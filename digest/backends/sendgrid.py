@@ -49,12 +49,17 @@ def build_payload(
 ) -> dict[str, Any]:
     """The /v3/mail/send document for one batch (valid under SendGrid's spec)."""
     personalizations = []
+    # custom_args go in each personalization: SendGrid's spec types the top-level field as a
+    # string, and the Event Webhook reports them on every event either way
+    custom_args = message.custom_args or None
     for r in recipients:
         p: dict[str, Any] = {"to": [_address(r.email, r.name)]}
         if r.substitutions:
             p["substitutions"] = r.substitutions
         if r.headers:
             p["headers"] = r.headers
+        if custom_args:
+            p["custom_args"] = custom_args
         personalizations.append(p)
     payload: dict[str, Any] = {
         "personalizations": personalizations,
@@ -71,8 +76,6 @@ def build_payload(
         payload["headers"] = message.headers
     if message.categories:
         payload["categories"] = list(message.categories)
-    if message.custom_args:
-        payload["custom_args"] = message.custom_args
     if sandbox_mode:
         payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
     return payload
@@ -110,9 +113,12 @@ def validate_payload(payload: Mapping[str, Any]) -> None:
     subject = payload.get("subject")
     if not isinstance(subject, str) or not subject.strip():
         raise PermanentDeliveryError("invalid SendGrid request: the subject is empty")
-    for key in ("headers", "custom_args"):
-        if key in payload:
-            _check_strings(key, payload[key])
+    if "headers" in payload:
+        _check_strings("headers", payload["headers"])
+    if "custom_args" in payload and not isinstance(payload["custom_args"], str):
+        raise PermanentDeliveryError(
+            "invalid SendGrid request: top-level custom_args must be a string (put them in each personalization)"
+        )
     for i, p in enumerate(pers):
         to = p.get("to")
         if not isinstance(to, list) or not to:

@@ -1,0 +1,105 @@
+"""Contract tests: every request digest sends is valid under SendGrid's published spec,
+checked by the Prism mock (../shared/sendgrid-mock). `.ci/run` starts the mock and sets
+DIGEST_SENDGRID_MOCK_URL; without it these tests start the mock themselves."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from digest.backends.base import Message, Recipient
+from digest.backends.sendgrid import SendGridBackend
+from digest.config import Secrets
+from digest.errors import PermanentDeliveryError
+from digest.models import UNSUBSCRIBE_PLACEHOLDER
+from digest.send import run_send
+from subscribers.db import Store
+from subscribers.tokens import Tokens
+from tests.delivery_support import add_subscribers, sample_config
+
+pytestmark = pytest.mark.contract
+
+MOCK_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "sendgrid-mock"
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+SECRETS = Secrets(secret_key="contract-secret", sendgrid_api_key="SG.contract", sendgrid_api_host=None, smtp_password=None)
+
+
+@pytest.fixture(scope="module")
+def mock_url() -> Iterator[str]:
+    url = os.environ.get("DIGEST_SENDGRID_MOCK_URL")
+    if url:
+        yield url.rstrip("/")
+        return
+    start = MOCK_DIR / "start.sh"
+    if not start.exists():
+        pytest.fail(f"the SendGrid mock is missing: {start}")
+    try:
+        subprocess.run([str(start), "4010"], check=True, capture_output=True, text=True, timeout=180)
+    except subprocess.CalledProcessError as exc:
+        pytest.fail(f"the Prism SendGrid mock did not start: {exc.stderr.strip()[-800:]}")
+    yield "http://127.0.0.1:4010"  # start.sh is idempotent; the mock is left for the next run
+
+
+class Capture:
+    """An httpx client that keeps what it sent and what it got back."""
+
+    def __init__(self) -> None:
+        self.exchanges: list[tuple[dict[str, Any], int, str]] = []
+        self.client = httpx.Client(event_hooks={"response": [self._keep]})
+
+    def _keep(self, response: httpx.Response) -> None:
+        response.read()
+        self.exchanges.append((json.loads(response.request.content), response.status_code, response.headers.get("sl-violations", "")))
+
+
+def test_a_send_to_n_subscribers_is_ceil_n_over_1000_valid_requests(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, mock_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = sample_config(tmp_path, sqlite_url, backend="sendgrid", api_host=mock_url, batch_size=1000, max_retries=0)
+    people = add_subscribers(sqlite_store, {"active": 2345, "pending": 20, "unsubscribed": 20, "bounced": 20, "complained": 5})
+    capture = Capture()
+    backend = SendGridBackend(cfg, SECRETS, client=capture.client)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", SECRETS.secret_key or "")
+    report = run_send(cfg, sqlite_store, as_of=cfg.fixed_as_of(), backend=backend, clock=lambda: NOW)  # type: ignore[arg-type]
+    assert report.outcome == "sent", report.message
+    assert len(capture.exchanges) == math.ceil(2345 / 1000) == 3
+    assert [status for _, status, _ in capture.exchanges] == [202, 202, 202], [v for *_, v in capture.exchanges]
+
+    tokens = Tokens(SECRETS.secret_key or "")
+    seen: list[str] = []
+    urls: set[str] = set()
+    for body, _, _ in capture.exchanges:
+        assert UNSUBSCRIBE_PLACEHOLDER in body["content"][1]["value"]
+        for p in body["personalizations"]:
+            [to] = p["to"]
+            seen.append(to["email"])
+            url = p["substitutions"][UNSUBSCRIBE_PLACEHOLDER]
+            assert p["headers"]["List-Unsubscribe"] == f"<{url}>"
+            assert p["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            assert p["custom_args"] == {"issue": "2026-W47"}
+            assert tokens.read_unsubscribe(url.rsplit("/", 1)[1]) > 0
+            urls.add(url)
+    assert sorted(seen) == sorted(people["active"])  # every active reader exactly once
+    assert len(urls) == 2345  # each with their own link
+    absent = set(people["pending"] + people["unsubscribed"] + people["bounced"] + people["complained"])
+    assert absent.isdisjoint(seen)
+
+
+def test_the_mock_is_strict_and_its_violations_reach_the_editor(tmp_path: Path, mock_url: str) -> None:
+    cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="sendgrid", api_host=mock_url, max_retries=0)
+    backend = SendGridBackend(cfg, SECRETS)
+    message = Message(subject="s", html="<p>h</p>", text="t", from_email="newsletter@statecraft.example")
+    good = backend.send_batch(message, [Recipient(email="reader@example.com")])
+    assert good.accepted == 1
+    bad = json.loads(backend.build_payload(message, [Recipient(email="reader@example.com")]))
+    del bad["from"]
+    with pytest.raises(PermanentDeliveryError, match="HTTP 400.*from"):
+        backend.post(json.dumps(bad).encode())
