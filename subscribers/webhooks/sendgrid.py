@@ -159,12 +159,14 @@ def to_tracking_event(item: dict[str, Any]) -> TrackingEvent:
     detail: str | None = None
     if name == "bounce":
         # "type" is "bounce" (hard: the address does not exist) or "blocked" (soft: the
-        # receiving server refused for now); older payloads have no type: a hard bounce.
+        # receiving server refused for now; also "expired": retried until SendGrid gave
+        # up). Older payloads have no type: a hard bounce. Any other type is taken as
+        # soft: only a clear hard bounce suppresses at once.
         kind = (_text(item.get("type")) or "bounce").lower()
-        if kind == "blocked":
-            counter, action = "blocked", "soft_bounce"
-        else:
+        if kind == "bounce":
             counter, action = "bounced", "bounced"
+        else:
+            counter, action = "blocked", "soft_bounce"
         detail = _join(
             f"{name} ({kind})",
             _text(item.get("status")),
