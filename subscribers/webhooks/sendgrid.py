@@ -174,7 +174,7 @@ def to_tracking_event(item: dict[str, Any]) -> TrackingEvent:
             _text(item.get("reason")),
         )
     elif name == "dropped":
-        reason = _text(item.get("reason"))
+        reason = _text(item.get("reason")) or _text(item.get("type"))
         counter, action = "dropped", _dropped_action(reason)
         detail = _join("dropped", reason)
     elif name in _EVENT_MAP:
