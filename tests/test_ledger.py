@@ -12,6 +12,8 @@ from subscribers.db import Store
 from subscribers.models import IssueRecord, SendRecipient
 from tests.delivery_support import NOW, add_subscribers, set_status
 
+pytestmark = pytest.mark.postgres  # every test runs on SQLite and PostgreSQL
+
 KEY = "2026-W47"
 
 

@@ -80,6 +80,7 @@ def _emls(outbox: Path) -> list[EmailMessage]:
     return out
 
 
+@pytest.mark.postgres
 def test_sends_once_to_every_active_subscriber_with_their_own_unsubscribe_link(
     tmp_path: Path, store: Store, db_url: str
 ) -> None:
@@ -145,6 +146,7 @@ def test_too_little_news_records_a_skipped_issue_and_sends_nothing(tmp_path: Pat
         assert rec.skip_reason in report.message
 
 
+@pytest.mark.postgres
 def test_crash_mid_batch_resumes_without_resending_the_in_flight_batch(tmp_path: Path, store: Store, db_url: str) -> None:
     cfg = sample_config(tmp_path, db_url, batch_size=2)
     people = add_subscribers(store, {"active": 7})
@@ -244,6 +246,7 @@ def test_force_sends_again_but_never_in_a_scheduled_run(tmp_path: Path, sqlite_s
     assert report.outcome == "sent" and again.delivered == people["active"]
 
 
+@pytest.mark.postgres
 def test_a_send_held_by_another_process_does_nothing(tmp_path: Path, store: Store, db_url: str) -> None:
     cfg = sample_config(tmp_path, db_url)
     add_subscribers(store, {"active": 2})

@@ -20,6 +20,8 @@ import pytest
 from subscribers.db import open_store
 from tests.delivery_support import EXAMPLES, NOW, add_subscribers
 
+pytestmark = pytest.mark.postgres  # runs on SQLite and PostgreSQL
+
 BATCH = 100
 
 
