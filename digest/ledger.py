@@ -11,9 +11,9 @@ list never passes through Python), numbered into batches. Each batch is then
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterator, Sequence
 
 from sqlalchemy import and_, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
@@ -234,6 +234,11 @@ def mark_issue(store: Store, key: str, *, status: str, now: datetime, failure: s
             rec.finished_at = now
 
 
+def _rowcount(result: object) -> int:
+    """Rows an UPDATE touched (a CursorResult's rowcount)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 # --- batches -------------------------------------------------------------------------
 
 
@@ -277,7 +282,7 @@ def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[l
     and return who is in it and how many were skipped."""
     with store.session() as s:
         gone = select(Subscriber.id).where(Subscriber.status != "active")
-        skipped = s.execute(
+        skipped = _rowcount(s.execute(
             update(SendRecipient)
             .where(
                 SendRecipient.issue_key == key,
@@ -287,7 +292,7 @@ def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[l
             )
             .values(state="skipped")
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ))
         s.execute(
             update(SendRecipient)
             .where(
@@ -319,7 +324,7 @@ def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[l
             )
             .order_by(Subscriber.id)
         ).all()
-        return [RecipientRow(int(r[0]), r[1], r[2]) for r in rows], int(skipped or 0)
+        return [RecipientRow(int(r[0]), r[1], r[2]) for r in rows], skipped
 
 
 def finish_batch(
@@ -339,7 +344,7 @@ def finish_batch(
                 .values(state="failed")
                 .execution_options(synchronize_session=False)
             )
-        accepted = s.execute(
+        accepted = _rowcount(s.execute(
             update(SendRecipient)
             .where(
                 SendRecipient.issue_key == key,
@@ -348,7 +353,7 @@ def finish_batch(
             )
             .values(state="accepted")
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ))
         s.execute(
             update(SendBatch)
             .where(SendBatch.issue_key == key, SendBatch.batch == batch)
@@ -362,7 +367,7 @@ def finish_batch(
                 failed_recipients=IssueRecord.failed_recipients + len(rejected_ids),
             )
         )
-        return int(accepted or 0)
+        return accepted
 
 
 def fail_batch(store: Store, key: str, batch: int, *, now: datetime, error: str) -> None:

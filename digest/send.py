@@ -28,9 +28,10 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Callable, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
@@ -44,6 +45,9 @@ from digest.locks import IssueLocked, issue_lock
 from digest.models import UNSUBSCRIBE_PLACEHOLDER, RenderedIssue
 from digest.signing_secret import signing_secret
 from subscribers.db import Store
+
+if TYPE_CHECKING:
+    from digest.pipeline import BuiltIssue
 
 Outcome = Literal[
     "sent", "already_sent", "skipped", "resumed", "failed", "dry_run", "locked", "interrupted",
@@ -260,8 +264,8 @@ class _Send:
     @property
     def backend(self) -> Backend:
         if self._backend is None:
-            options = {"on_retry": self.progress.note} if self.progress else {}
-            self._backend = get_backend(self.config, **options)
+            options: dict[str, Any] = {"on_retry": self.progress.note} if self.progress else {}
+            self._backend = get_backend(self.config, None, **options)
         return self._backend
 
     def close(self) -> None:
@@ -272,7 +276,7 @@ class _Send:
         if self.progress:
             self.progress.note(text)
 
-    def _build(self):  # type: ignore[no-untyped-def]
+    def _build(self) -> BuiltIssue:
         from digest.pipeline import build_issue
 
         built = build_issue(self.config, store=self.store, as_of=self.as_of, client=self.client, clock=self.clock)

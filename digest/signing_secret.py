@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from digest.config import Config, Secrets
 from digest.errors import DeliveryConfigError
@@ -35,7 +36,7 @@ def dev_secret_path(config: Config) -> Path | None:
         return None
     try:
         url = make_url(config.database_url)
-    except Exception:
+    except ArgumentError:
         return None
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None

@@ -8,9 +8,10 @@ import json
 import math
 import os
 import subprocess
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ from tests.delivery_support import add_subscribers, sample_config
 pytestmark = pytest.mark.contract
 
 MOCK_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "sendgrid-mock"
-NOW = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRETS = Secrets(secret_key="contract-secret", sendgrid_api_key="SG.contract", sendgrid_api_host=None, smtp_password=None)
 
 

@@ -47,7 +47,7 @@ def test_reader_who_leaves_before_their_batch_is_skipped(store: Store) -> None:
     _claim(store, batch_size=3)
     set_status(store, people["active"][4], "unsubscribed")
     set_status(store, people["active"][5], "complained")
-    rows, _ = ledger.start_batch(store, KEY, 1, now=NOW)
+    ledger.start_batch(store, KEY, 1, now=NOW)
     ledger.finish_batch(store, KEY, 1, now=NOW)
     rows2, skipped = ledger.start_batch(store, KEY, 2, now=NOW)
     assert skipped == 2

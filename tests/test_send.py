@@ -7,9 +7,10 @@ import email.policy
 import json
 import re
 import threading
+from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
 from click.testing import CliRunner

@@ -6,9 +6,10 @@ import json
 import socket
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -22,7 +23,7 @@ from digest.errors import DeliveryConfigError, PermanentDeliveryError, Transient
 from digest.models import UNSUBSCRIBE_PLACEHOLDER
 from tests.delivery_support import sample_config
 
-NOW = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRETS = Secrets(secret_key="s", sendgrid_api_key="SG.test-key", sendgrid_api_host=None, smtp_password=None)
 MESSAGE = Message(
     subject="Lead story | Statecraft Weekly",

@@ -14,11 +14,12 @@ steps; per-recipient transports (file, smtp, console) override ``send_batch``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as _default_policy
 from email.utils import formataddr, formatdate, make_msgid
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from digest.config import Config, Secrets
 
@@ -122,7 +123,7 @@ class Backend(ABC):
         if recipients:
             to_email_message(message, recipients[0])
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections."""
 
     @abstractmethod

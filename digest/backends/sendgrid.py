@@ -21,7 +21,8 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import httpx
 import orjson
@@ -209,7 +210,8 @@ class SendGridBackend(Backend):
         self.sandbox_mode = config.delivery.sandbox_mode
         self._own_client = options.get("client") is None
         self.client: httpx.Client = options.get("client") or httpx.Client(timeout=self.timeout)
-        self.sleep: Callable[[float], None] = options.get("sleep") if options.get("sleep") is not None else time.sleep
+        sleep = options.get("sleep")
+        self.sleep: Callable[[float], None] = sleep if sleep is not None else time.sleep
         self.rng: random.Random = options.get("rng") or random.Random()
         self.clock: Clock = options.get("clock") or system_clock
         self.on_retry: Callable[[str], None] | None = options.get("on_retry")

@@ -14,7 +14,8 @@ import smtplib
 import socket
 import ssl
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from digest.backends.base import Backend, BatchResult, Message, Recipient, to_email_message
 from digest.config import Config, Secrets
@@ -50,7 +51,8 @@ class SMTPBackend(Backend):
         self.timeout = d.timeout_seconds
         self.max_retries = d.max_retries
         self.ssl_context: ssl.SSLContext = options.get("ssl_context") or ssl.create_default_context()
-        self.sleep: Callable[[float], None] = options.get("sleep") if options.get("sleep") is not None else time.sleep
+        sleep = options.get("sleep")
+        self.sleep: Callable[[float], None] = sleep if sleep is not None else time.sleep
 
     def describe(self) -> str:
         tls = "implicit TLS" if self.use_ssl else ("STARTTLS" if self.starttls else "no TLS")
@@ -74,7 +76,7 @@ class SMTPBackend(Backend):
             raise PermanentDeliveryError(
                 f"the SMTP server {self.host}:{self.port} refused the login for "
                 f"{self.username!r} (check [delivery.username] and DIGEST_SMTP_PASSWORD): "
-                f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+                f"{exc.smtp_code} {_text(exc.smtp_error)}"
             ) from None
         except smtplib.SMTPNotSupportedError:
             raise PermanentDeliveryError(
@@ -88,7 +90,7 @@ class SMTPBackend(Backend):
         except smtplib.SMTPResponseException as exc:
             raise TransientDeliveryError(
                 f"the SMTP server {self.host}:{self.port} answered {exc.smtp_code}: "
-                f"{exc.smtp_error.decode(errors='replace')}"
+                f"{_text(exc.smtp_error)}"
             ) from None
         except _TRANSIENT as exc:
             raise TransientDeliveryError(
@@ -127,7 +129,7 @@ class SMTPBackend(Backend):
                     raise PermanentDeliveryError(
                         f"the SMTP server refused the sender {message.from_email!r} "
                         f"([newsletter.from_email]): {exc.smtp_code} "
-                        f"{exc.smtp_error.decode(errors='replace')}"
+                        f"{_text(exc.smtp_error)}"
                     ) from None
                 except smtplib.SMTPDataError as exc:
                     if exc.smtp_code >= 500:
@@ -156,6 +158,10 @@ class SMTPBackend(Backend):
                 except (smtplib.SMTPException, OSError):
                     _quietly_close(conn)
         return BatchResult(accepted=accepted, rejected=tuple(rejected), attempts=failures + 1)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def _quietly_close(conn: smtplib.SMTP) -> None:
