@@ -188,6 +188,8 @@ class SinkHandler(BaseHTTPRequestHandler):
             body = orjson.loads(raw)
             pers = check_common(body)
             issue = (body.get("custom_args") or {}).get("issue") if isinstance(body.get("custom_args"), dict) else None
+            if issue is None and pers and isinstance(pers[0].get("custom_args"), dict):
+                issue = pers[0]["custom_args"].get("issue")  # digest sends them per personalization
             emails = check_issue(body, pers) if issue else []
         except orjson.JSONDecodeError:
             self._fail("the body is not JSON", "", now, len(raw))
