@@ -281,14 +281,19 @@ def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[l
     """Skip recipients who left since the send began, mark the batch in flight (committed),
     and return who is in it and how many were skipped."""
     with store.session() as s:
-        gone = select(Subscriber.id).where(Subscriber.status != "active")
+        # correlated: one primary-key lookup per recipient of this batch, whatever the list size
+        gone = (
+            select(Subscriber.id)
+            .where(Subscriber.id == SendRecipient.subscriber_id, Subscriber.status != "active")
+            .exists()
+        )
         skipped = _rowcount(s.execute(
             update(SendRecipient)
             .where(
                 SendRecipient.issue_key == key,
                 SendRecipient.batch == batch,
                 SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
-                SendRecipient.subscriber_id.in_(gone),
+                gone,
             )
             .values(state="skipped")
             .execution_options(synchronize_session=False)
