@@ -234,15 +234,26 @@ def _fetch_http(url: str, http: httpx.Client, cached: CachedFeed | None, clock: 
                 else None,
                 notes=notes,
             )
-    except httpx.TimeoutException:
+    except httpx.TimeoutException as exc:
         after = f" after {limit:g} s" if limit else ""
-        return _Fetched(problem=f"timed out{after} ({url})")
+        return _Fetched(problem=f"timed out{after} ({_tried(url, exc)})")
     except httpx.TooManyRedirects:
         return _Fetched(problem=f"too many redirects ({url})")
     except httpx.ConnectError as exc:
-        return _Fetched(problem=f"cannot connect: {_short(exc)} ({url})")
+        return _Fetched(problem=f"cannot connect: {_short(exc)} ({_tried(url, exc)})")
     except httpx.HTTPError as exc:
-        return _Fetched(problem=f"fetch failed: {_short(exc) or type(exc).__name__} ({url})")
+        return _Fetched(
+            problem=f"fetch failed: {_short(exc) or type(exc).__name__} ({_tried(url, exc)})"
+        )
+
+
+def _tried(url: str, exc: httpx.HTTPError) -> str:
+    """The source's URL, and where a redirect led when that is what failed."""
+    try:
+        failed = str(exc.request.url)
+    except RuntimeError:  # no request attached
+        return url
+    return url if failed == url else f"{url}, redirected to {failed}"
 
 
 def _redirect_notes(resp: httpx.Response) -> tuple[str, ...]:

@@ -106,8 +106,22 @@ class _FirstImg(HTMLParser):
         if self.found is None and tag == "img":
             a = dict(attrs)
             src = a.get("src")
-            if src:
+            if src and not _is_decoration(a):
                 self.found = (src, a.get("alt"))
+
+
+_TINY_PX = 32  # smaller than this (width or height) is a tracking pixel or an icon
+
+
+def _is_decoration(attrs: dict[str, str | None]) -> bool:
+    """A tracking pixel (Medium, Feedburner: 1x1) or an emoji (WordPress), not a picture."""
+    if "emoji" in (attrs.get("class") or "").lower().split():
+        return True
+    for dim in ("width", "height"):
+        value = (attrs.get(dim) or "").strip().lower().removesuffix("px")
+        if value.isdigit() and int(value) < _TINY_PX:
+            return True
+    return False
 
 
 def _first_img(html: str) -> tuple[str, str | None] | None:

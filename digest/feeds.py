@@ -89,12 +89,18 @@ def parse_feed(
             )
     media = raw_media(body, len(entries))
     skip = {s.casefold() for s in not_sections}
+    base = url
+    if not is_web_url(url):  # a feed file on disk: relative links belong to its site
+        site = str(parsed.feed.get("link") or "")
+        if is_web_url(site):
+            base = site
     articles: list[Article] = []
+    first_entry_warning = len(warnings)
     for i, entry in enumerate(entries):
         art = _article(
             entry,
             source=source,
-            base=url,
+            base=base,
             default_section=default_section,
             media=media[i] if media else None,
             not_sections=skip,
@@ -104,8 +110,14 @@ def parse_feed(
         if art is not None:
             articles.append(art)
     if not articles and parsed.get("bozo") and _is_xml_error(parsed.get("bozo_exception")):
-        # what the forgiving parser recovered was unusable: report the XML error itself
-        raise FeedProblem(_xml_error(parsed.get("bozo_exception")))
+        # what the forgiving parser recovered was unusable: report the XML error itself,
+        # and why the entries it did read were left out (often the real cause)
+        reason = _xml_error(parsed.get("bozo_exception"))
+        left_out = warnings[first_entry_warning:]
+        if left_out:
+            why = left_out[0].removeprefix(f"{source}: ")
+            reason += f"; none of its {len(entries)} entries could be used ({why})"
+        raise FeedProblem(reason)
     return ParsedFeed(articles, warnings)
 
 
@@ -130,7 +142,11 @@ def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
     exc = parsed.get("bozo_exception")
     if head.startswith(b"<") and not looks_html and _is_xml_error(exc):
         return _xml_error(exc)
-    return f"not a feed: {_snippet(body)}"
+    snippet = _snippet(body)
+    if "\ufffd" in snippet or any(ord(c) < 32 for c in snippet):  # raw bytes are no message
+        kind = "gzip-compressed data" if body.startswith(b"\x1f\x8b") else "binary data"
+        return f"not a feed: {kind} ({len(body):,} bytes)"
+    return f"not a feed: {snippet}"
 
 
 # --- one entry ------------------------------------------------------------------
@@ -183,8 +199,8 @@ def _article(
     summary_html = entry.get("summary") or ""
     if summary_html.strip() in media_texts and not content_html:
         summary_html = ""
-    body_paras = paragraphs(content_html) if content_html else []
-    summary_paras = paragraphs(summary_html) if summary_html else []
+    body_paras = _story_text(paragraphs(content_html)) if content_html else []
+    summary_paras = _story_text(paragraphs(summary_html)) if summary_html else []
     full = body_paras or summary_paras
     if summary_paras and (not body_paras or summary_paras != body_paras[: len(summary_paras)]):
         dek = shorten(" ".join(summary_paras), DEK_CHARS)
@@ -210,6 +226,15 @@ def _article(
         source=source,
         word_count=word_count(" ".join(full)),
     )
+
+
+# the footer WordPress SEO plugins (Yoast's default) append to every item's text
+_POST_FOOTER = re.compile(r"^The post .+ appeared first on .+$", re.DOTALL)
+
+
+def _story_text(paras: list[str]) -> list[str]:
+    """The story's paragraphs without the feed's "The post … appeared first on …" footer."""
+    return [p for p in paras if not _POST_FOOTER.match(p)]
 
 
 def _date(entry: Any, key: str) -> datetime | None:

@@ -18,11 +18,13 @@ import nh3
 # kept), and script/style lose their text too (nh3's clean_content_tags).
 _BLOCK_TAGS = {
     "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
-    "blockquote", "pre", "table", "tr", "td", "th", "figure", "figcaption",
+    "blockquote", "pre", "table", "tr", "td", "th", "figure",
     "section", "article", "header", "footer", "hr", "dd", "dt", "dl", "aside",
 }  # fmt: skip
+# figcaption: a picture's caption or credit is not the story's text (it would open the excerpt)
 _DROP_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template",
-                      "svg", "math", "select", "textarea", "button"}  # fmt: skip
+                      "svg", "math", "select", "textarea", "button", "form",
+                      "figcaption"}  # fmt: skip
 _TAG_LIKE = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
 _WS = re.compile(r"\s+")
 PARAGRAPH = "\n\n"

@@ -608,3 +608,142 @@ def test_a_paragraph_broken_over_source_lines_stays_one_paragraph(tmp_path: Path
     [art] = collect(make_config(("Lines", str(feed)))).articles
     assert art.dek == "A sentence written over three source lines."
     assert art.excerpt == "A sentence written over three source lines. Second paragraph."
+
+
+# --- feeds in the wild (QA): WordPress, Medium, RSS 0.91, odd HTTP answers -----------------
+
+WP_ITEM = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+     xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>
+<title>Harbor Town Gazette</title><link>https://harbortown.example</link>
+<item><title>Mayor&#8217;s budget &#038; parks</title>
+<link>https://harbortown.example/2026/11/17/budget/</link>
+<dc:creator><![CDATA[Jane O&#8217;Neil]]></dc:creator>
+<pubDate>Tue, 17 Nov 2026 22:15:00 +0000</pubDate>
+<category><![CDATA[Politics]]></category>
+<description><![CDATA[<p>The plan trims parks.</p>
+<p>The post <a href="https://harbortown.example/2026/11/17/budget/">Mayor&#8217;s budget</a>
+appeared first on <a href="https://harbortown.example">Harbor Town Gazette</a>.</p>]]></description>
+<content:encoded><![CDATA[<figure><img src="/wp-content/uploads/budget.jpg" alt="The mayor" />
+<figcaption>Photo: Sam Lee / Gazette</figcaption></figure>
+<p>The plan trims parks. Council votes Dec.&nbsp;3.</p>
+<p>The post <a href="https://harbortown.example/2026/11/17/budget/">Mayor&#8217;s budget</a>
+appeared first on <a href="https://harbortown.example">Harbor Town Gazette</a>.</p>]]></content:encoded>
+</item>
+<item><title>Council meets tonight</title><link>/2026/11/16/council/</link>
+<pubDate>Mon, 16 Nov 2026 18:30:00 PST</pubDate><description>Agenda</description></item>
+</channel></rss>
+"""
+
+
+def test_wordpress_footer_and_figure_captions_stay_out_of_dek_and_excerpt(tmp_path: Path) -> None:
+    feed = tmp_path / "wp.xml"
+    feed.write_text(WP_ITEM, encoding="utf-8")
+    arts = by_title(collect(make_config(("WP", str(feed)))))
+    art = arts["Mayor’s budget & parks"]
+    assert art.dek == "The plan trims parks."
+    assert art.excerpt == "The plan trims parks. Council votes Dec. 3."
+    assert "appeared first on" not in art.dek + art.excerpt
+    assert "Photo: Sam Lee" not in art.excerpt
+    assert art.authors == ("Jane O’Neil",)
+
+
+def test_relative_links_in_a_feed_file_resolve_against_the_feeds_site(tmp_path: Path) -> None:
+    feed = tmp_path / "wp.xml"
+    feed.write_text(WP_ITEM, encoding="utf-8")
+    col = collect(make_config(("WP", str(feed))))
+    arts = by_title(col)
+    # a saved copy of a WordPress feed: relative links belong to the site, not to the disk
+    assert arts["Council meets tonight"].url == "https://harbortown.example/2026/11/16/council/"
+    assert arts["Council meets tonight"].published == utc(2026, 11, 17, 2, 30)
+    image = arts["Mayor’s budget & parks"].image
+    assert image is not None
+    assert image.url == "https://harbortown.example/wp-content/uploads/budget.jpg"
+    assert not [w for w in col.warnings if "no web link" in w]
+
+
+def test_tracking_pixels_and_emoji_are_not_the_story_image(tmp_path: Path) -> None:
+    feed = tmp_path / "pixels.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>M</title>'
+        "<item><title>Medium text post</title><link>https://medium.example/p/1</link>"
+        "<pubDate>Tue, 17 Nov 2026 10:00:00 GMT</pubDate><content:encoded><![CDATA["
+        "<p>Words only.</p><img src='https://medium.example/_/stat?event=post.clientViewed'"
+        " width='1' height='1' alt=''>]]></content:encoded></item>"
+        "<item><title>Party</title><link>https://wp.example/p/2</link>"
+        "<pubDate>Tue, 17 Nov 2026 11:00:00 GMT</pubDate><description><![CDATA[<p>Great "
+        "<img class='wp-smiley emoji' alt='🎉' src='https://s.w.org/emoji/1f389.svg'> news</p>"
+        "<img src='https://feeds.feedburner.example/~r/x/~4/abc' height='1px' width='1px'>"
+        "<p><img src='https://wp.example/real.jpg' width='800' alt='The party'></p>"
+        "]]></description></item></channel></rss>",
+        encoding="utf-8",
+    )
+    arts = by_title(collect(make_config(("Pixels", str(feed)))))
+    assert arts["Medium text post"].image is None
+    party = arts["Party"].image
+    assert party is not None and party.url == "https://wp.example/real.jpg"
+    assert party.alt == "The party"
+
+
+def test_feed_without_entry_dates_names_that_beside_its_xml_error(tmp_path: Path) -> None:
+    # RSS 0.91 with the Netscape DTD's entities and (as that format allows) no item dates
+    feed = tmp_path / "rss091.xml"
+    feed.write_text(
+        '<?xml version="1.0" encoding="ISO-8859-1"?>\n<rss version="0.91"><channel>'
+        "<title>Old</title><link>http://old.example/</link>\n<item><title>Caf&eacute; opens"
+        "</title><link>http://old.example/cafe.html</link></item></channel></rss>",
+        encoding="latin-1",
+    )
+    good = tmp_path / "good.xml"
+    good.write_text(WP_ITEM, encoding="utf-8")
+    col = collect(make_config(("Old", str(feed)), ("WP", str(good))))
+    [problem] = col.problems
+    assert problem.source == "Old"
+    assert "undefined entity" in problem.reason
+    assert "has no date" in problem.reason and "Café opens" in problem.reason
+
+
+def test_binary_answer_is_described_not_printed(http: HTTPServer, client: httpx.Client) -> None:
+    import gzip
+
+    http.expect_request("/feed.xml.gz").respond_with_data(
+        gzip.compress(RSS2), content_type="application/x-gzip"
+    )
+    http.expect_request("/good.rss").respond_with_response(_feed(RSS091))
+    cfg = make_config(("Gz", http.url_for("/feed.xml.gz")), ("Good", http.url_for("/good.rss")))
+    col = collect(cfg, client=client)
+    [problem] = col.problems
+    assert problem.reason.startswith("not a feed: gzip-compressed data (")
+    assert "\ufffd" not in problem.reason and "\x1f" not in problem.reason
+
+
+def test_gzip_content_encoding_and_wrong_content_type_are_read(
+    http: HTTPServer, client: httpx.Client
+) -> None:
+    import gzip
+
+    http.expect_request("/gz.rss").respond_with_data(
+        gzip.compress(RSS2), headers={"Content-Encoding": "gzip"},
+        content_type="application/rss+xml",
+    )
+    http.expect_request("/html-typed.rss").respond_with_data(RSS091, content_type="text/html")
+    cfg = make_config(("Gz", http.url_for("/gz.rss")), ("Typed", http.url_for("/html-typed.rss")))
+    col = collect(cfg, client=client)
+    assert not col.problems and col.sources_ok == 2
+    titles = {a.title for a in col.articles}
+    assert {"Harbour Talks Resume & Stall", "Vintage Item"} <= titles
+
+
+def test_redirect_to_an_unreachable_place_names_where_it_led(
+    http: HTTPServer, client: httpx.Client
+) -> None:
+    dead = f"http://127.0.0.1:{_free_port()}/feed"
+    http.expect_request("/feed").respond_with_response(
+        Response(status=301, headers={"Location": dead})
+    )
+    http.expect_request("/good.rss").respond_with_response(_feed(RSS091))
+    cfg = make_config(("Moved", http.url_for("/feed")), ("Good", http.url_for("/good.rss")))
+    [problem] = collect(cfg, client=client).problems
+    assert problem.reason.startswith("cannot connect")
+    assert f"{http.url_for('/feed')}, redirected to {dead}" in problem.reason
