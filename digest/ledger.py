@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import and_, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
@@ -28,8 +29,7 @@ OPEN_RECIPIENT_STATES = ("queued", "in_flight", "failed")
 WEBHOOK_COUNTS = ("delivered", "bounced", "blocked", "dropped", "complained", "unsubscribed", "opened", "clicked")
 
 
-@dataclass(frozen=True)
-class RecipientRow:
+class RecipientRow(NamedTuple):
     subscriber_id: int
     email: str
     name: str | None
@@ -274,12 +274,23 @@ def abandon_batches(store: Store, key: str, *, now: datetime, reason: str) -> li
         out = [BatchInfo(b.batch, "abandoned", b.size, b.attempts, reason) for b in found]
         for b in found:
             b.state, b.error, b.updated_at = "abandoned", reason, now
+            s.execute(
+                update(SendRecipient)
+                .where(
+                    SendRecipient.issue_key == key,
+                    SendRecipient.batch == b.batch,
+                    SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
+                )
+                .values(state="in_flight")  # may or may not have been delivered
+                .execution_options(synchronize_session=False)
+            )
         return out
 
 
 def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[list[RecipientRow], int]:
     """Skip recipients who left since the send began, mark the batch in flight (committed),
-    and return who is in it and how many were skipped."""
+    and return who is in it and how many were skipped. (Recipients keep their state until
+    the batch ends: the batch's state is what says "in flight".)"""
     with store.session() as s:
         # correlated: one primary-key lookup per recipient of this batch, whatever the list size
         gone = (
@@ -299,16 +310,6 @@ def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[l
             .execution_options(synchronize_session=False)
         ))
         s.execute(
-            update(SendRecipient)
-            .where(
-                SendRecipient.issue_key == key,
-                SendRecipient.batch == batch,
-                SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
-            )
-            .values(state="in_flight")
-            .execution_options(synchronize_session=False)
-        )
-        s.execute(
             update(SendBatch)
             .where(SendBatch.issue_key == key, SendBatch.batch == batch)
             .values(state="in_flight", attempts=SendBatch.attempts + 1, updated_at=now, error=None)
@@ -325,11 +326,11 @@ def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[l
             .where(
                 SendRecipient.issue_key == key,
                 SendRecipient.batch == batch,
-                SendRecipient.state == "in_flight",
+                SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
             )
             .order_by(Subscriber.id)
         ).all()
-        return [RecipientRow(int(r[0]), r[1], r[2]) for r in rows], skipped
+        return [RecipientRow(*r) for r in rows], skipped
 
 
 def finish_batch(
@@ -338,8 +339,18 @@ def finish_batch(
     """The provider accepted the batch: its recipients are accepted (but ``rejected_ids``,
     refused one by one, are failed). Returns how many were accepted."""
     with store.session() as s:
+        accepted = _rowcount(s.execute(
+            update(SendRecipient)
+            .where(
+                SendRecipient.issue_key == key,
+                SendRecipient.batch == batch,
+                SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
+            )
+            .values(state="accepted")
+            .execution_options(synchronize_session=False)
+        ))
         if rejected_ids:
-            s.execute(
+            accepted -= _rowcount(s.execute(
                 update(SendRecipient)
                 .where(
                     SendRecipient.issue_key == key,
@@ -348,17 +359,7 @@ def finish_batch(
                 )
                 .values(state="failed")
                 .execution_options(synchronize_session=False)
-            )
-        accepted = _rowcount(s.execute(
-            update(SendRecipient)
-            .where(
-                SendRecipient.issue_key == key,
-                SendRecipient.batch == batch,
-                SendRecipient.state == "in_flight",
-            )
-            .values(state="accepted")
-            .execution_options(synchronize_session=False)
-        ))
+            ))
         s.execute(
             update(SendBatch)
             .where(SendBatch.issue_key == key, SendBatch.batch == batch)
@@ -385,7 +386,7 @@ def fail_batch(store: Store, key: str, batch: int, *, now: datetime, error: str)
                 and_(
                     SendRecipient.issue_key == key,
                     SendRecipient.batch == batch,
-                    SendRecipient.state == "in_flight",
+                    SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
                 )
             )
             .values(state="failed")
@@ -425,7 +426,7 @@ def iter_active(store: Store, batch_size: int) -> Iterator[list[RecipientRow]]:
             ).all()
         if not rows:
             return
-        yield [RecipientRow(int(r[0]), r[1], r[2]) for r in rows]
+        yield [RecipientRow(*r) for r in rows]
         last = int(rows[-1][0])
 
 

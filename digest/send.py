@@ -25,10 +25,13 @@ batch at a time, so memory does not grow with the list.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from base64 import urlsafe_b64encode
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -152,17 +155,39 @@ def archive_html(html: str, config: Config) -> str:
 
 
 class UnsubscribeLinks:
-    """subscriber id -> their own one-click unsubscribe URL (one HMAC per call)."""
+    """subscriber id -> their own one-click unsubscribe URL (one HMAC per call).
+
+    The token is exactly ``subscribers.tokens.Tokens.unsubscribe`` (itsdangerous'
+    URL-safe serializer: base64 JSON payload, "." , base64 HMAC-SHA1 with the derived
+    key), computed with the derived key and a prepared HMAC so a million tokens cost
+    seconds less. Construction checks the fast tokens against ``Tokens`` and falls back
+    to ``Tokens`` if they ever differ."""
 
     def __init__(self, config: Config, secrets: Secrets | None = None):
-        from subscribers.tokens import Tokens
+        from itsdangerous import URLSafeSerializer
+
+        from subscribers.tokens import UNSUBSCRIBE_SALT, Tokens
 
         secret, self.development = signing_secret(config, secrets)
         self._tokens = Tokens(secret)
         self._base = config.newsletter.public_url.rstrip("/") + "/unsubscribe/"
+        signer = URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT).make_signer()
+        self._mac = hmac.new(signer.derive_key(), digestmod=hashlib.sha1)
+        self._sep = signer.sep.decode() if isinstance(signer.sep, bytes) else signer.sep
+        self.fast = all(self._fast(i) == self._tokens.unsubscribe(i) for i in (1, 42, 10**6 + 7))
+
+    def _fast(self, subscriber_id: int) -> str:
+        payload = urlsafe_b64encode(b'{"u":%d}' % subscriber_id).rstrip(b"=")
+        mac = self._mac.copy()
+        mac.update(payload)
+        signature = urlsafe_b64encode(mac.digest()).rstrip(b"=")
+        return f"{payload.decode()}{self._sep}{signature.decode()}"
+
+    def token(self, subscriber_id: int) -> str:
+        return self._fast(subscriber_id) if self.fast else self._tokens.unsubscribe(subscriber_id)
 
     def __call__(self, subscriber_id: int) -> str:
-        return self._base + self._tokens.unsubscribe(subscriber_id)
+        return self._base + self.token(subscriber_id)
 
 
 def recipients_for(rows: Sequence[ledger.RecipientRow], links: Callable[[int], str]) -> list[Recipient]:

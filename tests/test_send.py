@@ -389,3 +389,14 @@ def test_archive_serves_sent_issues_without_personal_links(tmp_path: Path, sqlit
         assert "<script" not in page.text.lower()
         assert client.get("/issues/2026-W01").status_code == 404
         assert client.get("/issues/not-a-key").status_code == 404
+
+
+def test_fast_unsubscribe_tokens_are_exactly_the_tokens_the_web_app_reads(tmp_path: Path) -> None:
+    from digest.send import UnsubscribeLinks
+
+    links = UnsubscribeLinks(sample_config(tmp_path, "sqlite://"))
+    assert links.fast  # the fast path is in use, not silently the fallback
+    tokens = Tokens(SECRET)
+    for subscriber_id in (1, 7, 999, 123_456, 2**31 + 5):
+        assert links.token(subscriber_id) == tokens.unsubscribe(subscriber_id)
+        assert tokens.read_unsubscribe(links.token(subscriber_id)) == subscriber_id

@@ -122,20 +122,23 @@ def validate_payload(payload: Mapping[str, Any]) -> None:
         )
     for i, p in enumerate(pers):
         to = p.get("to")
-        if not isinstance(to, list) or not to:
+        if not to or type(to) is not list:
             raise PermanentDeliveryError(
                 f"invalid SendGrid request: personalizations[{i}].to is empty"
             )
         for addr in to:
-            if not isinstance(addr, dict) or not isinstance(addr.get("email"), str) or "@" not in addr["email"]:
+            if type(addr) is not dict or type(addr.get("email")) is not str or "@" not in addr["email"]:
                 raise PermanentDeliveryError(
                     f"invalid SendGrid request: personalizations[{i}].to has a bad address {addr!r}"
                 )
         for key in ("headers", "substitutions", "custom_args"):
-            if key in p:
-                _check_strings(f"personalizations[{i}].{key}", p[key])
+            values = p.get(key)
+            if values is not None and not (
+                type(values) is dict and all(type(v) is str for v in values.values())
+            ):
+                _check_strings(f"personalizations[{i}].{key}", values)
         subs = p.get("substitutions")
-        if subs and sum(len(k) + len(v) for k, v in subs.items()) > MAX_SUBSTITUTION_BYTES:
+        if subs and sum(map(len, subs.values())) + sum(map(len, subs)) > MAX_SUBSTITUTION_BYTES:
             raise PermanentDeliveryError(
                 f"invalid SendGrid request: personalizations[{i}].substitutions exceed 10,000 bytes"
             )
