@@ -15,6 +15,8 @@ from digest.errors import UsageError
 
 Clock = Callable[[], datetime]
 
+MIN_YEAR, MAX_YEAR = 1970, 9000
+
 
 def system_clock() -> datetime:
     return datetime.now(timezone.utc)
@@ -26,14 +28,19 @@ def parse_as_of(value: str, tz: ZoneInfo) -> datetime:
     try:
         if len(text) == 10:  # a bare date: the end of that day, local time
             d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=tz)
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            dt = datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=tz)
+        else:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(
             f"--as-of {value!r} is not an ISO 8601 date-time (e.g. 2026-01-09T09:00)"
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
+    if not MIN_YEAR <= dt.year <= MAX_YEAR:  # windows and week keys need room on both sides
+        raise UsageError(
+            f"--as-of {value!r} is out of range (a year from {MIN_YEAR} to {MAX_YEAR})"
+        )
     return dt
 
 

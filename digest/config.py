@@ -267,6 +267,17 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
             path=where,
             key="newsletter.timezone",
         ) from None
+    if nl.timezone.upper() in _NO_DST_ABBREVIATIONS:
+        raise ConfigError(
+            f"{nl.timezone!r} is a fixed offset that never changes for daylight saving time; "
+            f"use the IANA name of a place, such as "
+            f"{_NO_DST_ABBREVIATIONS[nl.timezone.upper()]!r}",
+            path=where,
+            key="newsletter.timezone",
+        )
+    for key in ("name", "postal_address"):
+        if not getattr(nl, key).strip():
+            raise ConfigError("must not be empty", path=where, key=f"newsletter.{key}")
     _check_subject(nl.subject, where)
     _check_addresses(nl, where)
     sel: SelectionConfig | None = built.get("selection")
@@ -274,6 +285,12 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
         for key in ("window_days", "latest_count", "min_articles"):
             if getattr(sel, key) < (1 if key == "window_days" else 0):
                 raise ConfigError("must be positive", path=where, key=f"selection.{key}")
+        if sel.window_days > MAX_WINDOW_DAYS:
+            raise ConfigError(
+                f"must be at most {MAX_WINDOW_DAYS} (a year), got {sel.window_days}",
+                path=where,
+                key="selection.window_days",
+            )
         if sel.max_per_section < 0:
             raise ConfigError("must be 0 (no cap) or more", path=where, key="selection.max_per_section")
     dl: DeliveryConfig | None = built.get("delivery")
@@ -298,6 +315,11 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
             ) from None
     return cfg
 
+
+MAX_WINDOW_DAYS = 366
+# zoneinfo knows these, but they are US standard time all year: "EST" in July is an hour off
+_NO_DST_ABBREVIATIONS = {"EST": "America/New_York", "MST": "America/Denver",
+                         "HST": "Pacific/Honolulu"}
 
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+$")
 
@@ -331,6 +353,8 @@ def _check_subject(subject: str, where: str) -> None:
 
 
 def _absolutize_source(src: SourceConfig, base: Path, where: str, i: int) -> SourceConfig:
+    if not src.name.strip():  # warnings and problems name the source by it
+        raise ConfigError("must not be empty", path=where, key=f"sources[{i}].name")
     url = src.url.strip()
     if not url:
         raise ConfigError("must not be empty", path=where, key=f"sources[{i}].url")

@@ -99,6 +99,22 @@ def test_good_config_resolves_relative_paths(tmp_path: Path) -> None:
             "newsletter.postal_address",
             "string",
         ),
+        # QA: mistakes that used to load silently
+        (GOOD.replace("America/New_York", "EST"), "newsletter.timezone", "America/New_York"),
+        (GOOD.replace("America/New_York", "MST"), "newsletter.timezone", "daylight saving"),
+        (GOOD.replace('name = "Statecraft Weekly"', 'name = "  "'), "newsletter.name", "empty"),
+        (
+            GOOD.replace('postal_address = "1 Example Street"', 'postal_address = ""'),
+            "newsletter.postal_address",
+            "empty",
+        ),
+        (GOOD.replace('name = "Main"', 'name = ""'), "sources[0].name", "empty"),
+        (
+            GOOD.replace("window_days = 7", "window_days = 100000"),
+            "selection.window_days",
+            "at most 366",
+        ),
+        (GOOD + 'as_of = "9999-12-31T23:59"\n', "selection.as_of", "ISO 8601"),
     ],
 )
 def test_each_problem_names_key_and_file(tmp_path: Path, text: str, key: str, words: str) -> None:
