@@ -78,7 +78,7 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
                         have = size
                         folder = workdir / f"{kind}-{label(size)}"
                         config = write_publication(folder, db_url=url)
-                        walls, rates, rsss, firsts = [], [], [], []
+                        walls, rates, rsss, firsts, busy = [], [], [], [], []
                         problems: list[str] = []
                         for r in range(runs):
                             datagen.clear_sends(store)
@@ -101,6 +101,7 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
                             walls.append(done.wall)
                             rates.append(got["recipients"] / done.wall)
                             rsss.append(done.peak_rss_mb)
+                            busy.append(got.get("busy_seconds", 0.0))
                             if got["first_at"]:
                                 firsts.append(got["first_at"] - done.started_at)
                             print(f"    send {kind} {label(size)} run {r + 1}: {done.wall:.1f} s, "
@@ -117,6 +118,8 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
                         if firsts:
                             figures.append(Figure("send", f"{name}: time to first batch", median(firsts), "s", len(firsts),
                                                   firsts, note="start-up, collect, render, freezing the recipients"))
+                        figures.append(Figure("send", f"{name}: sink busy time", median(busy), "s", runs, busy,
+                                              note="the sink's own time reading and checking the bodies (a floor the send waits on)"))
                         rss = median(rsss)
                         rss_by_size[size] = rss
                         figures.append(Figure("send", f"{name}: peak RSS", rss, "MB", runs, rsss, "<= 200 MB",

@@ -47,6 +47,12 @@ def _short(frame: str) -> str:
     return f"{m.group('func')} ({file})"
 
 
+def _is_ours(frame: str) -> bool:
+    return any(f"({p}" in frame for p in ("digest/", "subscribers/")) and not any(
+        f"({p}" in frame for p in ("digest/cli/", "digest/__main__")
+    )
+
+
 def summarize(raw: Path, top: int = 15) -> str:
     """Top functions by own (self) samples and by total (inclusive) samples."""
     own: Counter[str] = Counter()
@@ -69,8 +75,9 @@ def summarize(raw: Path, top: int = 15) -> str:
     out = [f"{samples} samples"]
     out.append("own time (where the CPU is):")
     out += [f"  {100 * n / samples:5.1f}%  {f}" for f, n in own.most_common(top)]
-    out.append("total time (including callees):")
-    out += [f"  {100 * n / samples:5.1f}%  {f}" for f, n in total.most_common(top)]
+    out.append("total time of digest's own functions (including callees):")
+    ours = [(f, n) for f, n in total.most_common() if _is_ours(f)]
+    out += [f"  {100 * n / samples:5.1f}%  {f}" for f, n in ours[:top]]
     return "\n".join(out)
 
 

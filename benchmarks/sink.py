@@ -55,6 +55,7 @@ class Counters:
         self.first_at: float | None = None
         self.last_at: float | None = None
         self.max_batch = 0
+        self.busy = 0.0  # seconds spent reading, parsing and checking bodies
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -72,6 +73,7 @@ class Counters:
                 "errors": list(self.errors),
                 "issues": dict(self.issues),
                 "max_batch": self.max_batch,
+                "busy_seconds": self.busy,
                 "first_at": self.first_at,
                 "last_at": self.last_at,
             }
@@ -165,6 +167,7 @@ class SinkHandler(BaseHTTPRequestHandler):
             self._reply(404, orjson.dumps({"errors": [{"message": "not found"}]}))
 
     def do_POST(self) -> None:  # noqa: N802
+        began = time.perf_counter()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         if self.path == "/reset":
@@ -204,6 +207,7 @@ class SinkHandler(BaseHTTPRequestHandler):
             c.first_at = c.first_at or now
             c.last_at = now
             c.max_batch = max(c.max_batch, len(pers))
+            c.busy += time.perf_counter() - began
             if issue:
                 c.issue_requests += 1
                 c.recipients += len(emails)
