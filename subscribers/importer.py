@@ -18,6 +18,7 @@ import secrets as pysecrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import select
 
@@ -72,7 +73,7 @@ def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
     except OSError as exc:
         raise UsageError(f"{path}: cannot be read: {exc.strerror}") from None
     with handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, delimiter=_delimiter(handle))
         try:
             header = next(reader)
         except StopIteration:
@@ -81,21 +82,28 @@ def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
         except csv.Error as exc:
             raise UsageError(f"{path}, line 1: not a CSV header: {exc}") from None
         columns = [h.strip().lower() for h in header]
-        if "email" not in columns:
+        known = [_HEADER_ALIASES.get(c, c) for c in columns]
+        if "email" not in known:
             found = ", ".join(repr(c) for c in columns if c) or "nothing"
             raise UsageError(f"{path}, line 1: the header has no 'email' column (found {found}); "
                              f"the first row must name the columns, e.g. email,name")
-        email_at = columns.index("email")
-        name_at = columns.index("name") if "name" in columns else None
+        email_at = known.index("email")
+        name_at = known.index("name") if "name" in known else None
         while True:
+            start = reader.line_num + 1  # a quoted field can run over several lines
             try:
                 values = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                problems.append(Problem(reader.line_num, f"not valid CSV: {exc}"))
+                problems.append(Problem(start, f"not valid CSV: {exc}"))
                 continue
-            line = reader.line_num
+            line = start
+            if email_at < len(values) and "\n" in values[email_at]:
+                problems.append(Problem(line, f"a quote opened here is not closed, so this row "
+                                              f"ran on to line {reader.line_num}; those lines "
+                                              f"were not imported"))
+                continue
             if not any(v.strip() for v in values):
                 continue  # a blank line
             if any("\ufffd" in v for v in values):
@@ -106,6 +114,22 @@ def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
                 continue
             name = values[name_at].strip() if name_at is not None and name_at < len(values) else ""
             yield Row(line, values[email_at].strip(), name or None)
+
+
+# column names other tools export (Mailchimp: "Email Address"; Excel: "E-mail")
+_HEADER_ALIASES = {"e-mail": "email", "email address": "email", "e-mail address": "email",
+                   "email_address": "email", "full name": "name"}
+
+
+def _delimiter(handle: TextIO) -> str:
+    """"," unless the header line plainly uses ";" (Excel in many locales) or a tab."""
+    first = handle.readline()
+    handle.seek(0)
+    if "," not in first:
+        for other in (";", "\t"):
+            if other in first:
+                return other
+    return ","
 
 
 def import_csv(

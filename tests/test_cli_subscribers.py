@@ -172,6 +172,34 @@ def test_import_reports_every_bad_row_and_imports_the_rest(editor: Editor) -> No
         ("confirmed", "import", "consent vouched for by the importer")]
 
 
+@pytest.mark.parametrize(
+    ("header", "sep"),
+    [("email;name", ";"), ("email\tname", "\t"), ("Email Address,Name", ","),
+     ("E-mail;Full Name", ";")],
+)
+def test_import_reads_semicolon_tab_and_other_tools_headers(
+    editor: Editor, header: str, sep: str
+) -> None:
+    # Excel in many locales saves with ";"; Mailchimp exports "Email Address"
+    path = editor.csv_file(f"\ufeff{header}\r\nann@example.com{sep}Ann\r\n\r\n"
+                           f"not-an-address{sep}Bad\r\nbo@example.com{sep}Bo\r\n")
+    r = editor.run("subscribers", "import", path, "--confirmed")
+    assert r.exit_code == 1
+    assert "list.csv, line 4: 'not-an-address' is not a valid email address" in r.stderr
+    assert {(x["email"], x["name"]) for x in editor.listing()} == {
+        ("ann@example.com", "Ann"), ("bo@example.com", "Bo")}
+
+
+def test_import_unclosed_quote_names_the_line_where_it_opened(editor: Editor) -> None:
+    path = editor.csv_file('email,name\nfirst@example.com,First\n"open@example.com,Open\n'
+                           "lost@example.com,Lost\n")
+    r = editor.run("subscribers", "import", path, "--confirmed")
+    assert r.exit_code == 1
+    assert "list.csv, line 3: a quote opened here is not closed" in r.stderr
+    assert "line 4" in r.stderr  # where the row ran on to
+    assert editor.statuses() == {"first@example.com": "active"}
+
+
 def test_import_without_confirmed_sends_confirmations(editor: Editor) -> None:
     path = editor.csv_file("email,name\nx@example.com,Ex\ny@example.com,\n")
     r = editor.run("subscribers", "import", path)
