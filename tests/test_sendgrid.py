@@ -167,6 +167,7 @@ def test_a_request_that_hangs_past_the_timeout_is_retried(tmp_path: Path, server
     result = backend.send_batch(MESSAGE, _recipients(1))
     assert result.attempts == 2 and len(sleeps) == 1
     assert time.monotonic() - started < 1.0  # did not wait for the hanging answer
+    _wait_for_log(server, 2)  # the abandoned handler finishes before the next test
 
 
 def test_a_hang_every_time_ends_in_a_clear_timeout_error(tmp_path: Path, server: HTTPServer) -> None:
@@ -177,6 +178,13 @@ def test_a_hang_every_time_ends_in_a_clear_timeout_error(tmp_path: Path, server:
     server.expect_request("/v3/mail/send").respond_with_handler(hang)
     with pytest.raises(TransientDeliveryError, match="did not answer within 0.2 s"):
         _backend(tmp_path, server.url_for("").rstrip("/"), Sleeps(), timeout_seconds=0.2, max_retries=1).send_batch(MESSAGE, _recipients(1))
+    _wait_for_log(server, 2)
+
+
+def _wait_for_log(server: HTTPServer, n: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(server.log) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 class DroppingServer:

@@ -19,6 +19,8 @@ in the contract tests.
 from __future__ import annotations
 
 import email.utils
+from itertools import chain, repeat
+from operator import contains, methodcaller
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -120,28 +122,55 @@ def validate_payload(payload: Mapping[str, Any]) -> None:
         raise PermanentDeliveryError(
             "invalid SendGrid request: top-level custom_args must be a string (put them in each personalization)"
         )
+    # whole-batch checks in C loops; the per-item walk in _find_problem runs only to name a problem
+    if not _batch_is_sound(pers):
+        _find_problem(pers)
     for i, p in enumerate(pers):
-        to = p.get("to")
-        if not to or type(to) is not list:
-            raise PermanentDeliveryError(
-                f"invalid SendGrid request: personalizations[{i}].to is empty"
-            )
-        for addr in to:
-            if type(addr) is not dict or type(addr.get("email")) is not str or "@" not in addr["email"]:
-                raise PermanentDeliveryError(
-                    f"invalid SendGrid request: personalizations[{i}].to has a bad address {addr!r}"
-                )
-        for key in ("headers", "substitutions", "custom_args"):
-            values = p.get(key)
-            if values is not None and not (
-                type(values) is dict and all(type(v) is str for v in values.values())
-            ):
-                _check_strings(f"personalizations[{i}].{key}", values)
         subs = p.get("substitutions")
         if subs and sum(map(len, subs.values())) + sum(map(len, subs)) > MAX_SUBSTITUTION_BYTES:
             raise PermanentDeliveryError(
                 f"invalid SendGrid request: personalizations[{i}].substitutions exceed 10,000 bytes"
             )
+
+
+def _batch_is_sound(pers: list[Any]) -> bool:
+    if {type(p) for p in pers} != {dict}:
+        return False
+    tos = list(map(methodcaller("get", "to"), pers))
+    if {type(t) for t in tos} != {list} or not all(map(len, tos)):
+        return False
+    addrs = list(chain.from_iterable(tos))
+    if {type(a) for a in addrs} != {dict}:
+        return False
+    emails = list(map(methodcaller("get", "email"), addrs))
+    if {type(e) for e in emails} != {str} or not all(map(contains, emails, repeat("@"))):
+        return False
+    for key in ("headers", "substitutions", "custom_args"):
+        maps = [m for m in map(methodcaller("get", key), pers) if m is not None]
+        if not maps:
+            continue
+        if {type(m) for m in maps} != {dict}:
+            return False
+        if not {type(v) for v in chain.from_iterable(map(dict.values, maps))} <= {str}:
+            return False
+    return True
+
+
+def _find_problem(pers: list[Any]) -> None:
+    for i, p in enumerate(pers):
+        to = p.get("to") if isinstance(p, dict) else None
+        if not isinstance(to, list) or not to:
+            raise PermanentDeliveryError(
+                f"invalid SendGrid request: personalizations[{i}].to is empty"
+            )
+        for addr in to:
+            if not isinstance(addr, dict) or not isinstance(addr.get("email"), str) or "@" not in addr["email"]:
+                raise PermanentDeliveryError(
+                    f"invalid SendGrid request: personalizations[{i}].to has a bad address {addr!r}"
+                )
+        for key in ("headers", "substitutions", "custom_args"):
+            if key in p:
+                _check_strings(f"personalizations[{i}].{key}", p[key])
 
 
 def error_message(response: httpx.Response) -> str:
