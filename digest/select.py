@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 from digest.clock import issue_key, window_for
 from digest.config import Config
@@ -74,8 +75,9 @@ def select(
     # hour of a DST change) and would misplace articles published then.
     start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
     controls = controls or EditorControls()
-    drops = {canonical_url(u) for u in controls.drops}
-    pin = canonical_url(controls.pin) if controls.pin else None
+    known = {a.url for a in articles}
+    drops = {_as_in_feed(canonical_url(u), known) for u in controls.drops}
+    pin = _as_in_feed(canonical_url(controls.pin), known) if controls.pin else None
     include = {c.casefold() for c in sel.include_categories}
     exclude = {c.casefold() for c in sel.exclude_categories}
 
@@ -165,6 +167,19 @@ def _newest_first(article: Article) -> tuple[float, str]:
 def _labels(article: Article) -> list[str]:
     labels = [article.section] if article.section else []
     return labels + list(article.categories)
+
+
+def _as_in_feed(url: str, known: set[str]) -> str:
+    """The feed's spelling of an editor's pasted link that differs only by a trailing
+    slash or http/https (``…/why-rates`` for ``…/why-rates/``); else ``url`` itself."""
+    if url in known:
+        return url
+    parts = urlsplit(url)
+    paths = {parts.path, parts.path.rstrip("/") + "/", parts.path.rstrip("/") or "/"}
+    schemes = {parts.scheme, {"http": "https", "https": "http"}.get(parts.scheme, parts.scheme)}
+    hits = {urlunsplit(parts._replace(scheme=sc, path=p)) for sc in schemes for p in paths}
+    hits &= known
+    return hits.pop() if len(hits) == 1 else url
 
 
 def _exclusion(

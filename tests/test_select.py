@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -277,6 +278,24 @@ def test_editor_drops_and_already_sent_are_left_out() -> None:
         articles, make_config(), as_of=AS_OF, already_sent={"https://statecraft.example/kept"}
     )
     assert "kept" not in urls(plain.picks)
+
+
+def test_pin_and_drop_match_a_link_pasted_without_trailing_slash_or_as_http() -> None:
+    articles = [
+        art("featured", days_ago(1), categories=("Featured",)),
+        replace(art("why-rates", days_ago(3)), url="https://statecraft.example/why-rates/"),
+        art("dropped", days_ago(2)),
+    ]
+    controls = EditorControls(
+        pin="https://statecraft.example/why-rates",  # the feed says …/why-rates/
+        drops=frozenset({"http://statecraft.example/dropped/"}),
+    )
+    issue = select(articles, make_config(), as_of=AS_OF, controls=controls)
+    assert issue.lead is not None
+    assert issue.lead.article.url == "https://statecraft.example/why-rates/"
+    assert issue.lead.reason == "pinned by the editor"
+    assert reason_for(issue, "dropped") == "dropped by the editor"
+    assert issue.warnings == ()
 
 
 def test_note_is_carried() -> None:
