@@ -747,3 +747,26 @@ def test_redirect_to_an_unreachable_place_names_where_it_led(
     [problem] = collect(cfg, client=client).problems
     assert problem.reason.startswith("cannot connect")
     assert f"{http.url_for('/feed')}, redirected to {dead}" in problem.reason
+
+
+def test_youtube_video_description_is_the_dek(tmp_path: Path) -> None:
+    feed = tmp_path / "videos.xml"
+    feed.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><feed xmlns:yt="http://www.youtube.com/xml/schemas/2015"'
+        ' xmlns:media="http://search.yahoo.com/mrss/" xmlns="http://www.w3.org/2005/Atom">'
+        "<title>Council TV</title><entry><id>yt:video:abc</id><title>Budget hearing</title>"
+        '<link rel="alternate" href="https://www.youtube.com/watch?v=abc"/>'
+        "<author><name>Council TV</name></author><published>2026-11-17T23:00:05+00:00</published>"
+        "<media:group><media:title>Budget hearing</media:title>"
+        '<media:content url="https://www.youtube.com/v/abc?version=3" '
+        'type="application/x-shockwave-flash"/>'
+        '<media:thumbnail url="https://i2.ytimg.com/vi/abc/hqdefault.jpg" width="480"/>'
+        "<media:description>The full hearing, with public comment.</media:description>"
+        "</media:group></entry></feed>",
+        encoding="utf-8",
+    )
+    [video] = collect(make_config(("Videos", str(feed)))).articles
+    assert video.dek == "The full hearing, with public comment."
+    assert video.image is not None
+    assert video.image.url == "https://i2.ytimg.com/vi/abc/hqdefault.jpg"
+    assert video.url == "https://www.youtube.com/watch?v=abc"
