@@ -199,8 +199,8 @@ def _article(
     summary_html = entry.get("summary") or ""
     if summary_html.strip() in media_texts and not content_html:
         summary_html = ""
-    body_paras = _story_text(paragraphs(content_html)) if content_html else []
-    summary_paras = _story_text(paragraphs(summary_html)) if summary_html else []
+    body_paras = _story_text(paragraphs(content_html), title) if content_html else []
+    summary_paras = _story_text(paragraphs(summary_html), title) if summary_html else []
     full = body_paras or summary_paras
     if summary_paras and (not body_paras or summary_paras != body_paras[: len(summary_paras)]):
         dek = shorten(" ".join(summary_paras), DEK_CHARS)
@@ -232,9 +232,13 @@ def _article(
 _POST_FOOTER = re.compile(r"^The post .+ appeared first on .+$", re.DOTALL)
 
 
-def _story_text(paras: list[str]) -> list[str]:
-    """The story's paragraphs without the feed's "The post … appeared first on …" footer."""
-    return [p for p in paras if not _POST_FOOTER.match(p)]
+def _story_text(paras: list[str], title: str) -> list[str]:
+    """The story's paragraphs without the feed's "The post … appeared first on …" footer,
+    and without a first paragraph that only repeats the title (Medium's <h3>)."""
+    paras = [p for p in paras if not _POST_FOOTER.match(p)]
+    if paras and title and paras[0].casefold() == title.casefold():
+        paras = paras[1:]
+    return paras
 
 
 def _date(entry: Any, key: str) -> datetime | None:

@@ -770,3 +770,20 @@ def test_youtube_video_description_is_the_dek(tmp_path: Path) -> None:
     assert video.image is not None
     assert video.image.url == "https://i2.ytimg.com/vi/abc/hqdefault.jpg"
     assert video.url == "https://www.youtube.com/watch?v=abc"
+
+
+def test_a_first_paragraph_repeating_the_title_is_not_the_dek(tmp_path: Path) -> None:
+    feed = tmp_path / "medium.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>M</title>'
+        "<item><title>Ten lessons from shipping</title><link>https://medium.example/p/10</link>"
+        "<pubDate>Tue, 17 Nov 2026 10:00:00 GMT</pubDate><content:encoded><![CDATA["
+        "<h3>Ten lessons from shipping</h3><p>Shipping is a habit.</p><p>Start small.</p>"
+        "]]></content:encoded></item></channel></rss>",
+        encoding="utf-8",
+    )
+    [story] = collect(make_config(("Medium", str(feed)))).articles
+    assert story.title == "Ten lessons from shipping"
+    assert story.dek == "Shipping is a habit."
+    assert story.excerpt == "Shipping is a habit. Start small."
