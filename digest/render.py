@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import css_inline
 import jinja2
@@ -39,7 +39,15 @@ from markupsafe import Markup
 
 from digest.config import Config, NewsletterConfig
 from digest.errors import ConfigError, RenderError
-from digest.models import UNSUBSCRIBE_PLACEHOLDER, Issue, Pick, RenderedIssue
+from digest.models import (
+    PLACEHOLDERS,
+    UNSUBSCRIBE_PLACEHOLDER,
+    Article,
+    Image,
+    Issue,
+    Pick,
+    RenderedIssue,
+)
 
 __all__ = [
     "Renderer",
@@ -237,6 +245,56 @@ class StoryView:
             image_credit=_shorten(image.credit, DEK_CHARS) if image and image.credit else None,
             reason=pick.reason,
         )
+
+
+# --- placeholders in feed text ----------------------------------------------------
+# Send time replaces every placeholder in the HTML and text with the recipient's own
+# value. A feed (or note) that contains one would get it filled too: a story link
+# "https://elsewhere.example/?u=%%unsubscribe_url%%" would hand each reader's
+# unsubscribe link to that site. So the issue's own text never holds one verbatim.
+
+_WORD_JOINER = "\u2060"  # invisible: the text reads the same, the placeholder is broken
+
+
+def _inert(value: str, *, url: bool = False) -> str:
+    for placeholder in PLACEHOLDERS:
+        if placeholder in value:
+            safe = quote(placeholder, safe="") if url else placeholder[0] + _WORD_JOINER + placeholder[1:]
+            value = value.replace(placeholder, safe)
+    return value
+
+
+def _inert_article(a: Article) -> Article:
+    changes: dict[str, Any] = {}
+    for f in fields(a):
+        value = getattr(a, f.name)
+        if isinstance(value, str):
+            new: Any = _inert(value, url=f.name == "url")
+        elif isinstance(value, tuple):
+            new = tuple(_inert(v) if isinstance(v, str) else v for v in value)
+        elif isinstance(value, Image):
+            new = Image(url=_inert(value.url, url=True),
+                        alt=_inert(value.alt) if value.alt else value.alt,
+                        credit=_inert(value.credit) if value.credit else value.credit)
+        else:
+            continue
+        if new != value:
+            changes[f.name] = new
+    return replace(a, **changes) if changes else a
+
+
+def without_placeholders(issue: Issue) -> Issue:
+    """``issue`` with any placeholder in its stories or note made inert (see above)."""
+    def pick(p: Pick) -> Pick:
+        art = _inert_article(p.article)
+        return p if art is p.article else replace(p, article=art)
+
+    return replace(
+        issue,
+        lead=pick(issue.lead) if issue.lead else None,
+        latest=tuple(pick(p) for p in issue.latest),
+        note=_inert(issue.note) if issue.note else issue.note,
+    )
 
 
 # --- the Jinja environment ---------------------------------------------------------
@@ -472,6 +530,7 @@ class Renderer:
         if issue.skipped or not issue.picks:
             why = issue.skip_reason or "it has no articles"
             raise RenderError(f"issue {issue.key} is skipped, there is nothing to render: {why}")
+        issue = without_placeholders(issue)
         ctx = self.context(issue)
         mjml_name = f"{self.template}.mjml.j2"
         html = mjml_to_html(_render_template(self.env, mjml_name, ctx), template=mjml_name)

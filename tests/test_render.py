@@ -217,6 +217,25 @@ def test_one_render_serves_every_recipient() -> None:
     assert 'href="https://x.example/u/abc?t=1&x=2"' in html
 
 
+def test_a_placeholder_in_feed_text_is_never_filled_with_a_readers_link() -> None:
+    # a feed cannot collect every reader's unsubscribe link through a story URL or text
+    p = UNSUBSCRIBE_PLACEHOLDER
+    lead = replace(
+        articles()[0], title=f"Read {p} now", dek=f"dek {p}",
+        url=f"https://elsewhere.example/track?u={p}",
+        image=Image(url=f"https://elsewhere.example/i.jpg?u={p}", alt=p, credit=p),
+    )
+    story = replace(articles()[1], excerpt=f"Excerpt {p}.", authors=(p,), section=p)
+    rendered = render(make_issue(1, lead=lead, stories=[story], note=f"Note {p}"), make_config())
+    secret = "https://x.example/u/SECRET-TOKEN"
+    html, text = rendered.personalize({p: secret})
+    assert html.count(secret) == 1  # the footer's Unsubscribe link, nothing else
+    assert text.count(secret) == 1
+    assert p not in rendered.subject
+    assert "Read" in rendered.subject and "now" in rendered.subject
+    assert "https://elsewhere.example/track?u=%25%25unsubscribe_url%25%25" in html
+
+
 def test_issue_date_is_the_as_of_in_the_newsletters_zone() -> None:
     # 03:00 UTC on Saturday is still Friday evening in New York.
     late = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
