@@ -252,11 +252,12 @@ def batches(store: Store, key: str, *, states: Sequence[str] | None = None) -> l
         ]
 
 
-def next_batch(store: Store, key: str, states: Sequence[str]) -> BatchInfo | None:
+def next_batch(store: Store, key: str, states: Sequence[str], *, after: int = 0) -> BatchInfo | None:
+    """The lowest-numbered batch above ``after`` in one of ``states``."""
     with store.session() as s:
         b = s.scalars(
             select(SendBatch)
-            .where(SendBatch.issue_key == key, SendBatch.state.in_(states))
+            .where(SendBatch.issue_key == key, SendBatch.state.in_(states), SendBatch.batch > after)
             .order_by(SendBatch.batch)
             .limit(1)
         ).first()
@@ -288,9 +289,18 @@ def abandon_batches(store: Store, key: str, *, now: datetime, reason: str) -> li
 
 
 def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[list[RecipientRow], int]:
-    """Skip recipients who left since the send began, mark the batch in flight (committed),
-    and return who is in it and how many were skipped. (Recipients keep their state until
-    the batch ends: the batch's state is what says "in flight".)"""
+    """``prepare_batch`` then ``mark_in_flight``: who is in the batch, how many were skipped."""
+    rows, skipped = prepare_batch(store, key, batch)
+    departed = set(mark_in_flight(store, key, batch, now=now))
+    if departed:
+        rows = [r for r in rows if r.subscriber_id not in departed]
+    return rows, skipped + len(departed)
+
+
+def prepare_batch(store: Store, key: str, batch: int) -> tuple[list[RecipientRow], int]:
+    """Skip recipients of ``batch`` who left since the send began (committed) and return
+    who is still in it and how many were skipped. Changes nothing else: the batch is
+    not in flight until ``mark_in_flight``."""
     with store.session() as s:
         # correlated: one primary-key lookup per recipient of this batch, whatever the list size
         gone = (
@@ -309,11 +319,6 @@ def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[l
             .values(state="skipped")
             .execution_options(synchronize_session=False)
         ))
-        s.execute(
-            update(SendBatch)
-            .where(SendBatch.issue_key == key, SendBatch.batch == batch)
-            .values(state="in_flight", attempts=SendBatch.attempts + 1, updated_at=now, error=None)
-        )
         if skipped:
             s.execute(
                 update(IssueRecord)
@@ -331,6 +336,48 @@ def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[l
             .order_by(Subscriber.id)
         ).all()
         return [RecipientRow(*r) for r in rows], skipped
+
+
+def mark_in_flight(store: Store, key: str, batch: int, *, now: datetime) -> list[int]:
+    """The batch is about to be handed to the provider: recipients who left since it was
+    prepared are skipped, and the batch is marked in flight (committed before the
+    request). Returns the ids skipped now, to be left out of the request. Recipients keep
+    their state until the batch ends: the batch's state says "in flight"."""
+    with store.session() as s:
+        departed = list(
+            s.scalars(
+                select(SendRecipient.subscriber_id)
+                .join(Subscriber, Subscriber.id == SendRecipient.subscriber_id)
+                .where(
+                    SendRecipient.issue_key == key,
+                    SendRecipient.batch == batch,
+                    SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
+                    Subscriber.status != "active",
+                )
+            ).all()
+        )
+        if departed:
+            s.execute(
+                update(SendRecipient)
+                .where(
+                    SendRecipient.issue_key == key,
+                    SendRecipient.batch == batch,
+                    SendRecipient.subscriber_id.in_(departed),
+                )
+                .values(state="skipped")
+                .execution_options(synchronize_session=False)
+            )
+            s.execute(
+                update(IssueRecord)
+                .where(IssueRecord.key == key)
+                .values(skipped_recipients=IssueRecord.skipped_recipients + len(departed))
+            )
+        s.execute(
+            update(SendBatch)
+            .where(SendBatch.issue_key == key, SendBatch.batch == batch)
+            .values(state="in_flight", attempts=SendBatch.attempts + 1, updated_at=now, error=None)
+        )
+        return departed
 
 
 def finish_batch(

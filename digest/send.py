@@ -29,6 +29,7 @@ import hmac
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from binascii import b2a_base64
 from dataclasses import dataclass, replace
@@ -421,33 +422,57 @@ class _Send:
                                 done_batches=len(all_batches) - todo_batches)  # fmt: skip
         failure: str | None = None
         stopped = False
-        while True:
-            if self.stop is not None and self.stop.is_set():
-                stopped = True
-                break
-            batch = ledger.next_batch(store, key, states)
+
+        def prepare(after: int) -> _Prepared | None:
+            batch = ledger.next_batch(store, key, states, after=after)
             if batch is None:
-                break
-            rows, skipped = ledger.start_batch(store, key, batch.batch, now=self.clock())
-            if not rows:
-                ledger.finish_batch(store, key, batch.batch, now=self.clock())
+                return None
+            rows, skipped = ledger.prepare_batch(store, key, batch.batch)
+            return _Prepared(batch.batch, rows, skipped, recipients_for(rows, links))
+
+        # One batch in flight at a time (so a crash leaves at most one unconfirmed), but the
+        # next batch is read and personalized while the current request is on the wire.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-send") as pool:
+            current = prepare(0)
+            while current is not None:
+                if self.stop is not None and self.stop.is_set():
+                    stopped = True
+                    break
+                if not current.rows:
+                    ledger.finish_batch(store, key, current.batch, now=self.clock())
+                    if self.progress:
+                        self.progress.batch_done(batch=current.batch, recipients=0, skipped=current.skipped)
+                    current = prepare(current.batch)
+                    continue
+                departed = set(ledger.mark_in_flight(store, key, current.batch, now=self.clock()))
+                if departed:  # left while the previous batch was on the wire
+                    keep = [i for i, r in enumerate(current.rows) if r.subscriber_id not in departed]
+                    current = _Prepared(current.batch, [current.rows[i] for i in keep],
+                                        current.skipped + len(departed),
+                                        [current.recipients[i] for i in keep])  # fmt: skip
+                    if not current.rows:
+                        ledger.finish_batch(store, key, current.batch, now=self.clock())
+                        if self.progress:
+                            self.progress.batch_done(batch=current.batch, recipients=0, skipped=current.skipped)
+                        current = prepare(current.batch)
+                        continue
+                request = pool.submit(self.backend.send_batch, message, current.recipients)
+                following = prepare(current.batch)
+                try:
+                    result = request.result()
+                except DeliveryError as exc:
+                    failure = f"batch {current.batch} ({len(current.rows)} recipients): {exc}"
+                    ledger.fail_batch(store, key, current.batch, now=self.clock(), error=str(exc))
+                    break
+                rejected_ids: list[int] = []
+                if result.rejected:
+                    refused = {e.lower() for e in result.rejected}
+                    rejected_ids = [r.subscriber_id for r in current.rows if r.email.lower() in refused]
+                accepted = ledger.finish_batch(store, key, current.batch, now=self.clock(), rejected_ids=rejected_ids)
+                report.sent_now += accepted
                 if self.progress:
-                    self.progress.batch_done(batch=batch.batch, recipients=0, skipped=skipped)
-                continue
-            try:
-                result = self.backend.send_batch(message, recipients_for(rows, links))
-            except DeliveryError as exc:
-                failure = f"batch {batch.batch} ({len(rows)} recipients): {exc}"
-                ledger.fail_batch(store, key, batch.batch, now=self.clock(), error=str(exc))
-                break
-            rejected_ids: list[int] = []
-            if result.rejected:
-                refused = {e.lower() for e in result.rejected}
-                rejected_ids = [r.subscriber_id for r in rows if r.email.lower() in refused]
-            accepted = ledger.finish_batch(store, key, batch.batch, now=self.clock(), rejected_ids=rejected_ids)
-            report.sent_now += accepted
-            if self.progress:
-                self.progress.batch_done(batch=batch.batch, recipients=len(rows), skipped=skipped)
+                    self.progress.batch_done(batch=current.batch, recipients=len(current.rows), skipped=current.skipped)
+                current = following
         left_batches, left_recipients = ledger.remaining(store, key, states)
         if failure is not None:
             ledger.mark_issue(store, key, status="failed", now=self.clock(), failure=failure)
@@ -523,6 +548,16 @@ class _Send:
             message=f"dry run: issue {self.key} would go to {count} recipients in {nbatches} "
             "batch(es); nothing sent, nothing recorded",
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A batch read and personalized, not yet in flight."""
+
+    batch: int
+    rows: list[ledger.RecipientRow]
+    skipped: int
+    recipients: list[Recipient]
 
 
 def _batches_text(batches: Sequence[ledger.BatchInfo]) -> str:

@@ -151,3 +151,19 @@ def test_issue_lock_is_exclusive_and_released(store: Store) -> None:
             pass
     with issue_lock(store, KEY):  # released
         pass
+
+
+def test_a_reader_who_leaves_between_prepare_and_flight_is_left_out(store: Store) -> None:
+    people = add_subscribers(store, {"active": 3})
+    _claim(store, batch_size=10)
+    rows, skipped = ledger.prepare_batch(store, KEY, 1)
+    assert len(rows) == 3 and skipped == 0
+    assert ledger.batches(store, KEY)[0].state == "queued"  # preparing changes nothing
+    set_status(store, people["active"][1], "bounced")
+    departed = ledger.mark_in_flight(store, KEY, 1, now=NOW)
+    assert departed == [rows[1].subscriber_id]
+    assert ledger.batches(store, KEY)[0].state == "in_flight"
+    assert ledger.finish_batch(store, KEY, 1, now=NOW) == 2
+    ledger.mark_issue(store, KEY, status="sent", now=NOW)
+    rec = ledger.get_issue(store, KEY)
+    assert rec is not None and (rec.sent, rec.skipped_recipients) == (2, 1)
