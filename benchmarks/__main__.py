@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             began = time.perf_counter()
             try:
                 got: list[Figure] = module.run(quick=args.quick, workdir=workdir / name, repeat=args.repeat, options=args)
-            except Exception as exc:  # a broken harness or product: report and go on
+            except Exception as exc:  # noqa: BLE001 - a broken harness or product: report, go on
                 crashed.append(name)
                 console.print(f"[red]{name} failed:[/] {exc}")
                 traceback.print_exc()
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     console.print(table(figures, info))
     result = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
         "quick": args.quick,
         "machine": info,

@@ -33,7 +33,7 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
         return [unmeasured("collect", f"collect {feeds}×{entries} feeds: wall", "s", f"digest.collect not available: {exc}", "<= 1.5 s")]
 
     figures: list[Figure] = []
-    clock = lambda: AS_OF  # noqa: E731
+    clock = lambda: AS_OF
     with HelperProcess(
         "benchmarks.feedserver", ["--feeds", str(feeds), "--entries", str(entries), "--delay", str(delay)]
     ) as server:

@@ -11,9 +11,10 @@ must arrive exactly once.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
@@ -53,8 +54,8 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
     runs = repeat or (1 if quick else 3)
     profile_dir: Path | None = getattr(options, "profile", None)
     try:
+        import digest.backends.sendgrid
         import digest.send  # noqa: F401
-        import digest.backends.sendgrid  # noqa: F401
     except ImportError as exc:
         return [unmeasured("send", "send", "s", f"the send path is not available: {exc}")]
     from subscribers.db import open_store

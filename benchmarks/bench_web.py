@@ -15,16 +15,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import text
 
 from benchmarks import datagen, pgdb
+from benchmarks.profiling import py_spy, summarize
 from benchmarks.publication import write_publication
 from benchmarks.runner import SECRET, digest_env
 from benchmarks.servers import HelperProcess, free_port, wait_for_http
@@ -73,8 +75,7 @@ def subscribe_plan(base: str, prefix: str) -> dict[str, Any]:
                 # other visible fields (name, the honeypot) stay empty
             cookie = "; ".join(f"{k}={v}" for k, v in page.cookies.items())
             action = form["action"] or path
-            if action.startswith(base):
-                action = action[len(base):]
+            action = action.removeprefix(base)
             return {"mode": "form", "path": action, "body": urlencode(fields), "email_field": email,
                     "cookie": cookie, "prefix": prefix}
         last = f"{path}: HTTP {page.status_code}, {len(parser.forms)} form(s), none with an e-mail field"
@@ -112,7 +113,7 @@ def serve(config: Path, port: int, env: dict[str, str], log: Path) -> Iterator[s
 
 
 def _bad(result: dict[str, Any]) -> int:
-    return sum(n for code, n in result["statuses"].items() if not code[:1] in ("2", "3")) + result["errors"]
+    return int(sum(n for code, n in result["statuses"].items() if code[:1] not in ("2", "3")) + result["errors"])
 
 
 def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any = None) -> list[Figure]:
@@ -120,7 +121,7 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
     dbs = dbs_opt.split(",") if dbs_opt else (["sqlite"] if quick else ["sqlite", "postgresql"])
     runs = repeat or (1 if quick else 3)
     seconds = getattr(options, "web_seconds", None) or (2.0 if quick else 10.0)
-    subscribers = 2_000 if quick else 50_000
+    list_size = 2_000 if quick else 50_000
     try:
         import subscribers.web.app  # noqa: F401
         from subscribers.tokens import Tokens
@@ -140,7 +141,7 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
             with database(kind, workdir) as url:
                 store = open_store(url)
                 try:
-                    datagen.generate(store, subscribers)
+                    datagen.generate(store, list_size)
                     with store.engine.connect() as conn:
                         rows = conn.execute(text("SELECT id, email FROM subscribers ORDER BY id")).all()
                     tokens = [tokens_for.unsubscribe(int(i), str(e)) for i, e in rows]
@@ -150,7 +151,10 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
                         workdir / kind, db_url=url, public_url=base,
                         web={"rate_limit_per_ip": UNLIMITED, "rate_limit_per_address": UNLIMITED},
                     )
-                    with serve(config, port, env, workdir / kind / "serve.log"):
+                    with serve(config, port, env, workdir / kind / "serve.log") as server:
+                        profile = getattr(options, "profile", None)
+                        if profile is not None:
+                            _profile_oneclick(profile, kind, server.pid, base, tokens, seconds, workdir / kind)
                         figures += _oneclick(kind, base, tokens, store, runs, seconds, workdir / kind)
                         figures += _subscribe(kind, base, runs, seconds, workdir / kind)
                 finally:
@@ -189,6 +193,27 @@ def _oneclick(kind: str, base: str, tokens: list[str], store: Any, runs: int, se
                bool(check(r_med, at_least=500)) and ok, note),
         Figure("web", f"{name}: p99", p_med, "ms", runs, p99s, "< 50 ms", bool(check(p_med, at_most=49.999)) and ok),
     ]
+
+
+def _profile_oneclick(folder: Path, kind: str, pid: int, base: str, tokens: list[str], seconds: float, work: Path) -> None:
+    """py-spy on the server (all threads, idle ones too: where requests wait) under one-click load."""
+    exe = py_spy()
+    if exe is None:
+        print("py-spy is not installed; no web profile", file=sys.stderr)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for idle in (False, True):
+        raw = folder / f"web-oneclick-{kind}{'-idle' if idle else ''}.pyspy.txt"
+        spy = subprocess.Popen(
+            [exe, "record", "--pid", str(pid), "--format", "raw", "-r", "200", "-o", str(raw),
+             "--duration", str(max(1, int(seconds))), "--nonblocking", *(["--idle"] if idle else [])],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        load(base, {"mode": "oneclick", "tokens": tokens}, duration=seconds, connections=CONNECTIONS, folder=work)
+        spy.wait(timeout=seconds + 30)
+        summary = summarize(raw) if raw.exists() else "(py-spy wrote nothing)"
+        raw.with_suffix(".summary.txt").write_text(summary + "\n", encoding="utf-8")
+        print(f"--- profile web one-click {kind}{' (with idle)' if idle else ''} ---\n{summary}", file=sys.stderr)
 
 
 def _subscribe(kind: str, base: str, runs: int, seconds: float, folder: Path) -> list[Figure]:

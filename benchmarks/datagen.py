@@ -14,13 +14,13 @@ does not read them.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
 from subscribers.db import Store
 
-AT = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 CHUNK = 250_000
 
 

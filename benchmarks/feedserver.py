@@ -20,10 +20,10 @@ def make_handler(feeds: dict[str, bytes], delay: float) -> type[BaseHTTPRequestH
     class FeedHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = feeds.get(self.path.split("?", 1)[0])
             if delay and self.path != "/healthz":
                 time.sleep(delay)

@@ -21,7 +21,8 @@ import asyncio
 import itertools
 import json
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 

@@ -7,8 +7,8 @@ the benchmark never touches the ``test`` database's public schema.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -23,7 +23,7 @@ def available() -> bool:
             conn.execute(text("select 1"))
         eng.dispose()
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
         return False
 
 

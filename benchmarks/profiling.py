@@ -12,8 +12,8 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 _LINE = re.compile(r"\s\d+$")
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^:()]*)(?::\d+)?\)$")
@@ -85,7 +85,7 @@ def run_profiled(cmd: Sequence[str], *, raw: Path, env: dict[str, str], cwd: Pat
     prefix = record_command(output=raw)
     if prefix is None:
         return "py-spy is not installed; pip install py-spy"
-    proc = subprocess.run([*prefix, *cmd], env=env, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([*prefix, *cmd], env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if not raw.exists():
         return f"py-spy failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}"
     return summarize(raw)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-AS_OF = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+AS_OF = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 SECTIONS = ("Diplomacy", "Defense", "Trade", "Climate", "Technology", "Security")
 
 PARAGRAPH = (

@@ -9,11 +9,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from http.server import HTTPServer
 from types import TracebackType
-from typing import Sequence
+from typing import Self
 
 import httpx
-from http.server import HTTPServer
 
 
 def free_port() -> int:
@@ -52,7 +53,7 @@ class HelperProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "HelperProcess":
+    def __enter__(self) -> Self:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module, *self.args],
             stdout=subprocess.PIPE,

@@ -129,7 +129,7 @@ def check_issue(body: dict[str, Any], pers: list[dict[str, Any]]) -> list[str]:
             f"substitutions must give {UNSUBSCRIBE_PLACEHOLDER} a URL",
             f"{where}.substitutions",
         )
-        headers = p.get("headers")
+        headers: Any = p.get("headers")
         _need(isinstance(headers, dict), "headers are required", f"{where}.headers")
         lu = headers.get("List-Unsubscribe", "")
         _need(isinstance(lu, str) and lu.startswith("<") and lu.endswith(">"), "List-Unsubscribe must be <url>", f"{where}.headers")
@@ -146,7 +146,7 @@ class SinkHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "digest-bench-sink"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
@@ -160,13 +160,13 @@ class SinkHandler(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/stats":
             self._reply(200, orjson.dumps(COUNTERS.snapshot()))
         else:
             self._reply(404, orjson.dumps({"errors": [{"message": "not found"}]}))
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         began = time.perf_counter()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""

@@ -35,11 +35,9 @@ def median(values: list[float]) -> float:
 def check(value: float | None, *, at_most: float | None = None, at_least: float | None = None) -> bool | None:
     if value is None:
         return None
-    if at_most is not None and value > at_most:
-        return False
-    if at_least is not None and value < at_least:
-        return False
-    return True
+    too_high = at_most is not None and value > at_most
+    too_low = at_least is not None and value < at_least
+    return not (too_high or too_low)
 
 
 def unmeasured(bench: str, name: str, unit: str, reason: str, target: str | None = None) -> Figure:

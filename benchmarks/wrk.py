@@ -66,7 +66,7 @@ def run_wrk(url: str, plan: dict[str, Any], *, duration: float, connections: int
         "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
         "-s", str(script), url, "--", *args,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=False)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk gave no result (exit {proc.returncode}): {proc.stdout[-300:]} {proc.stderr[-300:]}")
@@ -92,7 +92,7 @@ def run_python(url: str, plan: dict[str, Any], *, duration: float, connections: 
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.loadgen", "--url", url, "--plan", str(plan_file),
          "--duration", str(duration), "--connections", str(connections)],
-        capture_output=True, text=True, timeout=duration + 60,
+        capture_output=True, text=True, timeout=duration + 60, check=False,
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
