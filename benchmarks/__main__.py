@@ -37,14 +37,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes and few runs (what CI runs)")
-    p.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}")
-    p.add_argument("--out", type=Path, default=Path("benchmark-results.json"), help="the JSON file to write")
-    p.add_argument("--repeat", type=int, default=None, help="runs per figure (default depends on the benchmark)")
-    p.add_argument("--send-sizes", default=None, help="subscriber counts for send, e.g. 100000,1000000")
-    p.add_argument("--databases", default=None, help="sqlite,postgresql (default: both; --quick: sqlite)")
+    p.add_argument(
+        "--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}"
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("benchmark-results.json"), help="the JSON file to write"
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs per figure (default depends on the benchmark)",
+    )
+    p.add_argument(
+        "--send-sizes", default=None, help="subscriber counts for send, e.g. 100000,1000000"
+    )
+    p.add_argument(
+        "--databases", default=None, help="sqlite,postgresql (default: both; --quick: sqlite)"
+    )
     p.add_argument("--web-seconds", type=float, default=None, help="seconds of load per web run")
-    p.add_argument("--profile", type=Path, default=None, help="also profile send and web (py-spy) into this folder")
-    p.add_argument("--workdir", type=Path, default=None, help="keep databases and logs here (default: a temp dir, removed)")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="also profile send and web (py-spy) into this folder",
+    )
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep databases and logs here (default: a temp dir, removed)",
+    )
     args = p.parse_args(argv)
     unknown = [b for b in args.only.split(",") if b and b not in BENCHES]
     if unknown:
@@ -53,7 +76,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def table(figures: list[Figure], info: dict[str, object]) -> Table:
-    t = Table(title=f"digest benchmarks — {info.get('cpu_count')} cores, Python {info.get('python')}")
+    t = Table(
+        title=f"digest benchmarks — {info.get('cpu_count')} cores, Python {info.get('python')}"
+    )
     for col in ("bench", "figure", "median", "target", "met", "runs", "note"):
         t.add_column(col, overflow="fold")
     for f in figures:
@@ -78,12 +103,18 @@ def main(argv: list[str] | None = None) -> int:
             module = importlib.import_module(f"benchmarks.bench_{name}")
             began = time.perf_counter()
             try:
-                got: list[Figure] = module.run(quick=args.quick, workdir=workdir / name, repeat=args.repeat, options=args)
+                got: list[Figure] = module.run(
+                    quick=args.quick, workdir=workdir / name, repeat=args.repeat, options=args
+                )
             except Exception as exc:  # noqa: BLE001 - a broken harness or product: report, go on
                 crashed.append(name)
                 console.print(f"[red]{name} failed:[/] {exc}")
                 traceback.print_exc()
-                got = [unmeasured(name, f"{name} benchmark", "", f"failed: {type(exc).__name__}: {exc}")]
+                got = [
+                    unmeasured(
+                        name, f"{name} benchmark", "", f"failed: {type(exc).__name__}: {exc}"
+                    )
+                ]
             console.print(f"  {name} done in {time.perf_counter() - began:.1f} s")
             figures += got
     finally:
@@ -92,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table(figures, info))
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(
+            ["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "quick": args.quick,
         "machine": info,
         "seconds": round(time.perf_counter() - started, 1),

@@ -24,18 +24,29 @@ def _config(sources: list[tuple[str, str]]) -> Any:
     return parse_config(tomllib.loads(config_text(sources=sources, db_url="sqlite:///unused.db")))
 
 
-def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any = None) -> list[Figure]:
+def run(
+    *, quick: bool, workdir: Path, repeat: int | None = None, options: Any = None
+) -> list[Figure]:
     feeds, entries, delay = (20, 10, 0.2) if quick else (20, 100, 0.2)
     runs = repeat or (2 if quick else 7)
     try:
         from digest.collect import collect
     except ImportError as exc:
-        return [unmeasured("collect", f"collect {feeds}×{entries} feeds: wall", "s", f"digest.collect not available: {exc}", "<= 1.5 s")]
+        return [
+            unmeasured(
+                "collect",
+                f"collect {feeds}×{entries} feeds: wall",
+                "s",
+                f"digest.collect not available: {exc}",
+                "<= 1.5 s",
+            )
+        ]
 
     figures: list[Figure] = []
     clock = lambda: AS_OF
     with HelperProcess(
-        "benchmarks.feedserver", ["--feeds", str(feeds), "--entries", str(entries), "--delay", str(delay)]
+        "benchmarks.feedserver",
+        ["--feeds", str(feeds), "--entries", str(entries), "--delay", str(delay)],
     ) as server:
         wait_for_http(server.url + "/healthz")
         cfg = _config([(f"Feed {i}", f"{server.url}/feed{i}.xml") for i in range(feeds)])
@@ -55,9 +66,17 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
     if problems:
         note += f"; problems: {problems[:3]}"
     figures.append(
-        Figure("collect", f"collect {feeds}×{entries} feeds: wall", wall, "s", runs, walls,
-               "<= 1.5 s" if not quick else None,
-               (check(wall, at_most=1.5) if not quick else None) if not problems else False, note)
+        Figure(
+            "collect",
+            f"collect {feeds}×{entries} feeds: wall",
+            wall,
+            "s",
+            runs,
+            walls,
+            "<= 1.5 s" if not quick else None,
+            (check(wall, at_most=1.5) if not quick else None) if not problems else False,
+            note,
+        )
     )
 
     # parse + clean per entry: the same feeds as local files
@@ -77,7 +96,16 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
         if i:
             per_entry.append(took / (feeds * entries) * 1e6)
     figures.append(
-        Figure("collect", "parse + clean per entry (local files)", median(per_entry), "µs", runs, per_entry,
-               None, None, f"{feeds * entries} entries per run, read from files")
+        Figure(
+            "collect",
+            "parse + clean per entry (local files)",
+            median(per_entry),
+            "µs",
+            runs,
+            per_entry,
+            None,
+            None,
+            f"{feeds * entries} entries per run, read from files",
+        )
     )
     return figures

@@ -17,16 +17,31 @@ def _config() -> Any:
     from digest.config import parse_config
 
     return parse_config(
-        tomllib.loads(config_text(sources=[("Statecraft", "https://statecraft.example/feed")], db_url="sqlite:///unused.db"))
+        tomllib.loads(
+            config_text(
+                sources=[("Statecraft", "https://statecraft.example/feed")],
+                db_url="sqlite:///unused.db",
+            )
+        )
     )
 
 
-def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any = None) -> list[Figure]:
+def run(
+    *, quick: bool, workdir: Path, repeat: int | None = None, options: Any = None
+) -> list[Figure]:
     runs = repeat or (10 if quick else 200)
     try:
         from digest.render import Renderer
     except ImportError as exc:
-        return [unmeasured("render", "render 1 lead + 12 stories (warm)", "ms", f"digest.render not available: {exc}", "<= 5 ms")]
+        return [
+            unmeasured(
+                "render",
+                "render 1 lead + 12 stories (warm)",
+                "ms",
+                f"digest.render not available: {exc}",
+                "<= 5 ms",
+            )
+        ]
     issue = sample_issue(12)
     cfg = _config()
     began = time.perf_counter()
@@ -44,8 +59,26 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
     size = len(first.html.encode())
     note = f"HTML {size / 1024:.0f} KiB, text {len(first.text.encode()) / 1024:.0f} KiB"
     return [
-        Figure("render", "render 1 lead + 12 stories (warm)", ms, "ms", runs, samples, "<= 5 ms",
-               check(ms, at_most=5.0), note),
-        Figure("render", "first render incl. Renderer() (cold)", cold_ms, "ms", 1, [cold_ms], None, None,
-               "template loading and compilation, once per process"),
+        Figure(
+            "render",
+            "render 1 lead + 12 stories (warm)",
+            ms,
+            "ms",
+            runs,
+            samples,
+            "<= 5 ms",
+            check(ms, at_most=5.0),
+            note,
+        ),
+        Figure(
+            "render",
+            "first render incl. Renderer() (cold)",
+            cold_ms,
+            "ms",
+            1,
+            [cold_ms],
+            None,
+            None,
+            "template loading and compilation, once per process",
+        ),
     ]

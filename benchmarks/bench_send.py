@@ -46,9 +46,15 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
             yield url
 
 
-def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any = None) -> list[Figure]:
+def run(
+    *, quick: bool, workdir: Path, repeat: int | None = None, options: Any = None
+) -> list[Figure]:
     sizes_opt = getattr(options, "send_sizes", None)
-    sizes = sorted(int(s) for s in sizes_opt.split(",")) if sizes_opt else ([2000] if quick else [100_000, 1_000_000])
+    sizes = (
+        sorted(int(s) for s in sizes_opt.split(","))
+        if sizes_opt
+        else ([2000] if quick else [100_000, 1_000_000])
+    )
     dbs_opt = getattr(options, "databases", None)
     dbs = dbs_opt.split(",") if dbs_opt else (["sqlite"] if quick else ["sqlite", "postgresql"])
     runs = repeat or (1 if quick else 3)
@@ -67,7 +73,14 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
         env = digest_env(sink.url)
         for kind in dbs:
             if kind == "postgresql" and not pgdb.available():
-                figures.append(unmeasured("send", "send on postgresql", "s", f"PostgreSQL not reachable at {pgdb.ADMIN_URL}"))
+                figures.append(
+                    unmeasured(
+                        "send",
+                        "send on postgresql",
+                        "s",
+                        f"PostgreSQL not reachable at {pgdb.ADMIN_URL}",
+                    )
+                )
                 continue
             rss_by_size: dict[int, float] = {}
             with database(kind, workdir) as url:
@@ -85,7 +98,14 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
                             datagen.clear_sends(store)
                             httpx.post(sink.url + "/reset")
                             done = run_measured(
-                                ["send", "--yes", "--config", str(config), "--as-of", AS_OF.isoformat()],
+                                [
+                                    "send",
+                                    "--yes",
+                                    "--config",
+                                    str(config),
+                                    "--as-of",
+                                    AS_OF.isoformat(),
+                                ],
                                 env=env,
                                 log=folder / f"send-{r}.log",
                                 cwd=folder,
@@ -105,48 +125,138 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
                             busy.append(got.get("busy_seconds", 0.0))
                             if got["first_at"]:
                                 firsts.append(got["first_at"] - done.started_at)
-                            print(f"    send {kind} {label(size)} run {r + 1}: {done.wall:.1f} s, "
-                                  f"{done.peak_rss_mb:.0f} MB, {got['recipients']} recipients", file=sys.stderr)
+                            print(
+                                f"    send {kind} {label(size)} run {r + 1}: {done.wall:.1f} s, "
+                                f"{done.peak_rss_mb:.0f} MB, {got['recipients']} recipients",
+                                file=sys.stderr,
+                            )
                         ok = not problems
                         name = f"send {label(size)} {kind}"
                         note = "; ".join(dict.fromkeys(problems))[:600]
                         wall = median(walls)
                         wall_target = "<= 30 s" if size >= 1_000_000 else None
-                        met = bool(check(wall, at_most=30.0)) and ok if wall_target else (None if ok else False)
-                        figures.append(Figure("send", f"{name}: wall", wall, "s", runs, walls, wall_target, met, note))
-                        figures.append(Figure("send", f"{name}: recipients/s", median(rates), "rcpt/s", runs, rates,
-                                              note="recipients / wall time of the whole process"))
+                        met = (
+                            bool(check(wall, at_most=30.0)) and ok
+                            if wall_target
+                            else (None if ok else False)
+                        )
+                        figures.append(
+                            Figure(
+                                "send",
+                                f"{name}: wall",
+                                wall,
+                                "s",
+                                runs,
+                                walls,
+                                wall_target,
+                                met,
+                                note,
+                            )
+                        )
+                        figures.append(
+                            Figure(
+                                "send",
+                                f"{name}: recipients/s",
+                                median(rates),
+                                "rcpt/s",
+                                runs,
+                                rates,
+                                note="recipients / wall time of the whole process",
+                            )
+                        )
                         if firsts:
-                            figures.append(Figure("send", f"{name}: time to first batch", median(firsts), "s", len(firsts),
-                                                  firsts, note="start-up, collect, render, freezing the recipients"))
-                        figures.append(Figure("send", f"{name}: sink busy time", median(busy), "s", runs, busy,
-                                              note="the sink's own time reading and checking the bodies (a floor the send waits on)"))
+                            figures.append(
+                                Figure(
+                                    "send",
+                                    f"{name}: time to first batch",
+                                    median(firsts),
+                                    "s",
+                                    len(firsts),
+                                    firsts,
+                                    note="start-up, collect, render, freezing the recipients",
+                                )
+                            )
+                        figures.append(
+                            Figure(
+                                "send",
+                                f"{name}: sink busy time",
+                                median(busy),
+                                "s",
+                                runs,
+                                busy,
+                                note="the sink's own time reading and checking the bodies (a floor the send waits on)",
+                            )
+                        )
                         rss = median(rsss)
                         rss_by_size[size] = rss
-                        figures.append(Figure("send", f"{name}: peak RSS", rss, "MB", runs, rsss, "<= 200 MB",
-                                              check(rss, at_most=200.0)))
+                        figures.append(
+                            Figure(
+                                "send",
+                                f"{name}: peak RSS",
+                                rss,
+                                "MB",
+                                runs,
+                                rsss,
+                                "<= 200 MB",
+                                check(rss, at_most=200.0),
+                            )
+                        )
                         if profile_dir is not None and size == sizes[-1]:
-                            figures[-1].note = _profile(profile_dir, kind, size, store, config, env, sink.url, folder)
+                            figures[-1].note = _profile(
+                                profile_dir, kind, size, store, config, env, sink.url, folder
+                            )
                 finally:
                     store.dispose()
             if len(rss_by_size) >= 2:
                 lo, hi = min(rss_by_size), max(rss_by_size)
                 growth = rss_by_size[hi] - rss_by_size[lo]
-                figures.append(Figure("send", f"peak RSS growth {label(lo)}→{label(hi)} {kind}", growth, "MB", runs,
-                                      [growth], "flat (<= 20 MB)", check(growth, at_most=20.0)))
+                figures.append(
+                    Figure(
+                        "send",
+                        f"peak RSS growth {label(lo)}→{label(hi)} {kind}",
+                        growth,
+                        "MB",
+                        runs,
+                        [growth],
+                        "flat (<= 20 MB)",
+                        check(growth, at_most=20.0),
+                    )
+                )
     return figures
 
 
-def _profile(profile_dir: Path, kind: str, size: int, store: Any, config: Path, env: dict[str, str], sink_url: str, folder: Path) -> str:
+def _profile(
+    profile_dir: Path,
+    kind: str,
+    size: int,
+    store: Any,
+    config: Path,
+    env: dict[str, str],
+    sink_url: str,
+    folder: Path,
+) -> str:
     profile_dir.mkdir(parents=True, exist_ok=True)
     datagen.clear_sends(store)
     httpx.post(sink_url + "/reset")
     raw = profile_dir / f"send-{kind}-{label(size)}.pyspy.txt"
     summary = run_profiled(
-        [sys.executable, "-m", "digest", "send", "--yes", "--config", str(config), "--as-of", AS_OF.isoformat()],
-        raw=raw, env=env, cwd=folder,
+        [
+            sys.executable,
+            "-m",
+            "digest",
+            "send",
+            "--yes",
+            "--config",
+            str(config),
+            "--as-of",
+            AS_OF.isoformat(),
+        ],
+        raw=raw,
+        env=env,
+        cwd=folder,
     )
-    (profile_dir / f"send-{kind}-{label(size)}.summary.txt").write_text(summary + "\n", encoding="utf-8")
+    (profile_dir / f"send-{kind}-{label(size)}.summary.txt").write_text(
+        summary + "\n", encoding="utf-8"
+    )
     print(f"--- profile send {kind} {label(size)} ---\n{summary}", file=sys.stderr)
     return f"profile: {raw.name}"
-

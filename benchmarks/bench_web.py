@@ -45,7 +45,13 @@ class _Forms(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").lower(), "inputs": []})
+            self.forms.append(
+                {
+                    "action": a.get("action", ""),
+                    "method": a.get("method", "get").lower(),
+                    "inputs": [],
+                }
+            )
         elif tag in ("input", "button", "textarea", "select") and self.forms and a.get("name"):
             self.forms[-1]["inputs"].append(a)
 
@@ -60,7 +66,10 @@ def subscribe_plan(base: str, prefix: str) -> dict[str, Any]:
         parser.feed(page.text)
         for form in parser.forms:
             inputs = form["inputs"]
-            email = next((i["name"] for i in inputs if i.get("type") == "email" or i["name"] == "email"), None)
+            email = next(
+                (i["name"] for i in inputs if i.get("type") == "email" or i["name"] == "email"),
+                None,
+            )
             if form["method"] != "post" or email is None:
                 continue
             fields = []
@@ -76,8 +85,14 @@ def subscribe_plan(base: str, prefix: str) -> dict[str, Any]:
             cookie = "; ".join(f"{k}={v}" for k, v in page.cookies.items())
             action = form["action"] or path
             action = action.removeprefix(base)
-            return {"mode": "form", "path": action, "body": urlencode(fields), "email_field": email,
-                    "cookie": cookie, "prefix": prefix}
+            return {
+                "mode": "form",
+                "path": action,
+                "body": urlencode(fields),
+                "email_field": email,
+                "cookie": cookie,
+                "prefix": prefix,
+            }
         last = f"{path}: HTTP {page.status_code}, {len(parser.forms)} form(s), none with an e-mail field"
     raise RuntimeError(f"no subscribe form found ({last})")
 
@@ -94,11 +109,28 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def serve(config: Path, port: int, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def serve(
+    config: Path, port: int, env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "digest", "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=config.parent,
+            [
+                sys.executable,
+                "-m",
+                "digest",
+                "serve",
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=config.parent,
         )
         try:
             wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=30, proc=proc)
@@ -113,10 +145,15 @@ def serve(config: Path, port: int, env: dict[str, str], log: Path) -> Iterator[s
 
 
 def _bad(result: dict[str, Any]) -> int:
-    return int(sum(n for code, n in result["statuses"].items() if code[:1] not in ("2", "3")) + result["errors"])
+    return int(
+        sum(n for code, n in result["statuses"].items() if code[:1] not in ("2", "3"))
+        + result["errors"]
+    )
 
 
-def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any = None) -> list[Figure]:
+def run(
+    *, quick: bool, workdir: Path, repeat: int | None = None, options: Any = None
+) -> list[Figure]:
     dbs_opt = getattr(options, "databases", None)
     dbs = dbs_opt.split(",") if dbs_opt else (["sqlite"] if quick else ["sqlite", "postgresql"])
     runs = repeat or (1 if quick else 3)
@@ -126,7 +163,11 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
         import subscribers.web.app  # noqa: F401
         from subscribers.tokens import Tokens
     except ImportError as exc:
-        return [unmeasured("web", "web", "req/s", f"the web app is not available: {exc}", ">= 500 req/s")]
+        return [
+            unmeasured(
+                "web", "web", "req/s", f"the web app is not available: {exc}", ">= 500 req/s"
+            )
+        ]
     from subscribers.db import open_store
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -136,66 +177,133 @@ def run(*, quick: bool, workdir: Path, repeat: int | None = None, options: Any =
         env = digest_env(sink.url)
         for kind in dbs:
             if kind == "postgresql" and not pgdb.available():
-                figures.append(unmeasured("web", "web on postgresql", "req/s", f"PostgreSQL not reachable at {pgdb.ADMIN_URL}"))
+                figures.append(
+                    unmeasured(
+                        "web",
+                        "web on postgresql",
+                        "req/s",
+                        f"PostgreSQL not reachable at {pgdb.ADMIN_URL}",
+                    )
+                )
                 continue
             with database(kind, workdir) as url:
                 store = open_store(url)
                 try:
                     datagen.generate(store, list_size)
                     with store.engine.connect() as conn:
-                        rows = conn.execute(text("SELECT id, email FROM subscribers ORDER BY id")).all()
+                        rows = conn.execute(
+                            text("SELECT id, email FROM subscribers ORDER BY id")
+                        ).all()
                     tokens = [tokens_for.unsubscribe(int(i), str(e)) for i, e in rows]
                     port = free_port()
                     base = f"http://127.0.0.1:{port}"
                     config = write_publication(
-                        workdir / kind, db_url=url, public_url=base,
+                        workdir / kind,
+                        db_url=url,
+                        public_url=base,
                         web={"rate_limit_per_ip": UNLIMITED, "rate_limit_per_address": UNLIMITED},
                     )
                     with serve(config, port, env, workdir / kind / "serve.log") as server:
                         profile = getattr(options, "profile", None)
                         if profile is not None:
-                            _profile_oneclick(profile, kind, server.pid, base, tokens, seconds, workdir / kind)
-                        figures += _oneclick(kind, base, tokens, store, runs, seconds, workdir / kind)
+                            _profile_oneclick(
+                                profile, kind, server.pid, base, tokens, seconds, workdir / kind
+                            )
+                        figures += _oneclick(
+                            kind, base, tokens, store, runs, seconds, workdir / kind
+                        )
                         figures += _subscribe(kind, base, runs, seconds, workdir / kind)
                 finally:
                     store.dispose()
     return figures
 
 
-def _oneclick(kind: str, base: str, tokens: list[str], store: Any, runs: int, seconds: float, folder: Path) -> list[Figure]:
+def _oneclick(
+    kind: str, base: str, tokens: list[str], store: Any, runs: int, seconds: float, folder: Path
+) -> list[Figure]:
     # a first request checks the route works at all before loading it
-    first = httpx.post(f"{base}/unsubscribe/{tokens[0]}", content=b"List-Unsubscribe=One-Click",
-                       headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
+    first = httpx.post(
+        f"{base}/unsubscribe/{tokens[0]}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
     name = f"one-click unsubscribe POST {kind}"
     if first.status_code >= 300:
-        return [unmeasured("web", f"{name}: requests/s", "req/s",
-                           f"the first one-click POST answered {first.status_code}", ">= 500 req/s")]
+        return [
+            unmeasured(
+                "web",
+                f"{name}: requests/s",
+                "req/s",
+                f"the first one-click POST answered {first.status_code}",
+                ">= 500 req/s",
+            )
+        ]
     rps, p99s, notes = [], [], []
     for r in range(runs):
         with store.engine.begin() as conn:
-            conn.execute(text("UPDATE subscribers SET status = 'active', unsubscribed_at = NULL WHERE status = 'unsubscribed'"))
-        got = load(base, {"mode": "oneclick", "tokens": tokens}, duration=seconds, connections=CONNECTIONS, folder=folder)
+            conn.execute(
+                text(
+                    "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL WHERE status = 'unsubscribed'"
+                )
+            )
+        got = load(
+            base,
+            {"mode": "oneclick", "tokens": tokens},
+            duration=seconds,
+            connections=CONNECTIONS,
+            folder=folder,
+        )
         with store.engine.connect() as conn:
-            gone = int(conn.execute(text("SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'")).scalar_one())
+            gone = int(
+                conn.execute(
+                    text("SELECT count(*) FROM subscribers WHERE status = 'unsubscribed'")
+                ).scalar_one()
+            )
         bad = _bad(got)
         expected = min(got["requests"], len(tokens))
         if bad or gone < expected:
-            notes.append(f"run {r + 1}: {bad} failed requests, {gone} of {expected} subscribers unsubscribed")
+            notes.append(
+                f"run {r + 1}: {bad} failed requests, {gone} of {expected} subscribers unsubscribed"
+            )
         rps.append(got["rps"])
         p99s.append(got["p99_ms"])
-        print(f"    one-click {kind} run {r + 1}: {got['rps']:.0f} req/s, p99 {got['p99_ms']:.1f} ms, "
-              f"{got['requests']} requests, {gone} unsubscribed ({got['tool']})", file=sys.stderr)
+        print(
+            f"    one-click {kind} run {r + 1}: {got['rps']:.0f} req/s, p99 {got['p99_ms']:.1f} ms, "
+            f"{got['requests']} requests, {gone} unsubscribed ({got['tool']})",
+            file=sys.stderr,
+        )
     ok = not notes
     note = "; ".join(notes) or f"{CONNECTIONS} connections, {seconds:.0f} s per run, {got['tool']}"
     r_med, p_med = median(rps), median(p99s)
     return [
-        Figure("web", f"{name}: requests/s", r_med, "req/s", runs, rps, ">= 500 req/s",
-               bool(check(r_med, at_least=500)) and ok, note),
-        Figure("web", f"{name}: p99", p_med, "ms", runs, p99s, "< 50 ms", bool(check(p_med, at_most=49.999)) and ok),
+        Figure(
+            "web",
+            f"{name}: requests/s",
+            r_med,
+            "req/s",
+            runs,
+            rps,
+            ">= 500 req/s",
+            bool(check(r_med, at_least=500)) and ok,
+            note,
+        ),
+        Figure(
+            "web",
+            f"{name}: p99",
+            p_med,
+            "ms",
+            runs,
+            p99s,
+            "< 50 ms",
+            bool(check(p_med, at_most=49.999)) and ok,
+        ),
     ]
 
 
-def _profile_oneclick(folder: Path, kind: str, pid: int, base: str, tokens: list[str], seconds: float, work: Path) -> None:
+def _profile_oneclick(
+    folder: Path, kind: str, pid: int, base: str, tokens: list[str], seconds: float, work: Path
+) -> None:
     """py-spy on the server (all threads, idle ones too: where requests wait) under one-click load."""
     exe = py_spy()
     if exe is None:
@@ -205,24 +313,59 @@ def _profile_oneclick(folder: Path, kind: str, pid: int, base: str, tokens: list
     for idle in (False, True):
         raw = folder / f"web-oneclick-{kind}{'-idle' if idle else ''}.pyspy.txt"
         spy = subprocess.Popen(
-            [exe, "record", "--pid", str(pid), "--format", "raw", "-r", "200", "-o", str(raw),
-             "--duration", str(max(1, int(seconds))), "--nonblocking", *(["--idle"] if idle else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "-r",
+                "200",
+                "-o",
+                str(raw),
+                "--duration",
+                str(max(1, int(seconds))),
+                "--nonblocking",
+                *(["--idle"] if idle else []),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        load(base, {"mode": "oneclick", "tokens": tokens}, duration=seconds, connections=CONNECTIONS, folder=work)
+        load(
+            base,
+            {"mode": "oneclick", "tokens": tokens},
+            duration=seconds,
+            connections=CONNECTIONS,
+            folder=work,
+        )
         spy.wait(timeout=seconds + 30)
         summary = summarize(raw) if raw.exists() else "(py-spy wrote nothing)"
         raw.with_suffix(".summary.txt").write_text(summary + "\n", encoding="utf-8")
-        print(f"--- profile web one-click {kind}{' (with idle)' if idle else ''} ---\n{summary}", file=sys.stderr)
+        print(
+            f"--- profile web one-click {kind}{' (with idle)' if idle else ''} ---\n{summary}",
+            file=sys.stderr,
+        )
 
 
 def _subscribe(kind: str, base: str, runs: int, seconds: float, folder: Path) -> list[Figure]:
     name = f"subscribe form POST {kind}"
     try:
         probe = subscribe_plan(base, prefix=f"probe-{kind}-{time.time_ns()}-")
-        body = probe["body"] + ("&" if probe["body"] else "") + f"{probe['email_field']}=probe-{kind}%40example.com"
-        first = httpx.post(base + probe["path"], content=body.encode(), timeout=10,
-                           headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": probe["cookie"]})
+        body = (
+            probe["body"]
+            + ("&" if probe["body"] else "")
+            + f"{probe['email_field']}=probe-{kind}%40example.com"
+        )
+        first = httpx.post(
+            base + probe["path"],
+            content=body.encode(),
+            timeout=10,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": probe["cookie"],
+            },
+        )
         if first.status_code >= 400:
             raise RuntimeError(f"the first subscribe POST answered {first.status_code}")
     except (RuntimeError, httpx.HTTPError) as exc:
@@ -236,10 +379,22 @@ def _subscribe(kind: str, base: str, runs: int, seconds: float, folder: Path) ->
             notes.append(f"run {r + 1}: {bad} failed requests {got['statuses']}")
         rps.append(got["rps"])
         p99s.append(got["p99_ms"])
-        print(f"    subscribe {kind} run {r + 1}: {got['rps']:.0f} req/s, p99 {got['p99_ms']:.1f} ms ({got['tool']})",
-              file=sys.stderr)
+        print(
+            f"    subscribe {kind} run {r + 1}: {got['rps']:.0f} req/s, p99 {got['p99_ms']:.1f} ms ({got['tool']})",
+            file=sys.stderr,
+        )
     note = "; ".join(notes) or "each post a new address; confirmation e-mails to the local sink"
     return [
-        Figure("web", f"{name}: requests/s", median(rps), "req/s", runs, rps, None, False if notes else None, note),
+        Figure(
+            "web",
+            f"{name}: requests/s",
+            median(rps),
+            "req/s",
+            runs,
+            rps,
+            None,
+            False if notes else None,
+            note,
+        ),
         Figure("web", f"{name}: p99", median(p99s), "ms", runs, p99s),
     ]

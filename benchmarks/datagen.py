@@ -79,7 +79,11 @@ def generate(store: Store, count: int, *, start: int = 1) -> float:
 
 def active_count(store: Store) -> int:
     with store.engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM subscribers WHERE status = 'active'")).scalar_one())
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM subscribers WHERE status = 'active'")
+            ).scalar_one()
+        )
 
 
 def clear_sends(store: Store) -> None:

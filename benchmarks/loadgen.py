@@ -44,7 +44,11 @@ def requests_for(plan: dict[str, Any], host: str) -> Iterator[bytes]:
         sep = "&" if plan["body"] else ""
         for n in itertools.count(1):
             email = f"{plan['prefix']}{n}%40example.com"
-            yield raw(plan["path"], f"{plan['body']}{sep}{plan['email_field']}={email}", plan.get("cookie", ""))
+            yield raw(
+                plan["path"],
+                f"{plan['body']}{sep}{plan['email_field']}={email}",
+                plan.get("cookie", ""),
+            )
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:

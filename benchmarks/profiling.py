@@ -62,7 +62,7 @@ def summarize(raw: Path, top: int = 15) -> str:
         m = _LINE.search(line)
         if not m:
             continue
-        count = int(line[m.start():])
+        count = int(line[m.start() :])
         frames = [_short(f) for f in line[: m.start()].split(";") if f]
         if not frames:
             continue
@@ -81,11 +81,15 @@ def summarize(raw: Path, top: int = 15) -> str:
     return "\n".join(out)
 
 
-def run_profiled(cmd: Sequence[str], *, raw: Path, env: dict[str, str], cwd: Path | None = None) -> str:
+def run_profiled(
+    cmd: Sequence[str], *, raw: Path, env: dict[str, str], cwd: Path | None = None
+) -> str:
     prefix = record_command(output=raw)
     if prefix is None:
         return "py-spy is not installed; pip install py-spy"
-    proc = subprocess.run([*prefix, *cmd], env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [*prefix, *cmd], env=env, cwd=cwd, capture_output=True, text=True, check=False
+    )
     if not raw.exists():
         return f"py-spy failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}"
     return summarize(raw)

@@ -42,13 +42,13 @@ def rss(entries: int, *, feed: int = 0, as_of: datetime = AS_OF) -> str:
             "<item>"
             f"<title>{escape(f['title'])}</title>"
             f"<link>{f['url']}?utm_source=rss</link>"
-            f"<guid isPermaLink=\"false\">story-{feed}-{i}</guid>"
+            f'<guid isPermaLink="false">story-{feed}-{i}</guid>'
             f"<pubDate>{format_datetime(f['published'])}</pubDate>"
             f"<dc:creator>{escape(f['author'])}</dc:creator>"
             f"{cats}"
             f"<description>{escape(f['dek'])}</description>"
             f"<content:encoded><![CDATA[{f['body']}]]></content:encoded>"
-            f"<media:content url=\"{f['image']}\" medium=\"image\"/>"
+            f'<media:content url="{f["image"]}" medium="image"/>'
             "</item>"
         )
     return (
@@ -155,7 +155,9 @@ def sample_issue(stories: int = 12, *, as_of: datetime = AS_OF) -> Any:
         )
 
     lead = Pick(article(0), "lead", "newest story in Featured")
-    latest = tuple(Pick(article(i), "latest", "newest in its section") for i in range(1, stories + 1))
+    latest = tuple(
+        Pick(article(i), "latest", "newest in its section") for i in range(1, stories + 1)
+    )
     return Issue(
         key="2026-W47",
         as_of=as_of,

@@ -40,7 +40,12 @@ class Finished:
 
 
 def run_measured(
-    args: Sequence[str], *, env: dict[str, str], log: Path, cwd: Path | None = None, timeout: float = 900.0
+    args: Sequence[str],
+    *,
+    env: dict[str, str],
+    log: Path,
+    cwd: Path | None = None,
+    timeout: float = 900.0,
 ) -> Finished:
     """Run ``python -m digest ARGS``; wall time, and peak RSS from ``wait4``'s rusage.
     A run past ``timeout`` seconds is killed (exit code -9 and a line in the log)."""

@@ -23,13 +23,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_http(url: str, *, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_http(
+    url: str, *, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll ``url`` until it answers (any status) or fail naming it."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{url}: the server exited with code {proc.returncode} before answering")
+            raise RuntimeError(
+                f"{url}: the server exited with code {proc.returncode} before answering"
+            )
         try:
             httpx.get(url, timeout=2.0)
             return

@@ -96,19 +96,37 @@ def _need(cond: bool, message: str, field: str) -> None:
 def check_common(body: Any) -> list[dict[str, Any]]:
     _need(isinstance(body, dict), "the body must be a JSON object", "")
     pers = body.get("personalizations")
-    _need(isinstance(pers, list) and 1 <= len(pers) <= 1000, "personalizations: 1 to 1000 needed", "personalizations")
-    _need(isinstance(body.get("subject"), str) and bool(body["subject"]), "subject is required", "subject")
+    _need(
+        isinstance(pers, list) and 1 <= len(pers) <= 1000,
+        "personalizations: 1 to 1000 needed",
+        "personalizations",
+    )
+    _need(
+        isinstance(body.get("subject"), str) and bool(body["subject"]),
+        "subject is required",
+        "subject",
+    )
     frm = body.get("from")
-    _need(isinstance(frm, dict) and "@" in str(frm.get("email", "")), "from.email is required", "from.email")
+    _need(
+        isinstance(frm, dict) and "@" in str(frm.get("email", "")),
+        "from.email is required",
+        "from.email",
+    )
     content = body.get("content")
     _need(isinstance(content, list) and bool(content), "content is required", "content")
-    types = [c.get("type") for c in content if isinstance(c, dict) and isinstance(c.get("value"), str)]
+    types = [
+        c.get("type") for c in content if isinstance(c, dict) and isinstance(c.get("value"), str)
+    ]
     _need("text/html" in types, "content needs a text/html part", "content")
     for i, p in enumerate(pers):
-        _need(isinstance(p, dict), "each personalization must be an object", f"personalizations.{i}")
+        _need(
+            isinstance(p, dict), "each personalization must be an object", f"personalizations.{i}"
+        )
         to = p.get("to")
         _need(
-            isinstance(to, list) and len(to) >= 1 and all(isinstance(t, dict) and "@" in str(t.get("email", "")) for t in to),
+            isinstance(to, list)
+            and len(to) >= 1
+            and all(isinstance(t, dict) and "@" in str(t.get("email", "")) for t in to),
             "to must list at least one address",
             f"personalizations.{i}.to",
         )
@@ -125,14 +143,20 @@ def check_issue(body: dict[str, Any], pers: list[dict[str, Any]]) -> list[str]:
         _need(len(p["to"]) == 1, "an issue goes to one address per personalization", f"{where}.to")
         subs = p.get("substitutions")
         _need(
-            isinstance(subs, dict) and isinstance(subs.get(UNSUBSCRIBE_PLACEHOLDER), str) and subs[UNSUBSCRIBE_PLACEHOLDER].startswith("http"),
+            isinstance(subs, dict)
+            and isinstance(subs.get(UNSUBSCRIBE_PLACEHOLDER), str)
+            and subs[UNSUBSCRIBE_PLACEHOLDER].startswith("http"),
             f"substitutions must give {UNSUBSCRIBE_PLACEHOLDER} a URL",
             f"{where}.substitutions",
         )
         headers: Any = p.get("headers")
         _need(isinstance(headers, dict), "headers are required", f"{where}.headers")
         lu = headers.get("List-Unsubscribe", "")
-        _need(isinstance(lu, str) and lu.startswith("<") and lu.endswith(">"), "List-Unsubscribe must be <url>", f"{where}.headers")
+        _need(
+            isinstance(lu, str) and lu.startswith("<") and lu.endswith(">"),
+            "List-Unsubscribe must be <url>",
+            f"{where}.headers",
+        )
         _need(
             headers.get("List-Unsubscribe-Post") == "List-Unsubscribe=One-Click",
             "List-Unsubscribe-Post must be List-Unsubscribe=One-Click",
@@ -183,14 +207,21 @@ class SinkHandler(BaseHTTPRequestHandler):
         if not auth.startswith("Bearer ") or len(auth) <= len("Bearer "):
             with COUNTERS.lock:
                 COUNTERS.unauthorized += 1
-            self._reply(401, orjson.dumps({"errors": [{"message": "authorization required", "field": None}]}))
+            self._reply(
+                401,
+                orjson.dumps({"errors": [{"message": "authorization required", "field": None}]}),
+            )
             return
         if self.headers.get("Content-Encoding", "").lower() == "gzip":
             raw = gzip.decompress(raw)
         try:
             body = orjson.loads(raw)
             pers = check_common(body)
-            issue = (body.get("custom_args") or {}).get("issue") if isinstance(body.get("custom_args"), dict) else None
+            issue = (
+                (body.get("custom_args") or {}).get("issue")
+                if isinstance(body.get("custom_args"), dict)
+                else None
+            )
             if issue is None and pers and isinstance(pers[0].get("custom_args"), dict):
                 issue = pers[0]["custom_args"].get("issue")  # digest sends them per personalization
             emails = check_issue(body, pers) if issue else []
@@ -228,7 +259,10 @@ class SinkHandler(BaseHTTPRequestHandler):
             COUNTERS.bytes += size
             if len(COUNTERS.errors) < MAX_ERRORS_KEPT:
                 COUNTERS.errors.append(f"{field}: {message}" if field else message)
-        self._reply(400, orjson.dumps({"errors": [{"message": message, "field": field or None, "help": None}]}))
+        self._reply(
+            400,
+            orjson.dumps({"errors": [{"message": message, "field": field or None, "help": None}]}),
+        )
 
 
 class SinkServer(ThreadingHTTPServer):

@@ -32,7 +32,9 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def check(value: float | None, *, at_most: float | None = None, at_least: float | None = None) -> bool | None:
+def check(
+    value: float | None, *, at_most: float | None = None, at_least: float | None = None
+) -> bool | None:
     if value is None:
         return None
     too_high = at_most is not None and value > at_most

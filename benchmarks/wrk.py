@@ -19,7 +19,8 @@ function done(summary, latency, requests)
 end
 """
 
-ONECLICK = r"""
+ONECLICK = (
+    r"""
 local tokens, n, i = {}, 0, 0
 function init(args)
   for line in io.lines(args[1]) do n = n + 1; tokens[n] = line end
@@ -29,9 +30,12 @@ function request()
   return wrk.format("POST", "/unsubscribe/" .. tokens[i],
     {["Content-Type"] = "application/x-www-form-urlencoded"}, "List-Unsubscribe=One-Click")
 end
-""" + _DONE
+"""
+    + _DONE
+)
 
-FORM = r"""
+FORM = (
+    r"""
 local path, body, field, cookie, prefix, counter = "/", "", "email", "", "bench", 0
 function init(args)
   path, body, field, cookie, prefix = args[1], args[2], args[3], args[4], args[5]
@@ -44,14 +48,18 @@ function request()
   if body ~= "" then sep = "&" end
   return wrk.format("POST", path, headers, body .. sep .. field .. "=" .. prefix .. counter .. "%40example.com")
 end
-""" + _DONE
+"""
+    + _DONE
+)
 
 
 def available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, plan: dict[str, Any], *, duration: float, connections: int, folder: Path) -> dict[str, Any]:
+def run_wrk(
+    url: str, plan: dict[str, Any], *, duration: float, connections: int, folder: Path
+) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     if plan["mode"] == "oneclick":
         tokens = folder / "tokens.txt"
@@ -61,16 +69,33 @@ def run_wrk(url: str, plan: dict[str, Any], *, duration: float, connections: int
     else:
         script = folder / "form.lua"
         script.write_text(FORM, encoding="utf-8")
-        args = [plan["path"], plan["body"], plan["email_field"], plan.get("cookie", ""), plan["prefix"]]
+        args = [
+            plan["path"],
+            plan["body"],
+            plan["email_field"],
+            plan.get("cookie", ""),
+            plan["prefix"],
+        ]
     cmd = [
-        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
-        "-s", str(script), url, "--", *args,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+        "--",
+        *args,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=False)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:
-        raise RuntimeError(f"wrk gave no result (exit {proc.returncode}): {proc.stdout[-300:]} {proc.stderr[-300:]}")
-    raw = json.loads(line[len("WRKJSON "):])
+        raise RuntimeError(
+            f"wrk gave no result (exit {proc.returncode}): {proc.stdout[-300:]} {proc.stderr[-300:]}"
+        )
+    raw = json.loads(line[len("WRKJSON ") :])
     seconds = raw["duration_us"] / 1e6
     errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
     return {
@@ -85,23 +110,47 @@ def run_wrk(url: str, plan: dict[str, Any], *, duration: float, connections: int
     }
 
 
-def run_python(url: str, plan: dict[str, Any], *, duration: float, connections: int, folder: Path) -> dict[str, Any]:
+def run_python(
+    url: str, plan: dict[str, Any], *, duration: float, connections: int, folder: Path
+) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     plan_file = folder / f"plan-{plan['mode']}.json"
     plan_file.write_text(json.dumps(plan), encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.loadgen", "--url", url, "--plan", str(plan_file),
-         "--duration", str(duration), "--connections", str(connections)],
-        capture_output=True, text=True, timeout=duration + 60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.loadgen",
+            "--url",
+            url,
+            "--plan",
+            str(plan_file),
+            "--duration",
+            str(duration),
+            "--connections",
+            str(connections),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=False,
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"loadgen gave no result (exit {proc.returncode}): {proc.stderr[-500:]}")
-    result: dict[str, Any] = json.loads(line[len("RESULT "):])
+    result: dict[str, Any] = json.loads(line[len("RESULT ") :])
     return result
 
 
-def load(url: str, plan: dict[str, Any], *, duration: float, connections: int, folder: Path, prefer_wrk: bool = True) -> dict[str, Any]:
+def load(
+    url: str,
+    plan: dict[str, Any],
+    *,
+    duration: float,
+    connections: int,
+    folder: Path,
+    prefer_wrk: bool = True,
+) -> dict[str, Any]:
     if prefer_wrk and available():
         return run_wrk(url, plan, duration=duration, connections=connections, folder=folder)
     return run_python(url, plan, duration=duration, connections=connections, folder=folder)

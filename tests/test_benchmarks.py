@@ -27,13 +27,19 @@ def issue_body(n: int = 2) -> dict[str, object]:
             {
                 "to": [{"email": f"reader{i}@example.com"}],
                 "substitutions": {"%%unsubscribe_url%%": f"{url}{i}"},
-                "headers": {"List-Unsubscribe": f"<{url}{i}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+                "headers": {
+                    "List-Unsubscribe": f"<{url}{i}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                },
             }
             for i in range(n)
         ],
         "subject": "Week 47",
         "from": {"email": "newsletter@statecraft.example"},
-        "content": [{"type": "text/plain", "value": "t"}, {"type": "text/html", "value": "<p>h</p>"}],
+        "content": [
+            {"type": "text/plain", "value": "t"},
+            {"type": "text/html", "value": "<p>h</p>"},
+        ],
         "custom_args": {"issue": "2026-W47"},
     }
 
@@ -51,7 +57,9 @@ def test_sink_counts_recipients_and_refuses_bad_shapes() -> None:
         assert refused.json()["errors"][0]["field"] == "personalizations.0.headers"
         too_many = issue_body(1001)
         assert httpx.post(send, json=too_many, headers=AUTH).status_code == 400
-        assert httpx.post(send, json=issue_body(3), headers=AUTH).status_code == 202  # the same 3 again
+        assert (
+            httpx.post(send, json=issue_body(3), headers=AUTH).status_code == 202
+        )  # the same 3 again
         stats = httpx.get(sink.url + "/stats").json()
     assert stats["recipients"] == 6
     assert stats["unique_recipients"] == 3
@@ -78,7 +86,12 @@ def test_quick_run_measures_every_benchmark(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(out.read_text())
