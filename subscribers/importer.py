@@ -13,12 +13,12 @@ through the subscribe page.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import secrets as pysecrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 from sqlalchemy import select
 
@@ -73,7 +73,8 @@ def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
     except OSError as exc:
         raise UsageError(f"{path}: cannot be read: {exc.strerror}") from None
     with handle:
-        reader = csv.reader(handle, delimiter=_delimiter(handle))
+        first = handle.readline()  # read, not peeked: the file may be a pipe
+        reader = csv.reader(itertools.chain([first], handle), delimiter=_delimiter(first))
         try:
             header = next(reader)
         except StopIteration:
@@ -121,10 +122,8 @@ _HEADER_ALIASES = {"e-mail": "email", "email address": "email", "e-mail address"
                    "email_address": "email", "full name": "name"}
 
 
-def _delimiter(handle: TextIO) -> str:
+def _delimiter(first: str) -> str:
     """"," unless the header line plainly uses ";" (Excel in many locales) or a tab."""
-    first = handle.readline()
-    handle.seek(0)
     if "," not in first:
         for other in (";", "\t"):
             if other in first:

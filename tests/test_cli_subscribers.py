@@ -190,6 +190,25 @@ def test_import_reads_semicolon_tab_and_other_tools_headers(
         ("ann@example.com", "Ann"), ("bo@example.com", "Bo")}
 
 
+def test_import_reads_a_pipe(editor: Editor) -> None:
+    import os
+    import threading
+
+    fifo = editor.dir / "list.fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with fifo.open("w", encoding="utf-8") as out:
+            out.write("email;name\npiped@example.com;Piped\n")
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    r = editor.run("subscribers", "import", str(fifo), "--confirmed")
+    writer.join(5)
+    assert r.exit_code == 0, r.output
+    assert editor.statuses() == {"piped@example.com": "active"}
+
+
 def test_import_unclosed_quote_names_the_line_where_it_opened(editor: Editor) -> None:
     path = editor.csv_file('email,name\nfirst@example.com,First\n"open@example.com,Open\n'
                            "lost@example.com,Lost\n")
