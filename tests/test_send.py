@@ -400,3 +400,26 @@ def test_fast_unsubscribe_tokens_are_exactly_the_tokens_the_web_app_reads(tmp_pa
     for subscriber_id in (1, 7, 999, 123_456, 2**31 + 5):
         assert links.token(subscriber_id) == tokens.unsubscribe(subscriber_id)
         assert tokens.read_unsubscribe(links.token(subscriber_id)) == subscriber_id
+
+
+def test_the_readme_sample_script_sends_the_sample_issue_once(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    for name in ("digest.toml", "feed.xml", "subscribers.csv", "run-sample.sh"):
+        shutil.copy(examples / name, tmp_path / name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
+    env["DIGEST"] = f"{sys.executable} -m digest"
+    first = subprocess.run(["bash", str(tmp_path / "run-sample.sh")], env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "sent 5" in first.stdout
+    emls = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(emls) == 5
+    assert (tmp_path / "digest.db.dev-secret").exists()  # no secret needed for the sample
+    second = subprocess.run(["bash", str(tmp_path / "run-sample.sh")], env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "already sent" in second.stdout
+    assert sorted((tmp_path / "outbox").glob("*.eml")) == emls
