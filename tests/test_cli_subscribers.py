@@ -306,6 +306,25 @@ def test_serve_refuses_without_secret_key(editor: Editor) -> None:
     assert "export DIGEST_SECRET_KEY=$(python -c" in r.stderr
 
 
+def test_serve_refuses_a_guessable_secret_key(editor: Editor) -> None:
+    r = editor.run("serve", env={"DIGEST_SECRET_KEY": "hunter2"})
+    assert r.exit_code == 2
+    assert "DIGEST_SECRET_KEY is only 7 characters" in r.stderr and "at least 16" in r.stderr
+
+
+def test_serve_on_a_busy_port_says_so_and_exits_1(editor: Editor) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = editor.run("serve", "--host", "127.0.0.1", "--port", str(port))
+    assert r.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "--port" in r.stderr
+    assert "Serving" not in r.stdout
+
+
 def test_db_upgrade(editor: Editor) -> None:
     r = editor.run("db", "upgrade")
     assert r.exit_code == 0 and "is at revision" in r.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import sys
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import click
 from digest.cli.common import clock_from_env, config_option, err_console, handle_errors, load
 from digest.config import Secrets
 
+MIN_SECRET_CHARS = 16
 SECRET_HELP = (
     "DIGEST_SECRET_KEY is not set. `digest serve` signs every confirm and unsubscribe link "
     "with it, so it refuses to start without one. Create one and keep it (links stop working "
@@ -43,6 +46,18 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
         err_console.print(f"[bold red]error:[/] {SECRET_HELP}", markup=True, soft_wrap=True,
                           highlight=False)
         sys.exit(2)
+    if len(secrets.secret_key) < MIN_SECRET_CHARS:
+        err_console.print(
+            f"[bold red]error:[/] DIGEST_SECRET_KEY is only {len(secrets.secret_key)} characters: "
+            "anyone holding one of its links could guess it and forge links that unsubscribe "
+            f"other readers. Use at least {MIN_SECRET_CHARS}, for example:\n"
+            "    export DIGEST_SECRET_KEY=$(python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')",
+            markup=True, soft_wrap=True, highlight=False)
+        sys.exit(2)
+    bind_host = host or cfg.web.host
+    bind_port = cfg.web.port if port is None else port
+    _check_can_listen(bind_host, bind_port)
     import uvicorn
 
     from subscribers.db import open_store
@@ -50,8 +65,6 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
 
     store = open_store(cfg.database_url, base_dir=cfg.base_dir)
     app = create_app(cfg, store=store, secrets=secrets, clock=clock_from_env())
-    bind_host = host or cfg.web.host
-    bind_port = cfg.web.port if port is None else port
     click.echo(f"Serving {cfg.newsletter.name} on http://{bind_host}:{bind_port} "
                f"(links in emails use {cfg.newsletter.public_url}); Ctrl+C stops.")
     try:
@@ -59,6 +72,28 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
                     proxy_headers=True, server_header=False)
     finally:
         store.dispose()
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Exit with a message naming the address when it cannot be listened on (uvicorn would
+    log an error and exit 3)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        err_console.print(f"[bold red]error:[/] --host {host!r} is not an address of this "
+                          f"machine: {exc.strerror}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            hint = (" (another program, or another `digest serve`, is using it; pick another "
+                    "with --port or web.port)" if exc.errno == errno.EADDRINUSE else "")
+            err_console.print(f"[bold red]error:[/] cannot listen on {host}:{port}: "
+                              f"{exc.strerror}{hint}", markup=True, highlight=False, soft_wrap=True)
+            sys.exit(1)
 
 
 def register(cli: click.Group) -> None:
