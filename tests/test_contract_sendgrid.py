@@ -33,20 +33,35 @@ NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRETS = Secrets(secret_key="contract-secret", sendgrid_api_key="SG.contract", sendgrid_api_host=None, smtp_password=None)
 
 
+def _answers(url: str) -> bool:
+    try:
+        httpx.post(url + "/v3/mail/send", content=b"{}", timeout=2)
+        return True
+    except httpx.TransportError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def mock_url() -> Iterator[str]:
     url = os.environ.get("DIGEST_SENDGRID_MOCK_URL")
     if url:
         yield url.rstrip("/")
         return
-    start = MOCK_DIR / "start.sh"
+    url = "http://127.0.0.1:4010"
+    if _answers(url):  # already running (a previous run, or another session)
+        yield url
+        return
+    start, stop = MOCK_DIR / "start.sh", MOCK_DIR / "stop.sh"
     if not start.exists():
         pytest.fail(f"the SendGrid mock is missing: {start}")
     try:
         subprocess.run([str(start), "4010"], check=True, capture_output=True, text=True, timeout=180)
     except subprocess.CalledProcessError as exc:
         pytest.fail(f"the Prism SendGrid mock did not start: {exc.stderr.strip()[-800:]}")
-    yield "http://127.0.0.1:4010"  # start.sh is idempotent; the mock is left for the next run
+    try:
+        yield url
+    finally:  # we started it, we stop it (stop.sh signals only the PID start.sh recorded)
+        subprocess.run([str(stop), "4010"], capture_output=True, timeout=30)
 
 
 class Capture:
