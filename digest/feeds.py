@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
@@ -78,7 +79,7 @@ def parse_feed(
     entries = list(parsed.entries)
     if not entries:
         if not parsed.get("version"):
-            raise FeedProblem(_not_a_feed_reason(body, parsed))
+            raise FeedProblem(_not_a_feed_reason(body, parsed, url))
         return ParsedFeed([], [f"{source}: the feed has no entries"])
     if parsed.get("bozo"):
         exc = parsed.get("bozo_exception")
@@ -136,12 +137,47 @@ def _snippet(body: bytes, limit: int = 60) -> str:
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
-def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
+class _FeedLinks(HTMLParser):
+    """The feeds a web page announces (``<link rel="alternate" type="application/rss+xml">``)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        rel = (a.get("rel") or "").lower().split()
+        kind = (a.get("type") or "").lower()
+        if tag == "link" and "alternate" in rel and kind in _FEED_TYPES and a.get("href"):
+            self.hrefs.append(a["href"] or "")
+
+
+_FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml"}
+
+
+def _announced_feed(body: bytes, url: str) -> str | None:
+    finder = _FeedLinks()
+    try:
+        finder.feed(body[:200_000].decode("utf-8", "replace"))
+    except Exception:  # noqa: BLE001 -- only a hint; a page too broken to read gives none
+        return None
+    for href in finder.hrefs:
+        found = urljoin(url, href.strip())
+        if is_web_url(found):
+            return found
+    return None
+
+
+def _not_a_feed_reason(body: bytes, parsed: Any, url: str = "") -> str:
     head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:200].lower()
     looks_html = head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
     exc = parsed.get("bozo_exception")
     if head.startswith(b"<") and not looks_html and _is_xml_error(exc):
         return _xml_error(exc)
+    if looks_html:
+        feed = _announced_feed(body, url)
+        if feed:
+            return f"a web page, not a feed; the page names its feed: {feed} (use that as the url)"
     snippet = _snippet(body)
     if "\ufffd" in snippet or any(ord(c) < 32 for c in snippet):  # raw bytes are no message
         kind = "gzip-compressed data" if body.startswith(b"\x1f\x8b") else "binary data"

@@ -787,3 +787,26 @@ def test_a_first_paragraph_repeating_the_title_is_not_the_dek(tmp_path: Path) ->
     assert story.title == "Ten lessons from shipping"
     assert story.dek == "Shipping is a habit."
     assert story.excerpt == "Shipping is a habit. Start small."
+
+
+def test_a_home_page_instead_of_its_feed_names_the_feed_it_announces(
+    http: HTTPServer, client: httpx.Client
+) -> None:
+    http.expect_request("/").respond_with_data(
+        "<!DOCTYPE html><html><head><title>Harbor Town</title>"
+        '<link rel="alternate" type="application/rss+xml" title="Feed" href="/feed/">'
+        "</head><body>Home</body></html>",
+        content_type="text/html",
+    )
+    http.expect_request("/plain").respond_with_data(
+        (FEEDS / "page.html").read_bytes(), content_type="text/html"
+    )
+    http.expect_request("/good.rss").respond_with_response(_feed(RSS091))
+    cfg = make_config(
+        ("Home", http.url_for("/")), ("Plain", http.url_for("/plain")),
+        ("Good", http.url_for("/good.rss")),
+    )
+    reasons = {p.source: p.reason for p in collect(cfg, client=client).problems}
+    assert reasons["Home"].startswith("a web page, not a feed; the page names its feed: ")
+    assert http.url_for("/feed/") in reasons["Home"]
+    assert reasons["Plain"].startswith("not a feed: <!DOCTYPE html>")
