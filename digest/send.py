@@ -29,9 +29,9 @@ import hmac
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Sequence
 from binascii import b2a_base64
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol

@@ -19,11 +19,11 @@ in the contract tests.
 from __future__ import annotations
 
 import email.utils
-from itertools import chain, repeat
-from operator import contains, methodcaller
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain, repeat
+from operator import contains, methodcaller
 from typing import Any
 
 import httpx
