@@ -47,6 +47,12 @@ def make_engine(url: str, *, base_dir: Path | None = None) -> Engine:
         parsed = make_url(url)
     except Exception:
         raise StoreError(f"storage.url {url!r} is not a database URL") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"storage.url {parsed.render_as_string(hide_password=True)!r}: digest stores its "
+            "data in SQLite (sqlite:///digest.db) or PostgreSQL "
+            "(postgresql+psycopg://user@host/db)"
+        )
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database

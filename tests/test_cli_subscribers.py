@@ -331,6 +331,13 @@ def test_db_upgrade(editor: Editor) -> None:
     assert editor.run("db", "upgrade").exit_code == 0
 
 
+def test_an_unsupported_database_url_is_named_without_its_password(editor: Editor) -> None:
+    r = editor.run("db", "upgrade", env={"DIGEST_DATABASE_URL": "mysql://u:hunter2@127.0.0.1/db"})
+    assert r.exit_code == 1
+    assert "storage.url 'mysql://u:***@127.0.0.1/db'" in r.stderr and "PostgreSQL" in r.stderr
+    assert "hunter2" not in r.output
+
+
 def test_large_import_streams(tmp_path: Path) -> None:
     editor = Editor(tmp_path, f"sqlite:///{tmp_path / 'big.db'}")
     n = 5000
