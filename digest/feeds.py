@@ -205,7 +205,8 @@ def _article(
         title = shorten(" ".join(raw_title.split()), TITLE_CHARS)
     else:  # RSS titles often carry markup and entities, whatever feedparser guesses
         title = shorten(plain_text(raw_title), TITLE_CHARS)
-    link = (entry.get("link") or "").strip()
+    # Feedburner's <feedburner:origLink> is the story's own address, not the redirect
+    link = (entry.get("feedburner_origlink") or entry.get("link") or "").strip()
     guid = (entry.get("id") or "").strip()
     if not link and is_web_url(guid):
         link = guid

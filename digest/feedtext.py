@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import nh3
 
@@ -116,6 +116,10 @@ def excerpt(paras: list[str], limit: int) -> str:
 # --- URLs ---------------------------------------------------------------------
 
 
+# every printable ASCII character but the ones that end or break a link in HTML and mail
+_URL_SAFE = "".join(c for c in map(chr, range(33, 127)) if not c.isalnum() and c not in '"<>\\`')
+
+
 def _is_tracking(key: str) -> bool:
     return key.lower().startswith("utm_")
 
@@ -147,12 +151,14 @@ def canonical_url(url: str, base: str | None = None) -> str:
     if (scheme, port) in (("http", "80"), ("https", "443")):
         port = ""
     netloc = userinfo + host + (f":{port}" if port else "")
-    path = parts.path
+    # spaces and non-ASCII letters percent-encoded (a raw space ends a link in many mail
+    # clients); existing %XX escapes and reserved characters kept as the feed gave them
+    path = quote(parts.path, safe=_URL_SAFE)
     if not path and scheme in ("http", "https"):
         path = "/"
     # filter the raw query so the parameters kept are byte-for-byte what the feed gave
     query = "&".join(
-        seg
+        quote(seg, safe=_URL_SAFE)
         for seg in parts.query.split("&")
         if seg and not _is_tracking(unquote(seg.split("=")[0]))
     )

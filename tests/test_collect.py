@@ -810,3 +810,22 @@ def test_a_home_page_instead_of_its_feed_names_the_feed_it_announces(
     assert reasons["Home"].startswith("a web page, not a feed; the page names its feed: ")
     assert http.url_for("/feed/") in reasons["Home"]
     assert reasons["Plain"].startswith("not a feed: <!DOCTYPE html>")
+
+
+def test_feedburner_orig_link_and_unencoded_urls(tmp_path: Path) -> None:
+    feed = tmp_path / "links.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0" '
+        'xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0"><channel><title>L</title>'
+        "<item><title>Proxied</title><link>http://feedproxy.example/~r/m/~3/abc/</link>"
+        "<feedburner:origLink>https://m.example/story?utm_source=feedburner</feedburner:origLink>"
+        "<pubDate>Thu, 19 Nov 2026 10:00:00 GMT</pubDate></item>"
+        "<item><title>Spaced</title><link>https://m.example/café/two words?q=a b&amp;k=[1]</link>"
+        "<pubDate>Thu, 19 Nov 2026 09:00:00 GMT</pubDate></item></channel></rss>",
+        encoding="utf-8",
+    )
+    arts = by_title(collect(make_config(("Links", str(feed)))))
+    assert arts["Proxied"].url == "https://m.example/story"
+    # a raw space ends a link in many mail clients: encoded, the rest as the feed gave it
+    assert arts["Spaced"].url == "https://m.example/caf%C3%A9/two%20words?q=a%20b&k=[1]"
+    assert canonical_url("https://m.example/caf%C3%A9/x") == "https://m.example/caf%C3%A9/x"
