@@ -69,6 +69,7 @@ def test_sink_counts_recipients_and_refuses_bad_shapes() -> None:
     assert stats["issues"] == {"2026-W47": 6}
 
 
+@pytest.mark.postgres
 def test_generator_fills_active_subscribers(store: Store) -> None:
     datagen.generate(store, 1500)
     datagen.generate(store, 500, start=1501)
