@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -196,6 +196,8 @@ def _check_value(value: Any, tp: Any, *, path: str, key: str) -> Any:
             raise ConfigError(f"must be a number, got {value!r}", path=path, key=key)
         return float(value)
     if tp is str:
+        if key == "selection.as_of" and isinstance(value, (date, datetime)):
+            return value.isoformat()  # a TOML date-time written without quotes
         if not isinstance(value, str):
             raise ConfigError(f"must be a string, got {value!r}", path=path, key=key)
         return value

@@ -162,3 +162,16 @@ def test_cli_missing_config_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["preview", "--config", str(tmp_path / "missing.toml")])
     assert result.exit_code == 2
     assert "missing.toml" in result.output and "digest init" in result.output
+
+
+def test_as_of_may_be_a_toml_date_time_without_quotes(tmp_path: Path) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    local = load_config(write(tmp_path, GOOD + "as_of = 2026-11-20T09:00:00\n"))
+    ny = ZoneInfo("America/New_York")
+    assert local.fixed_as_of() == datetime(2026, 11, 20, 9, 0, tzinfo=ny)
+    utc = load_config(write(tmp_path, GOOD + "as_of = 2026-11-20T14:00:00Z\n"))
+    assert utc.fixed_as_of() == datetime(2026, 11, 20, 9, 0, tzinfo=ny)
+    day = load_config(write(tmp_path, GOOD + "as_of = 2026-11-20\n"))
+    assert day.fixed_as_of() == datetime(2026, 11, 20, 23, 59, 59, tzinfo=ny)
