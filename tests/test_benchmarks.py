@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from benchmarks import datagen
 from benchmarks.servers import HelperProcess, wait_for_http
