@@ -267,6 +267,7 @@ def _article(
 
 # the footer WordPress SEO plugins (Yoast's default) append to every item's text
 _POST_FOOTER = re.compile(r"^The post .+ appeared first on .+$", re.DOTALL)
+_CUT_MARK = re.compile(r"\s*\[(?:…|\.\.\.)\]$")
 
 
 def _story_text(paras: list[str], title: str) -> list[str]:
@@ -275,6 +276,9 @@ def _story_text(paras: list[str], title: str) -> list[str]:
     paras = [p for p in paras if not _POST_FOOTER.match(p)]
     if paras and title and paras[0].casefold() == title.casefold():
         paras = paras[1:]
+    cut = _CUT_MARK.search(paras[-1]) if paras else None
+    if cut:  # WordPress ends a cut excerpt with " [&hellip;]": an ellipsis says it
+        paras[-1] = paras[-1][: cut.start()].rstrip(" .,;:") + "…"
     return paras
 
 

@@ -631,7 +631,7 @@ appeared first on <a href="https://harbortown.example">Harbor Town Gazette</a>.<
 appeared first on <a href="https://harbortown.example">Harbor Town Gazette</a>.</p>]]></content:encoded>
 </item>
 <item><title>Council meets tonight</title><link>/2026/11/16/council/</link>
-<pubDate>Mon, 16 Nov 2026 18:30:00 PST</pubDate><description>Agenda</description></item>
+<pubDate>Mon, 16 Nov 2026 18:30:00 PST</pubDate><description>Agenda at six. [&#8230;]</description></item>
 </channel></rss>
 """
 
@@ -656,6 +656,7 @@ def test_relative_links_in_a_feed_file_resolve_against_the_feeds_site(tmp_path: 
     # a saved copy of a WordPress feed: relative links belong to the site, not to the disk
     assert arts["Council meets tonight"].url == "https://harbortown.example/2026/11/16/council/"
     assert arts["Council meets tonight"].published == utc(2026, 11, 17, 2, 30)
+    assert arts["Council meets tonight"].dek == "Agenda at six…"  # WordPress's " [&hellip;]"
     image = arts["Mayor’s budget & parks"].image
     assert image is not None
     assert image.url == "https://harbortown.example/wp-content/uploads/budget.jpg"
