@@ -13,6 +13,7 @@ through the subscribe page.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import logging
 import secrets as pysecrets
@@ -67,7 +68,10 @@ def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
     Raises ``UsageError`` naming the file when it is missing or has no ``email`` column.
     """
     try:
-        handle = path.open("r", encoding="utf-8-sig", errors="replace", newline="")
+        raw = path.open("rb")
+        # Excel's "Unicode Text" is UTF-16 (with a byte order mark); everything else UTF-8
+        encoding = "utf-16" if raw.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+        handle = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except OSError as exc:

@@ -190,6 +190,16 @@ def test_import_reads_semicolon_tab_and_other_tools_headers(
         ("ann@example.com", "Ann"), ("bo@example.com", "Bo")}
 
 
+def test_import_reads_excels_utf16_unicode_text(editor: Editor) -> None:
+    path = editor.dir / "unicode.txt"
+    path.write_bytes("Email\tName\r\nzoë@example.com\tZoë Ångström\r\nbad\tX\r\n".encode("utf-16"))
+    r = editor.run("subscribers", "import", str(path), "--confirmed")
+    assert r.exit_code == 1
+    assert "unicode.txt, line 3: 'bad' is not a valid email address" in r.stderr
+    assert [(x["email"], x["name"]) for x in editor.listing()] == [
+        ("zoë@example.com", "Zoë Ångström")]
+
+
 def test_import_reads_a_pipe(editor: Editor) -> None:
     import os
     import threading
