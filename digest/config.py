@@ -369,7 +369,19 @@ def _absolutize_source(src: SourceConfig, base: Path, where: str, i: int) -> Sou
                 key=f"sources[{i}].url",
             )
         return src
-    return SourceConfig(name=src.name, url=str(_resolve(base, url)), section=src.section)
+    path = _resolve(base, url)
+    if _LOOKS_LIKE_HOST.match(url) and not path.exists():
+        raise ConfigError(
+            f"{url!r} looks like a web address without its scheme: write 'https://{url}' "
+            "(a path to a feed file must name an existing file)",
+            path=where,
+            key=f"sources[{i}].url",
+        )
+    return SourceConfig(name=src.name, url=str(path), section=src.section)
+
+
+# "example.com/feed", "www.example.org:8080/rss": a host name, then a path
+_LOOKS_LIKE_HOST = re.compile(r"^(?:[a-z0-9-]+\.)+[a-z]{2,}(?::\d+)?/", re.IGNORECASE)
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:

@@ -115,6 +115,11 @@ def test_good_config_resolves_relative_paths(tmp_path: Path) -> None:
             "at most 366",
         ),
         (GOOD + 'as_of = "9999-12-31T23:59"\n', "selection.as_of", "ISO 8601"),
+        (
+            GOOD.replace('url = "feeds/main.xml"', 'url = "statecraft.example/feed/"'),
+            "sources[0].url",
+            "write 'https://statecraft.example/feed/'",
+        ),
     ],
 )
 def test_each_problem_names_key_and_file(tmp_path: Path, text: str, key: str, words: str) -> None:
