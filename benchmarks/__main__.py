@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     info = machine()
+    load_before = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews figures
     chosen = [b for b in BENCHES if b in args.only.split(",")]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="digest-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "machine": info,
         "seconds": round(time.perf_counter() - started, 1),
+        "load_average_before": load_before,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "figures": [f.as_json() for f in figures],
         "failed": crashed,
     }
