@@ -89,7 +89,7 @@ def parse_feed(
                 f"{len(entries)} entries read anyway"
             )
     media = raw_media(body, len(entries))
-    skip = {s.casefold() for s in not_sections}
+    skip = {s.casefold() for s in not_sections} | _NO_SECTION
     base = url
     if not is_web_url(url):  # a feed file on disk: relative links belong to its site
         site = str(parsed.feed.get("link") or "")
@@ -264,6 +264,9 @@ def _article(
         word_count=word_count(" ".join(full)),
     )
 
+
+# WordPress files a post it was given no category in "Uncategorized": no section label
+_NO_SECTION = {"uncategorized", "uncategorised"}
 
 # the footer WordPress SEO plugins (Yoast's default) append to every item's text
 _POST_FOOTER = re.compile(r"^The post .+ appeared first on .+$", re.DOTALL)

@@ -631,7 +631,8 @@ appeared first on <a href="https://harbortown.example">Harbor Town Gazette</a>.<
 appeared first on <a href="https://harbortown.example">Harbor Town Gazette</a>.</p>]]></content:encoded>
 </item>
 <item><title>Council meets tonight</title><link>/2026/11/16/council/</link>
-<pubDate>Mon, 16 Nov 2026 18:30:00 PST</pubDate><description>Agenda at six. [&#8230;]</description></item>
+<pubDate>Mon, 16 Nov 2026 18:30:00 PST</pubDate><category>Uncategorized</category>
+<description>Agenda at six. [&#8230;]</description></item>
 </channel></rss>
 """
 
@@ -657,6 +658,9 @@ def test_relative_links_in_a_feed_file_resolve_against_the_feeds_site(tmp_path: 
     assert arts["Council meets tonight"].url == "https://harbortown.example/2026/11/16/council/"
     assert arts["Council meets tonight"].published == utc(2026, 11, 17, 2, 30)
     assert arts["Council meets tonight"].dek == "Agenda at six…"  # WordPress's " [&hellip;]"
+    # WordPress's default category is no section label (the source's section applies)
+    assert arts["Council meets tonight"].section is None
+    assert arts["Council meets tonight"].categories == ("Uncategorized",)
     image = arts["Mayor’s budget & parks"].image
     assert image is not None
     assert image.url == "https://harbortown.example/wp-content/uploads/budget.jpg"
