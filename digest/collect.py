@@ -12,6 +12,7 @@ select stage's business.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -106,9 +107,9 @@ def collect(
     to_cache: list[CachedFeed] = []
     ok = 0
     for src, got in zip(sources, results):
-        warnings.extend(f"{src.name}: {note}" for note in got.notes)
+        warnings.extend(f"{src.name}: {_masked(note)}" for note in got.notes)
         if got.feed is None:
-            problems.append(SourceProblem(src.name, got.problem or "no content"))
+            problems.append(SourceProblem(src.name, _masked(got.problem or "no content")))
             continue
         ok += 1
         articles.extend(got.feed.articles)
@@ -296,6 +297,14 @@ def _local_path(url: str) -> Path:
 
 def _where(url: str) -> str:
     return str(_local_path(url)) if not is_remote(url) else url
+
+
+_PASSWORD_IN_URL = re.compile(r"(://[^/\s:@]+):[^/\s@]+@")
+
+
+def _masked(text: str) -> str:
+    """``text`` with the password of any ``https://user:password@host`` hidden."""
+    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:

@@ -834,3 +834,14 @@ def test_feedburner_orig_link_and_unencoded_urls(tmp_path: Path) -> None:
     # a raw space ends a link in many mail clients: encoded, the rest as the feed gave it
     assert arts["Spaced"].url == "https://m.example/caf%C3%A9/two%20words?q=a%20b&k=[1]"
     assert canonical_url("https://m.example/caf%C3%A9/x") == "https://m.example/caf%C3%A9/x"
+
+
+def test_a_password_in_a_source_url_is_never_shown(http: HTTPServer, client: httpx.Client) -> None:
+    http.expect_request("/private.rss").respond_with_data("no", status=401)
+    url = http.url_for("/private.rss").replace("://", "://editor:s3cret-pw@")
+    with pytest.raises(CollectError) as info:
+        collect(make_config(("Private", url)), client=client)
+    assert "s3cret-pw" not in str(info.value)
+    assert "editor:***@" in str(info.value) and "HTTP 401" in str(info.value)
+    [req] = [r for r, _ in http.log]
+    assert req.authorization is not None  # the password was still used to fetch
