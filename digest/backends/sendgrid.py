@@ -23,7 +23,8 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain, repeat
-from operator import contains, methodcaller
+from functools import partial
+from operator import contains, is_not, methodcaller
 from typing import Any
 
 import httpx
@@ -125,33 +126,42 @@ def validate_payload(payload: Mapping[str, Any]) -> None:
     # whole-batch checks in C loops; the per-item walk in _find_problem runs only to name a problem
     if not _batch_is_sound(pers):
         _find_problem(pers)
-    for i, p in enumerate(pers):
-        subs = p.get("substitutions")
-        if subs and sum(map(len, subs.values())) + sum(map(len, subs)) > MAX_SUBSTITUTION_BYTES:
-            raise PermanentDeliveryError(
-                f"invalid SendGrid request: personalizations[{i}].substitutions exceed 10,000 bytes"
-            )
+    subs = [m for m in map(_get_subs, pers) if m]
+    if subs:
+        longest = max(map(len, chain.from_iterable(map(dict.values, subs))))
+        most = max(map(len, subs))
+        if (longest + 200) * most > MAX_SUBSTITUTION_BYTES:  # only then measure exactly
+            for i, p in enumerate(pers):
+                one = p.get("substitutions") or {}
+                if sum(map(len, one.values())) + sum(map(len, one)) > MAX_SUBSTITUTION_BYTES:
+                    raise PermanentDeliveryError(
+                        f"invalid SendGrid request: personalizations[{i}].substitutions exceed 10,000 bytes"
+                    )
+
+
+_get_subs = methodcaller("get", "substitutions")
+_not_none = partial(is_not, None)
 
 
 def _batch_is_sound(pers: list[Any]) -> bool:
-    if {type(p) for p in pers} != {dict}:
+    if set(map(type, pers)) != {dict}:
         return False
     tos = list(map(methodcaller("get", "to"), pers))
-    if {type(t) for t in tos} != {list} or not all(map(len, tos)):
+    if set(map(type, tos)) != {list} or not all(tos):
         return False
     addrs = list(chain.from_iterable(tos))
-    if {type(a) for a in addrs} != {dict}:
+    if set(map(type, addrs)) != {dict}:
         return False
     emails = list(map(methodcaller("get", "email"), addrs))
-    if {type(e) for e in emails} != {str} or not all(map(contains, emails, repeat("@"))):
+    if set(map(type, emails)) != {str} or not all(map(contains, emails, repeat("@"))):
         return False
     for key in ("headers", "substitutions", "custom_args"):
-        maps = [m for m in map(methodcaller("get", key), pers) if m is not None]
+        maps = list(filter(_not_none, map(methodcaller("get", key), pers)))
         if not maps:
             continue
-        if {type(m) for m in maps} != {dict}:
+        if set(map(type, maps)) != {dict}:
             return False
-        if not {type(v) for v in chain.from_iterable(map(dict.values, maps))} <= {str}:
+        if not set(map(type, chain.from_iterable(map(dict.values, maps)))) <= {str}:
             return False
     return True
 
