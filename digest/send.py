@@ -40,7 +40,7 @@ import httpx
 
 from digest import ledger
 from digest.backends import get_backend
-from digest.backends.base import Backend, Message, Recipient, unsubscribe_headers
+from digest.backends.base import Backend, Message, Recipient
 from digest.clock import Clock, issue_key, system_clock
 from digest.config import Config, Secrets
 from digest.errors import DeliveryError, SendError

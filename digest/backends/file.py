@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from digest.backends.base import Backend, BatchResult, Message, Recipient, to_email_message
 from digest.config import Config, Secrets

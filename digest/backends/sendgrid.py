@@ -22,8 +22,8 @@ import email.utils
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain, repeat
 from functools import partial
+from itertools import chain, repeat
 from operator import contains, is_not, methodcaller
 from typing import Any
 
