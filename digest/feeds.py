@@ -30,6 +30,14 @@ from digest.feedtext import (
 )
 from digest.models import Article
 
+# feedparser reads RFC 822 zone names from a table of US zones and takes any other name
+# for UTC: "10:00 CEST" became 10:00 UTC, two hours late. Unambiguous names publishers
+# use are added (hours east of UTC); IST (India? Ireland? Israel?) stays unknown.
+for _zone, _hours in {"wet": 0, "bst": 1, "west": 1, "cet": 1, "cest": 2, "eet": 2, "eest": 3,
+                      "msk": 3, "hkt": 8, "sgt": 8, "awst": 8, "jst": 9, "kst": 9,
+                      "aest": 10, "aedt": 11, "nzst": 12, "nzdt": 13}.items():
+    feedparser.datetimes.rfc822.timezone_names.setdefault(_zone, _hours)
+
 DEK_CHARS = 200
 EXCERPT_CHARS = 600
 TITLE_CHARS = 300

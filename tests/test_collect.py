@@ -845,3 +845,31 @@ def test_a_password_in_a_source_url_is_never_shown(http: HTTPServer, client: htt
     assert "editor:***@" in str(info.value) and "HTTP 401" in str(info.value)
     [req] = [r for r, _ in http.log]
     assert req.authorization is not None  # the password was still used to fetch
+
+
+def test_dates_in_odd_formats_and_named_zones(tmp_path: Path) -> None:
+    dates = {
+        "offset": "Wed, 18 Nov 2026 10:00:00 +0530",
+        "cest": "Wed, 18 Nov 2026 10:00:00 CEST",
+        "aest": "Wed, 18 Nov 2026 10:00:00 AEST",
+        "edt-no-seconds": "Wed, 18 Nov 2026 10:00 EDT",
+        "lowercase": "wed, 18 nov 2026 10:00:00 gmt",
+        "iso": "2026-11-18T10:00:00+01:00",
+    }
+    items = "".join(
+        f"<item><title>{name}</title><link>https://d.example/{name}</link>"
+        f"<pubDate>{value}</pubDate></item>"
+        for name, value in dates.items()
+    )
+    feed = tmp_path / "dates.xml"
+    feed.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>D</title>{items}'
+                    "</channel></rss>")
+    got = {a.title: a.published for a in collect(make_config(("Dates", str(feed)))).articles}
+    assert got == {
+        "offset": utc(2026, 11, 18, 4, 30),
+        "cest": utc(2026, 11, 18, 8, 0),
+        "aest": utc(2026, 11, 18, 0, 0),
+        "edt-no-seconds": utc(2026, 11, 18, 14, 0),
+        "lowercase": utc(2026, 11, 18, 10, 0),
+        "iso": utc(2026, 11, 18, 9, 0),
+    }
