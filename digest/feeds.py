@@ -106,16 +106,21 @@ def parse_feed(
     articles: list[Article] = []
     first_entry_warning = len(warnings)
     for i, entry in enumerate(entries):
-        art = _article(
-            entry,
-            source=source,
-            base=base,
-            default_section=default_section,
-            media=media[i] if media else None,
-            not_sections=skip,
-            warnings=warnings,
-            literal_titles=atom,
-        )
+        try:
+            art = _article(
+                entry,
+                source=source,
+                base=base,
+                default_section=default_section,
+                media=media[i] if media else None,
+                not_sections=skip,
+                warnings=warnings,
+                literal_titles=atom,
+            )
+        except Exception as exc:  # noqa: BLE001 -- one unreadable entry is left out, not the feed
+            label = shorten(plain_text(str(entry.get("title") or "")), 80) or f"number {i + 1}"
+            warnings.append(f"{source}: entry {label!r} could not be read ({exc}) and was left out")
+            continue
         if art is not None:
             articles.append(art)
     if not articles and parsed.get("bozo") and _is_xml_error(parsed.get("bozo_exception")):

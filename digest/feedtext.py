@@ -168,6 +168,9 @@ def canonical_url(url: str, base: str | None = None) -> str:
 def is_web_url(url: str) -> bool:
     try:
         parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 -- raises ValueError for a port that is no port ("99999", "abc")
     except ValueError:
         return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    host = parts.hostname or ""
+    return (parts.scheme.lower() in ("http", "https") and bool(host)
+            and not any(c.isspace() or c in "<>\"\\" for c in host))

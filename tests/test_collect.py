@@ -873,3 +873,22 @@ def test_dates_in_odd_formats_and_named_zones(tmp_path: Path) -> None:
         "lowercase": utc(2026, 11, 18, 10, 0),
         "iso": utc(2026, 11, 18, 9, 0),
     }
+
+
+def test_one_entry_with_a_broken_link_costs_that_entry_not_the_feed(tmp_path: Path) -> None:
+    links = {"ipv6": "http://[::1", "space-host": "https://exa mple.com/x",
+             "bad-port": "https://example.com:99999/x", "good": "https://example.com/ok"}
+    items = "".join(
+        f"<item><title>{name}</title><link><![CDATA[{link}]]></link>"
+        "<pubDate>Thu, 19 Nov 2026 10:00:00 GMT</pubDate></item>"
+        for name, link in links.items()
+    )
+    feed = tmp_path / "links.xml"
+    feed.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>{items}'
+                    "</channel></rss>")
+    col = collect(make_config(("Links", str(feed))))
+    assert not col.problems
+    assert [a.title for a in col.articles] == ["good"]
+    assert any("'ipv6' could not be read (Invalid IPv6 URL)" in w for w in col.warnings)
+    assert any("'space-host' has no web link" in w for w in col.warnings)
+    assert any("'bad-port' has no web link" in w for w in col.warnings)
