@@ -73,7 +73,10 @@ def entry_image(entry: Any, media: EntryMedia | None, html: str, link: str) -> I
     for m in candidates:
         if not m.url.strip():
             continue
-        url = urljoin(link, m.url.strip())
+        try:
+            url = urljoin(link, m.url.strip())
+        except ValueError:  # "http://[::1": not an address; the next candidate may be
+            continue
         if is_web_url(url):
             return Image(
                 url=canonical_url(url),

@@ -880,7 +880,11 @@ def test_one_entry_with_a_broken_link_costs_that_entry_not_the_feed(tmp_path: Pa
              "bad-port": "https://example.com:99999/x", "good": "https://example.com/ok"}
     items = "".join(
         f"<item><title>{name}</title><link><![CDATA[{link}]]></link>"
-        "<pubDate>Thu, 19 Nov 2026 10:00:00 GMT</pubDate></item>"
+        "<pubDate>Thu, 19 Nov 2026 10:00:00 GMT</pubDate>"
+        # a broken picture costs only the picture
+        "<enclosure url='http://[::1' type='image/jpeg' length='1'/>"
+        "<description><![CDATA[<img src='/fine.jpg'>]]></description>"
+        "</item>"
         for name, link in links.items()
     )
     feed = tmp_path / "links.xml"
@@ -889,6 +893,8 @@ def test_one_entry_with_a_broken_link_costs_that_entry_not_the_feed(tmp_path: Pa
     col = collect(make_config(("Links", str(feed))))
     assert not col.problems
     assert [a.title for a in col.articles] == ["good"]
+    image = col.articles[0].image
+    assert image is not None and image.url == "https://example.com/fine.jpg"
     assert any("'ipv6' could not be read (Invalid IPv6 URL)" in w for w in col.warnings)
     assert any("'space-host' has no web link" in w for w in col.warnings)
     assert any("'bad-port' has no web link" in w for w in col.warnings)
