@@ -73,7 +73,8 @@ class SendReport:
     in_flight_batches: tuple[int, ...] = ()
     batches: int = 0
     sent_now: int = 0  # accepted by this run
-    elapsed: float = 0.0  # seconds
+    elapsed: float = 0.0  # seconds, the whole run (build, prompt and all)
+    sending_seconds: float = 0.0  # from the first batch to the last
     message: str = ""
     subject: str | None = None
     lead: str | None = None
@@ -90,6 +91,7 @@ class SendReport:
             "in_flight_at_crash": self.in_flight_at_crash,
             "in_flight_batches": list(self.in_flight_batches), "batches": self.batches,
             "sent_now": self.sent_now, "elapsed": round(self.elapsed, 3),
+            "sending_seconds": round(self.sending_seconds, 3),
             "message": self.message, "subject": self.subject,
         }  # fmt: skip
 
@@ -430,6 +432,7 @@ class _Send:
                                 done_batches=len(all_batches) - todo_batches)  # fmt: skip
         failure: str | None = None
         stopped = False
+        sending_started = time.monotonic()
 
         todo = iter(ledger.todo_batches(store, key, states))
 
@@ -477,6 +480,7 @@ class _Send:
                 if self.progress:
                     self.progress.batch_done(batch=current.batch, recipients=len(current.rows), skipped=current.skipped)
                 current = following
+        report.sending_seconds = time.monotonic() - sending_started
         left_batches, left_recipients = ledger.remaining(store, key, states)
         if failure is not None:
             ledger.mark_issue(store, key, status="failed", now=self.clock(), failure=failure)

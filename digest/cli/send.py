@@ -112,18 +112,19 @@ def _confirm_prompt(plan: SendPlan) -> bool:
 
 
 def _summary(report: SendReport, out: Console) -> None:
-    colour = {"failed": "red", "locked": "yellow", "interrupted": "yellow"}.get(report.outcome, "green")
+    colour = {"failed": "red", "locked": "yellow", "interrupted": "yellow", "cancelled": "yellow"}.get(report.outcome, "green")
     label = report.outcome.replace("_", " ")
     message = report.message
     if message.startswith(label + ": "):
         message = message[len(label) + 2 :]
     out.print(f"[bold {colour}]{label}:[/] {message}", soft_wrap=True, highlight=False)
     if report.outcome in ("sent", "resumed", "failed", "interrupted"):
-        rate = report.sent_now / report.elapsed if report.elapsed > 0 else 0.0
+        secs = report.sending_seconds
+        rate = f" ({report.sent_now / secs:,.0f}/s)" if secs > 0 and report.sent_now else ""
         out.print(
             f"  sent {report.sent:,} · skipped {report.skipped:,} · failed {report.failed:,}"
             f" · of {report.recipients:,} recipients · this run {report.sent_now:,} in "
-            f"{report.elapsed:.1f} s ({rate:,.0f}/s)"
+            f"{secs:.1f} s{rate}"
         )
     if report.in_flight_batches:
         nums = ", ".join(str(b) for b in report.in_flight_batches)
