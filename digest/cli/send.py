@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -93,7 +94,12 @@ class RichProgress:
         self.bar.update(self.task, advance=recipients + skipped, batch=self.batches_done, rate=rate)
 
     def note(self, text: str) -> None:
-        self.out.print(f"[yellow]note:[/] {text}", soft_wrap=True)
+        self.out.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True, highlight=False)
+
+    def built(self, built: Any) -> None:
+        """Problems an editor should see before confirming (a source that failed, …)."""
+        for warning in built.warnings:
+            self.out.print(f"[yellow]warning:[/] {escape(str(warning))}", soft_wrap=True)
 
     def stop(self) -> None:
         if self.task is not None:
@@ -117,7 +123,7 @@ def _summary(report: SendReport, out: Console) -> None:
     message = report.message
     if message.startswith(label + ": "):
         message = message[len(label) + 2 :]
-    out.print(f"[bold {colour}]{label}:[/] {message}", soft_wrap=True, highlight=False)
+    out.print(f"[bold {colour}]{label}:[/] {escape(message)}", soft_wrap=True, highlight=False)
     if report.outcome in ("sent", "resumed", "failed", "interrupted"):
         secs = report.sending_seconds
         rate = f" ({report.sent_now / secs:,.0f}/s)" if secs > 0 and report.sent_now else ""
