@@ -74,6 +74,8 @@ def parse_feed(
     """
     if not body.strip():
         raise FeedProblem("empty response: no feed")
+    if b"&#" in body:
+        body = _without_surrogate_refs(body)
     # no content-location: relative links resolve against the feed URL and
     # relative images against their entry's link, here, not in feedparser
     headers = {"content-type": content_type} if content_type else {}
@@ -133,6 +135,33 @@ def parse_feed(
             reason += f"; none of its {len(entries)} entries could be used ({why})"
         raise FeedProblem(reason)
     return ParsedFeed(articles, warnings)
+
+
+# Emoji written as UTF-16 surrogate references ("&#55357;&#56832;", JavaScript-made
+# feeds) make feedparser raise and lose the whole feed: each pair becomes its
+# character, and a lone half U+FFFD.
+_SURROGATE_REF = rb"&#(?:[xX]0*([dD][89a-fA-F][0-9a-fA-F]{2})|0*(5[5-7][0-9]{3}));"
+_SURROGATE_PAIR = re.compile(_SURROGATE_REF + _SURROGATE_REF)
+_SURROGATE_LONE = re.compile(_SURROGATE_REF)
+
+
+def _code(hexa: bytes | None, dec: bytes | None) -> int:
+    return int(hexa, 16) if hexa else int(dec or b"0")
+
+
+def _pair(match: re.Match[bytes]) -> bytes:
+    high, low = _code(match[1], match[2]), _code(match[3], match[4])
+    if 0xD800 <= high <= 0xDBFF and 0xDC00 <= low <= 0xDFFF:
+        return b"&#x%X;" % (0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    return match[0]
+
+
+def _lone(match: re.Match[bytes]) -> bytes:
+    return b"&#xFFFD;" if 0xD800 <= _code(match[1], match[2]) <= 0xDFFF else match[0]
+
+
+def _without_surrogate_refs(body: bytes) -> bytes:
+    return _SURROGATE_LONE.sub(_lone, _SURROGATE_PAIR.sub(_pair, body))
 
 
 def _is_xml_error(exc: object) -> bool:

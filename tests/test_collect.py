@@ -898,3 +898,20 @@ def test_one_entry_with_a_broken_link_costs_that_entry_not_the_feed(tmp_path: Pa
     assert any("'ipv6' could not be read (Invalid IPv6 URL)" in w for w in col.warnings)
     assert any("'space-host' has no web link" in w for w in col.warnings)
     assert any("'bad-port' has no web link" in w for w in col.warnings)
+
+
+def test_emoji_written_as_surrogate_references_do_not_lose_the_feed(tmp_path: Path) -> None:
+    feed = tmp_path / "emoji.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>'
+        "<item><title>Party &#55357;&#56832; and &#xD83C;&#xDF89;</title>"
+        "<link>https://x.example/a</link><pubDate>Thu, 19 Nov 2026 10:00:00 GMT</pubDate>"
+        "<description>Half a pair: &#xD800; &#55000; stays.</description></item>"
+        "<item><title>Other story</title><link>https://x.example/b</link>"
+        "<pubDate>Thu, 19 Nov 2026 09:00:00 GMT</pubDate></item></channel></rss>"
+    )
+    col = collect(make_config(("Emoji", str(feed))))
+    assert not col.problems
+    arts = by_title(col)
+    assert set(arts) == {"Party 😀 and 🎉", "Other story"}
+    assert arts["Party 😀 and 🎉"].dek == "Half a pair: \ufffd \ud6d8 stays."
