@@ -318,7 +318,8 @@ _CUT_MARK = re.compile(r"\s*\[(?:…|\.\.\.)\]$")
 def _story_text(paras: list[str], title: str) -> list[str]:
     """The story's paragraphs without the feed's "The post … appeared first on …" footer,
     and without a first paragraph that only repeats the title (Medium's <h3>)."""
-    paras = [p for p in paras if not _POST_FOOTER.match(p)]
+    named = title.casefold()[:30]  # Yoast's footer names the post: "The post <title> …"
+    paras = [p for p in paras if not (_POST_FOOTER.match(p) and named in p.casefold())]
     if paras and title and paras[0].casefold() == title.casefold():
         paras = paras[1:]
     cut = _CUT_MARK.search(paras[-1]) if paras else None
