@@ -154,7 +154,9 @@ def _refuse_existing(sub: Subscriber, cfg: Config) -> None:
 def import_command(file: Path, confirmed: bool, config_path: Path | None) -> None:
     """Import a CSV file with an `email` column (and an optional `name` column).
 
-    Every valid row is imported; every invalid row is reported with its line number and
+    Commas, semicolons or tabs separate the columns (as the header row shows); UTF-8, or
+    UTF-16 with a byte order mark (Excel's "Unicode Text"). "Email Address" and "E-mail"
+    headers work too. Every valid row is imported; every invalid row is reported with its line number and
     the reason. Addresses already on the list are left as they are, so importing the same
     file again changes nothing. Without --confirmed the new addresses are pending and each
     gets a confirmation email. Erased addresses are refused.
