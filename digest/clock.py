@@ -6,9 +6,9 @@ as-of) so previews and tests are deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.errors import UsageError
@@ -19,7 +19,7 @@ MIN_YEAR, MAX_YEAR = 1970, 9000
 
 
 def system_clock() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_as_of(value: str, tz: ZoneInfo) -> datetime:

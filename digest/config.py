@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Mapping, get_type_hints
+from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.errors import ConfigError
@@ -421,7 +422,7 @@ class Secrets:
     smtp_password: str | None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Secrets":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Secrets:
         env = os.environ if env is None else env
         return cls(
             secret_key=env.get("DIGEST_SECRET_KEY") or None,

@@ -7,7 +7,7 @@ Times are stored timezone-aware (UTC).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -34,14 +34,14 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; use an aware one")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:  # SQLite keeps no offset
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -243,14 +243,14 @@ class WebhookEvent(Base):
 
 __all__ = [
     "Base",
-    "Subscriber",
     "ConsentEvent",
-    "Tombstone",
-    "IssueRecord",
-    "IssueArticle",
     "EditorControl",
     "FeedCacheEntry",
+    "IssueArticle",
+    "IssueRecord",
     "SendBatch",
     "SendRecipient",
+    "Subscriber",
+    "Tombstone",
     "WebhookEvent",
 ]

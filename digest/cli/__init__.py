@@ -20,7 +20,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from digest.cli import db, pipeline, send, serve, schedule, status, subscribers
+    from digest.cli import db, pipeline, schedule, send, serve, status, subscribers
 
     for module in (pipeline, send, serve, schedule, status, subscribers, db):
         module.register(cli)
