@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import UTC, tzinfo
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
@@ -97,7 +98,9 @@ def collect(
     http = client if client is not None else make_client()
     not_sections = tuple(config.selection.lead_categories)
     try:
-        results = _fetch_and_parse_all(sources, http, cache, clock, not_sections)
+        results = _fetch_and_parse_all(
+            sources, http, cache, clock, not_sections, config.newsletter.tz
+        )
     finally:
         if own_client:
             http.close()
@@ -142,6 +145,7 @@ def _fetch_and_parse_all(
     cache: dict[str, CachedFeed],
     clock: Clock,
     not_sections: tuple[str, ...],
+    local_tz: tzinfo = UTC,
 ) -> list[_Fetched]:
     """Each source fetched and parsed in a worker thread (parsing overlaps the waiting)."""
     parse_lock = threading.Lock()
@@ -165,6 +169,7 @@ def _fetch_and_parse_all(
                     default_section=src.section,
                     content_type=got.content_type,
                     not_sections=not_sections,
+                    local_tz=local_tz,
                 )
         except FeedProblem as exc:
             got.problem = f"{exc} ({_where(src.url)})"

@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
@@ -64,10 +64,12 @@ def parse_feed(
     default_section: str | None = None,
     content_type: str | None = None,
     not_sections: Iterable[str] = (),
+    local_tz: tzinfo = UTC,
 ) -> ParsedFeed:
     """Every dated entry of the feed in ``body`` as an Article.
 
     ``url`` is where the bytes came from (relative links resolve against it).
+    A date written without any zone is read in ``local_tz`` (the newsletter's).
     Raises ``FeedProblem`` when the bytes are empty, not a feed, or XML so
     broken that no entry can be read. Entries without a date or a link are
     left out and named in ``warnings``.
@@ -118,6 +120,7 @@ def parse_feed(
                 not_sections=skip,
                 warnings=warnings,
                 literal_titles=atom,
+                local_tz=local_tz,
             )
         except Exception as exc:  # noqa: BLE001 -- one unreadable entry is left out, not the feed
             label = shorten(plain_text(str(entry.get("title") or "")), 80) or f"number {i + 1}"
@@ -240,6 +243,7 @@ def _article(
     not_sections: set[str],
     warnings: list[str],
     literal_titles: bool = False,
+    local_tz: tzinfo = UTC,
 ) -> Article | None:
     raw_title = entry.get("title") or ""
     title_type = (entry.get("title_detail") or {}).get("type") or ""
@@ -259,8 +263,8 @@ def _article(
         warnings.append(f"{source}: entry {label!r} has no web link and was left out")
         return None
     url = canonical_url(link)
-    published = _date(entry, "published")
-    updated = _date(entry, "updated")
+    published = _date(entry, "published", local_tz)
+    updated = _date(entry, "updated", local_tz)
     if published is None:
         published, updated = updated, None
     if published is None:
@@ -328,12 +332,20 @@ def _story_text(paras: list[str], title: str) -> list[str]:
     return paras
 
 
-def _date(entry: Any, key: str) -> datetime | None:
+# a date, or a time of day, with nothing after it: no zone (feedparser would say UTC)
+_NO_ZONE = re.compile(r"(?:^\d{4}-\d{2}-\d{2}|(?<![+\-\d])\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)$")
+
+
+def _date(entry: Any, key: str, local_tz: tzinfo = UTC) -> datetime | None:
     # dict.get: FeedParserDict.get would quietly map updated_parsed to published_parsed
     parsed: time.struct_time | None = dict.get(entry, f"{key}_parsed")
     if not parsed:
         return None
+    raw = dict.get(entry, key)
     try:
+        if isinstance(raw, str) and _NO_ZONE.search(raw.strip()):
+            # the publisher's wall time: far likelier the newsletter's zone than UTC
+            return datetime(*parsed[:6], tzinfo=local_tz).astimezone(UTC)
         return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
     except (OverflowError, ValueError, OSError):
         return None

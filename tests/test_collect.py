@@ -920,3 +920,30 @@ def test_emoji_written_as_surrogate_references_do_not_lose_the_feed(tmp_path: Pa
     arts = by_title(col)
     assert set(arts) == {"Party 😀 and 🎉", "Other story"}
     assert arts["Party 😀 and 🎉"].dek == "Half a pair: \ufffd \ud6d8 stays."
+
+
+def test_a_date_without_a_zone_is_the_newsletters_wall_time(tmp_path: Path) -> None:
+    # make_config's newsletter is in America/New_York (UTC-5 in November)
+    dates = {
+        "rfc822-no-zone": "Wed, 18 Nov 2026 10:00:00",
+        "iso-no-zone": "2026-11-18T10:00:00",
+        "date-only": "2026-11-18",
+        "iso-offset": "2026-11-18T10:00:00+01:00",
+        "rfc822-gmt": "Wed, 18 Nov 2026 10:00:00 GMT",
+    }
+    items = "".join(
+        f"<item><title>{name}</title><link>https://d.example/{name}</link>"
+        f"<pubDate>{value}</pubDate></item>"
+        for name, value in dates.items()
+    )
+    feed = tmp_path / "local.xml"
+    feed.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>D</title>{items}'
+                    "</channel></rss>")
+    got = {a.title: a.published for a in collect(make_config(("Local", str(feed)))).articles}
+    assert got == {
+        "rfc822-no-zone": utc(2026, 11, 18, 15, 0),
+        "iso-no-zone": utc(2026, 11, 18, 15, 0),
+        "date-only": utc(2026, 11, 18, 5, 0),
+        "iso-offset": utc(2026, 11, 18, 9, 0),
+        "rfc822-gmt": utc(2026, 11, 18, 10, 0),
+    }
