@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
@@ -339,9 +340,9 @@ _NO_ZONE = re.compile(r"(?:^\d{4}-\d{2}-\d{2}|(?<![+\-\d])\d{1,2}:\d{2}(?::\d{2}
 def _date(entry: Any, key: str, local_tz: tzinfo = UTC) -> datetime | None:
     # dict.get: FeedParserDict.get would quietly map updated_parsed to published_parsed
     parsed: time.struct_time | None = dict.get(entry, f"{key}_parsed")
-    if not parsed:
-        return None
     raw = dict.get(entry, key)
+    if not parsed:
+        return _rfc822_date(raw, local_tz) if isinstance(raw, str) else None
     try:
         if isinstance(raw, str) and _NO_ZONE.search(raw.strip()):
             # the publisher's wall time: far likelier the newsletter's zone than UTC
@@ -349,6 +350,17 @@ def _date(entry: Any, key: str, local_tz: tzinfo = UTC) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
     except (OverflowError, ValueError, OSError):
         return None
+
+
+def _rfc822_date(raw: str, local_tz: tzinfo) -> datetime | None:
+    """What feedparser gives up on: "Wed, 18 Nov 2026 10:00:00" (a weekday but no zone)."""
+    try:
+        found = parsedate_to_datetime(raw.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if found.tzinfo is None:
+        found = found.replace(tzinfo=local_tz)
+    return found.astimezone(UTC)
 
 
 def _content_html(entry: Any, media_texts: set[str]) -> str:
