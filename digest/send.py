@@ -40,7 +40,7 @@ import httpx
 
 from digest import ledger
 from digest.backends import get_backend
-from digest.backends.base import Backend, Message, Recipient
+from digest.backends.base import Backend, BatchResult, Message, Recipient
 from digest.clock import Clock, issue_key, system_clock
 from digest.config import Config, Secrets
 from digest.errors import DeliveryError, SendError
@@ -383,6 +383,16 @@ class _Send:
         report.subject, report.lead = subject, lead
         return report
 
+    def _sender(self, message: Message, recipients: list[Recipient]) -> Callable[[], BatchResult]:
+        """What the request thread runs. A backend that builds one request per batch
+        (SendGrid) builds it here, in this thread, so the request thread only waits on the
+        network and never holds the interpreter while this thread talks to the database."""
+        backend = self.backend
+        if type(backend).send_batch is Backend.send_batch:
+            payload = backend.build_payload(message, recipients)
+            return lambda: backend.parse_response(backend.post(payload), recipients)
+        return lambda: backend.send_batch(message, recipients)
+
     def _confirmed(self, subject: str, lead: str | None, recipients: int, *, resuming: bool) -> bool:
         backend = self.backend.describe()  # a configuration error surfaces before anything changes
         if self.confirm is None:
@@ -467,7 +477,7 @@ class _Send:
                         self.progress.batch_done(batch=current.batch, recipients=0, skipped=current.skipped)
                     current = prepare()
                     continue
-                request = pool.submit(self.backend.send_batch, message, current.recipients)
+                request = pool.submit(self._sender(message, current.recipients))
                 following = prepare()
                 try:
                     result = request.result()
