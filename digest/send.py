@@ -477,9 +477,9 @@ class _Send:
                         self.progress.batch_done(batch=current.batch, recipients=0, skipped=current.skipped)
                     current = prepare()
                     continue
-                request = pool.submit(self._sender(message, current.recipients))
-                following = prepare()
-                try:
+                try:  # building the request (a refused payload) or sending it
+                    request = pool.submit(self._sender(message, current.recipients))
+                    following = prepare()
                     result = request.result()
                 except DeliveryError as exc:
                     failure = f"batch {current.batch} ({len(current.rows)} recipients): {exc}"

@@ -423,3 +423,20 @@ def test_the_readme_sample_script_sends_the_sample_issue_once(tmp_path: Path) ->
     assert second.returncode == 0, second.stderr
     assert "already sent" in second.stdout
     assert sorted((tmp_path / "outbox").glob("*.eml")) == emls
+
+
+def test_a_request_refused_before_it_leaves_fails_the_batch_cleanly(tmp_path: Path, sqlite_store: Store, sqlite_url: str) -> None:
+    from digest import ledger
+    from digest.backends.sendgrid import SendGridBackend
+    from subscribers.models import Subscriber
+
+    # nothing listens on port 9: had anything been posted, the error would be a connection one
+    cfg = sample_config(tmp_path, sqlite_url, backend="sendgrid", api_host="http://127.0.0.1:9", batch_size=2, max_retries=0)
+    with sqlite_store.session() as s:  # an address that slipped past validation, in batch 1
+        s.add(Subscriber(email="no-at-sign", email_key="no-at-sign", status="active", source="import", created_at=NOW))
+    add_subscribers(sqlite_store, {"active": 3})
+    backend = SendGridBackend(cfg, Secrets(secret_key=SECRET, sendgrid_api_key="SG.x", sendgrid_api_host=None, smtp_password=None))
+    report = run_send(cfg, sqlite_store, as_of=cfg.fixed_as_of(), backend=backend, clock=_clock)  # type: ignore[arg-type]
+    assert report.outcome == "failed" and report.exit_code == 1
+    assert "batch 1" in report.message and "bad address" in report.message and "no-at-sign" in report.message
+    assert [b.state for b in ledger.batches(sqlite_store, SAMPLE_KEY)] == ["failed", "queued"]  # not left in flight
