@@ -318,13 +318,20 @@ _NO_SECTION = {"uncategorized", "uncategorised"}
 # the footer WordPress SEO plugins (Yoast's default) append to every item's text
 _POST_FOOTER = re.compile(r"^The post .+ appeared first on .+$", re.DOTALL)
 _CUT_MARK = re.compile(r"\s*\[(?:…|\.\.\.)\]$")
+# Substack's subscribe box, as its feeds carry it inside every post
+_SUBSCRIBE_BOX = re.compile(
+    r"^(?:Thanks for reading .{1,200}! Subscribe for free to receive new posts"
+    r"(?: and support my work)?\.|.{1,200} is a reader-supported publication\. To receive new "
+    r"posts and support my work, consider becoming a free or paid subscriber\.)$"
+)
 
 
 def _story_text(paras: list[str], title: str) -> list[str]:
     """The story's paragraphs without the feed's "The post … appeared first on …" footer,
     and without a first paragraph that only repeats the title (Medium's <h3>)."""
     named = title.casefold()[:30]  # Yoast's footer names the post: "The post <title> …"
-    paras = [p for p in paras if not (_POST_FOOTER.match(p) and named in p.casefold())]
+    paras = [p for p in paras if not (_POST_FOOTER.match(p) and named in p.casefold())
+             and not _SUBSCRIBE_BOX.match(p)]
     if paras and title and paras[0].casefold() == title.casefold():
         paras = paras[1:]
     cut = _CUT_MARK.search(paras[-1]) if paras else None

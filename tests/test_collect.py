@@ -947,3 +947,25 @@ def test_a_date_without_a_zone_is_the_newsletters_wall_time(tmp_path: Path) -> N
         "iso-offset": utc(2026, 11, 18, 9, 0),
         "rfc822-gmt": utc(2026, 11, 18, 10, 0),
     }
+
+
+def test_substacks_subscribe_box_is_not_story_text(tmp_path: Path) -> None:
+    feed = tmp_path / "substack.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>F</title>'
+        "<item><title>On walking</title><link>https://fieldnotes.example/p/on-walking</link>"
+        "<description>Notes from a 300-mile hike</description>"
+        "<pubDate>Thu, 19 Nov 2026 15:31:22 GMT</pubDate><content:encoded><![CDATA["
+        "<p>I started at dawn.</p><div class='subscription-widget-wrap'><div class='preamble'>"
+        "<p>Thanks for reading Field Notes! Subscribe for free to receive new posts and support "
+        "my work.</p></div><form><input type='email' placeholder='Type your email…'>"
+        "<input type='submit' value='Subscribe'></form></div><p>By noon it rained.</p>"
+        "<p>Field Notes is a reader-supported publication. To receive new posts and support my "
+        "work, consider becoming a free or paid subscriber.</p>]]></content:encoded></item>"
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+    [post] = collect(make_config(("Substack", str(feed)))).articles
+    assert post.dek == "Notes from a 300-mile hike"
+    assert post.excerpt == "I started at dawn. By noon it rained."
