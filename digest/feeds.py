@@ -79,6 +79,8 @@ def parse_feed(
         raise FeedProblem("empty response: no feed")
     if b"&#" in body:
         body = _without_surrogate_refs(body)
+    if body[:1].isspace() and body.lstrip().startswith(b"<?xml"):
+        body = body.lstrip()  # blank lines before the XML declaration (a WordPress plugin's echo)
     # no content-location: relative links resolve against the feed URL and
     # relative images against their entry's link, here, not in feedparser
     headers = {"content-type": content_type} if content_type else {}

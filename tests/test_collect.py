@@ -969,3 +969,11 @@ def test_substacks_subscribe_box_is_not_story_text(tmp_path: Path) -> None:
     [post] = collect(make_config(("Substack", str(feed)))).articles
     assert post.dek == "Notes from a 300-mile hike"
     assert post.excerpt == "I started at dawn. By noon it rained."
+
+
+def test_blank_lines_before_the_xml_declaration_are_no_warning(tmp_path: Path) -> None:
+    feed = tmp_path / "wp.xml"
+    feed.write_text("\n\n  " + WP_ITEM, encoding="utf-8")
+    col = collect(make_config(("WP", str(feed))))
+    assert not col.problems and len(col.articles) == 2
+    assert not [w for w in col.warnings if "well-formed" in w]
