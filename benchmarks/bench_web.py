@@ -133,7 +133,11 @@ def serve(
             cwd=config.parent,
         )
         try:
-            wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=30, proc=proc)
+            try:
+                wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=30, proc=proc)
+            except RuntimeError as exc:
+                said = log.read_text(encoding="utf-8", errors="replace").strip()[-600:]
+                raise RuntimeError(f"digest serve did not start: {exc}; it said: {said}") from None
             yield proc
         finally:
             proc.terminate()
@@ -212,7 +216,9 @@ def run(
                         figures += _oneclick(
                             kind, base, tokens, store, runs, seconds, workdir / kind
                         )
-                        figures += _subscribe(kind, base, runs, seconds, workdir / kind)
+                        figures += _subscribe(
+                            kind, base, runs, seconds, workdir / kind, store=store, sink=sink.url
+                        )
                 finally:
                     store.dispose()
     return figures
@@ -348,7 +354,9 @@ def _profile_oneclick(
         )
 
 
-def _subscribe(kind: str, base: str, runs: int, seconds: float, folder: Path) -> list[Figure]:
+def _subscribe(
+    kind: str, base: str, runs: int, seconds: float, folder: Path, *, store: Any, sink: str
+) -> list[Figure]:
     name = f"subscribe form POST {kind}"
     try:
         probe = subscribe_plan(base, prefix=f"probe-{kind}-{time.time_ns()}-")
@@ -372,11 +380,29 @@ def _subscribe(kind: str, base: str, runs: int, seconds: float, folder: Path) ->
         return [unmeasured("web", f"{name}: requests/s", "req/s", str(exc))]
     rps, p99s, notes = [], [], []
     for r in range(runs):
-        plan = subscribe_plan(base, prefix=f"bench-{kind}-{r}-{time.time_ns()}-")
+        prefix = f"bench-{kind}-{r}-{time.time_ns()}-"
+        plan = subscribe_plan(base, prefix=prefix)
+        mails_before = httpx.get(sink + "/stats").json()["other_recipients"]
         got = load(base, plan, duration=seconds, connections=CONNECTIONS, folder=folder)
         bad = _bad(got)
         if bad:
             notes.append(f"run {r + 1}: {bad} failed requests {got['statuses']}")
+        time.sleep(0.5)  # a confirmation still on its way to the sink
+        with store.engine.connect() as conn:
+            pending = int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM subscribers WHERE status = 'pending' AND email LIKE :p"
+                    ),
+                    {"p": prefix + "%"},
+                ).scalar_one()
+            )
+        mails = httpx.get(sink + "/stats").json()["other_recipients"] - mails_before
+        if pending < got["requests"] or mails < got["requests"]:
+            notes.append(
+                f"run {r + 1}: {got['requests']} posts answered but {pending} pending subscribers "
+                f"and {mails} confirmation e-mails"
+            )
         rps.append(got["rps"])
         p99s.append(got["p99_ms"])
         print(
