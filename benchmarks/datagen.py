@@ -95,3 +95,33 @@ def clear_sends(store: Store) -> None:
         else:
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m benchmarks.datagen DATABASE_URL COUNT``: a list to try things on."""
+    import argparse
+
+    from subscribers.db import open_store
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.datagen",
+        description="Add COUNT active subscribers (reader0000001@example.com, …) to a database.",
+        epilog="Example:\n  python -m benchmarks.datagen sqlite:///big.db 100000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("url", help="sqlite:///file.db or postgresql+psycopg://user@host/db")
+    parser.add_argument("count", type=int)
+    args = parser.parse_args(argv)
+    store = open_store(args.url)
+    try:
+        start = active_count(store) + 1
+        took = generate(store, args.count, start=start)
+        print(
+            f"added {args.count} active subscribers in {took:.1f} s ({active_count(store)} active)"
+        )
+    finally:
+        store.dispose()
+
+
+if __name__ == "__main__":
+    main()
