@@ -92,7 +92,7 @@ def run(
                         have = size
                         folder = workdir / f"{kind}-{label(size)}"
                         config = write_publication(folder, db_url=url)
-                        walls, rates, rsss, firsts, busy = [], [], [], [], []
+                        walls, rates, rsss, firsts, busy, drifts = [], [], [], [], [], []
                         problems: list[str] = []
                         for r in range(runs):
                             datagen.clear_sends(store)
@@ -123,6 +123,9 @@ def run(
                             rates.append(got["recipients"] / done.wall)
                             rsss.append(done.peak_rss_mb)
                             busy.append(got.get("busy_seconds", 0.0))
+                            drift = done.rss_drift_mb()
+                            if drift is not None:
+                                drifts.append(drift)
                             if got["first_at"]:
                                 firsts.append(got["first_at"] - done.started_at)
                             print(
@@ -201,6 +204,23 @@ def run(
                                 check(rss, at_most=200.0),
                             )
                         )
+                        if drifts:
+                            figures.append(
+                                Figure(
+                                    "send",
+                                    f"{name}: RSS drift during the send",
+                                    median(drifts),
+                                    "MB",
+                                    len(drifts),
+                                    drifts,
+                                    "flat (<= 10 MB)" if size >= 100_000 else None,
+                                    check(median(drifts), at_most=10.0)
+                                    if size >= 100_000
+                                    else None,
+                                    "resident memory in the last quarter of the run minus the "
+                                    "second quarter (/proc VmRSS every 0.2 s)",
+                                )
+                            )
                         if profile_dir is not None and size == sizes[-1]:
                             figures[-1].note = _profile(
                                 profile_dir, kind, size, store, config, env, sink.url, folder

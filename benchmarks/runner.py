@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.publication import AS_OF
@@ -32,7 +32,23 @@ class Finished:
     started_at: float  # epoch seconds, to compare with the sink's timestamps
     wall: float  # seconds
     peak_rss_mb: float  # the process's own peak resident set (ru_maxrss via wait4)
+
+    def rss_drift_mb(self) -> float | None:
+        """Resident memory in the last quarter of the run minus the second quarter
+        (medians): about 0 when memory does not grow with the recipients sent."""
+        if len(self.rss_trace) < 8:
+            return None
+        end = self.rss_trace[-1][0]
+        q2 = [mb for t, mb in self.rss_trace if end / 4 <= t < end / 2]
+        q4 = [mb for t, mb in self.rss_trace if t >= end * 3 / 4]
+        if not q2 or not q4:
+            return None
+        q2.sort()
+        q4.sort()
+        return q4[len(q4) // 2] - q2[len(q2) // 2]
+
     log: Path
+    rss_trace: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MB)
 
     def tail(self, lines: int = 8) -> str:
         text = self.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
@@ -62,7 +78,15 @@ def run_measured(
             cwd=cwd,
         )
         deadline = began + timeout
+        trace: list[tuple[float, float]] = []
+        next_sample = began
         while True:
+            now = time.perf_counter()
+            if now >= next_sample:
+                rss = _rss_mb(proc.pid)
+                if rss is not None:
+                    trace.append((now - began, rss))
+                next_sample = now + 0.2
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -74,4 +98,16 @@ def run_measured(
             time.sleep(0.01)
         wall = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return Finished(proc.returncode, started_at, wall, usage.ru_maxrss / 1024, log)
+    return Finished(proc.returncode, started_at, wall, usage.ru_maxrss / 1024, log, trace)
+
+
+def _rss_mb(pid: int) -> float | None:
+    """VmRSS of a live process, from /proc (Linux); None elsewhere or once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
