@@ -310,48 +310,44 @@ def _oneclick(
 def _profile_oneclick(
     folder: Path, kind: str, pid: int, base: str, tokens: list[str], seconds: float, work: Path
 ) -> None:
-    """py-spy on the server (all threads, idle ones too: where requests wait) under one-click load."""
-    exe = py_spy()
-    if exe is None:
+    """py-spy on the server under load: one-click (CPU, then all threads incl. waiting
+    ones: where requests wait), then subscribe posts (CPU)."""
+    if py_spy() is None:
         print("py-spy is not installed; no web profile", file=sys.stderr)
         return
     folder.mkdir(parents=True, exist_ok=True)
-    for idle in (False, True):
-        raw = folder / f"web-oneclick-{kind}{'-idle' if idle else ''}.pyspy.txt"
-        spy = subprocess.Popen(
-            [
-                exe,
-                "record",
-                "--pid",
-                str(pid),
-                "--format",
-                "raw",
-                "-r",
-                "200",
-                "-o",
-                str(raw),
-                "--duration",
-                str(max(1, int(seconds))),
-                "--nonblocking",
-                *(["--idle"] if idle else []),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        load(
-            base,
-            {"mode": "oneclick", "tokens": tokens},
-            duration=seconds,
-            connections=CONNECTIONS,
-            folder=work,
-        )
-        spy.wait(timeout=seconds + 30)
-        summary = summarize(raw) if raw.exists() else "(py-spy wrote nothing)"
-        raw.with_suffix(".summary.txt").write_text(summary + "\n", encoding="utf-8")
-        print(
-            f"--- profile web one-click {kind}{' (with idle)' if idle else ''} ---\n{summary}",
-            file=sys.stderr,
-        )
+    oneclick = {"mode": "oneclick", "tokens": tokens}
+    _profile_load(folder / f"web-oneclick-{kind}", pid, base, oneclick, seconds, work, idle=False)
+    _profile_load(
+        folder / f"web-oneclick-{kind}-idle", pid, base, oneclick, seconds, work, idle=True
+    )
+    try:
+        plan = subscribe_plan(base, prefix=f"profile-{kind}-{time.time_ns()}-")
+    except (RuntimeError, httpx.HTTPError) as exc:
+        print(f"no subscribe profile: {exc}", file=sys.stderr)
+        return
+    _profile_load(folder / f"web-subscribe-{kind}", pid, base, plan, seconds, work, idle=False)
+
+
+def _profile_load(
+    stem: Path, pid: int, base: str, plan: dict[str, Any], seconds: float, work: Path, *, idle: bool
+) -> None:
+    exe = py_spy()
+    assert exe is not None
+    raw = stem.with_name(stem.name + ".pyspy.txt")
+    spy = subprocess.Popen(
+        [exe, "record", "--pid", str(pid), "--format", "raw", "-r", "200", "-o", str(raw),
+         "--duration", str(max(1, int(seconds))), "--nonblocking", *(["--idle"] if idle else [])],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    load(base, plan, duration=seconds, connections=CONNECTIONS, folder=work)
+    spy.wait(timeout=seconds + 30)
+    summary = summarize(raw) if raw.exists() else "(py-spy wrote nothing)"
+    stem.with_name(stem.name + ".summary.txt").write_text(summary + "\n", encoding="utf-8")
+    print(
+        f"--- profile {stem.name}{' (with idle)' if idle else ''} ---\n{summary}", file=sys.stderr
+    )
 
 
 def _subscribe(
