@@ -25,6 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import wrk
 from benchmarks.stats import Figure, fmt, machine, unmeasured
 
 BENCHES = ("render", "collect", "send", "web")
@@ -57,6 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--databases", default=None, help="sqlite,postgresql (default: both; --quick: sqlite)"
     )
     p.add_argument("--web-seconds", type=float, default=None, help="seconds of load per web run")
+    p.add_argument(
+        "--load-tool",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="web load generator: wrk if installed (auto), or benchmarks.loadgen (python)",
+    )
     p.add_argument(
         "--profile",
         type=Path,
@@ -94,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     load_before = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews figures
     chosen = [b for b in BENCHES if b in args.only.split(",")]
+    wrk.tool = args.load_tool
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="digest-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     figures: list[Figure] = []

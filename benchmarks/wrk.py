@@ -142,6 +142,10 @@ def run_python(
     return result
 
 
+TOOLS = ("auto", "wrk", "python")
+tool = "auto"  # set from `python -m benchmarks --load-tool`
+
+
 def load(
     url: str,
     plan: dict[str, Any],
@@ -149,8 +153,10 @@ def load(
     duration: float,
     connections: int,
     folder: Path,
-    prefer_wrk: bool = True,
 ) -> dict[str, Any]:
-    if prefer_wrk and available():
+    """Load ``url`` with ``plan``: wrk when installed (or asked for), else the Python generator."""
+    if tool == "wrk" and not available():
+        raise RuntimeError("--load-tool wrk: wrk is not installed (apt-get install wrk)")
+    if tool == "wrk" or (tool == "auto" and available()):
         return run_wrk(url, plan, duration=duration, connections=connections, folder=folder)
     return run_python(url, plan, duration=duration, connections=connections, folder=folder)

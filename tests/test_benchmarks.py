@@ -87,7 +87,7 @@ def test_quick_run_measures_every_benchmark(tmp_path: Path) -> None:
     out = tmp_path / "quick.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks", "--quick", "--load-tool", "python", "--out", str(out)],
         cwd=REPO,
         env=env,
         capture_output=True,
