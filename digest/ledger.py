@@ -26,7 +26,10 @@ from subscribers.models import IssueArticle, IssueRecord, SendBatch, SendRecipie
 
 # recipients still to be sent in a batch (a resent batch includes its in-flight/failed ones)
 OPEN_RECIPIENT_STATES = ("queued", "in_flight", "failed")
-WEBHOOK_COUNTS = ("delivered", "bounced", "blocked", "dropped", "complained", "unsubscribed", "opened", "clicked")
+WEBHOOK_COUNTS = (
+    "delivered", "bounced", "blocked", "dropped", "complained", "unsubscribed", "opened",
+    "clicked", "unknown_events",
+)
 
 
 class RecipientRow(NamedTuple):

@@ -23,6 +23,7 @@ from digest.config import Config, Secrets
 from digest.errors import DeliveryConfigError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MIN_SECRET_CHARS = 16  # shorter keys can be guessed from one link, and links forged
 HOW_TO_SET = (
     "export DIGEST_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))') "
     "and keep it: links already sent stop working if it changes"
@@ -50,6 +51,11 @@ def signing_secret(config: Config, secrets: Secrets | None = None) -> tuple[str,
     """(secret, is_development_secret)."""
     secrets = secrets or Secrets.from_env()
     if secrets.secret_key:
+        if len(secrets.secret_key) < MIN_SECRET_CHARS:
+            raise DeliveryConfigError(
+                f"DIGEST_SECRET_KEY is only {len(secrets.secret_key)} characters; links signed "
+                f"with it could be forged. Use at least {MIN_SECRET_CHARS}: {HOW_TO_SET}"
+            )
         return secrets.secret_key, False
     path = dev_secret_path(config)
     if path is None:

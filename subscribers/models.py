@@ -55,6 +55,9 @@ SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complain
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
+    # Ids are never reused (SQLite would hand an erased last row's id to the next
+    # subscriber, and an old unsubscribe link names the id).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320))  # normalized by email-validator

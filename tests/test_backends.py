@@ -18,7 +18,7 @@ from digest.errors import DeliveryConfigError
 from digest.models import UNSUBSCRIBE_PLACEHOLDER
 from tests.delivery_support import sample_config
 
-SECRETS = Secrets(secret_key="s", sendgrid_api_key="SG.x", sendgrid_api_host=None, smtp_password=None)
+SECRETS = Secrets(secret_key="test-secret-0123456789", sendgrid_api_key="SG.x", sendgrid_api_host=None, smtp_password=None)
 URL = "https://news.example.org/unsubscribe/abc.def"
 MESSAGE = Message(
     subject="Sahel famine: who pays? | Statecraft Weekly — édition",

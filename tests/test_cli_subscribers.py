@@ -363,3 +363,29 @@ def test_large_import_streams(tmp_path: Path) -> None:
     assert r.stderr.count("is not a valid email address") == 5
     assert f"imported {n - 5} (active)" in r.stdout
     assert took < 30, took
+
+
+def test_serve_without_a_key_points_a_local_trial_at_its_development_secret(tmp_path: Path) -> None:
+    """The sample signs its sends with a generated development secret; `digest serve` still
+    refuses to run without DIGEST_SECRET_KEY, but says how to serve those links locally."""
+    from digest.config import Secrets, load_config
+    from digest.signing_secret import dev_secret_path, signing_secret
+
+    cfg_path = tmp_path / "digest.toml"
+    cfg_path.write_text(CONFIG + '\n[storage]\nurl = "sqlite:///d.db"\n')
+    args = ["serve", "--config", str(cfg_path)]
+    env = {"DIGEST_SECRET_KEY": "", "DIGEST_DATABASE_URL": ""}
+    r = CliRunner().invoke(cli, args, env=env)
+    assert r.exit_code == 2 and "development secret" not in r.stderr
+    cfg = load_config(cfg_path)
+    signing_secret(cfg, Secrets(None, None, None, None))  # what a sample send does
+    r = CliRunner().invoke(cli, args, env=env)
+    assert r.exit_code == 2
+    assert f"export DIGEST_SECRET_KEY=$(cat {dev_secret_path(cfg)})" in r.stderr
+
+
+def test_serve_refuses_a_malformed_webhook_key(editor: Editor) -> None:
+    editor.config.write_text(CONFIG + '\n[web]\nsendgrid_webhook_public_key = "not-a-key"\n')
+    r = editor.run("serve")
+    assert r.exit_code == 2
+    assert "sendgrid_webhook_public_key" in r.stderr

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.contract
 
 MOCK_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "sendgrid-mock"
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
-SECRETS = Secrets(secret_key="contract-secret", sendgrid_api_key="SG.contract", sendgrid_api_host=None, smtp_password=None)
+SECRETS = Secrets(secret_key="contract-secret-0123456789", sendgrid_api_key="SG.contract", sendgrid_api_host=None, smtp_password=None)
 
 
 def _answers(url: str) -> bool:

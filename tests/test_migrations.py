@@ -37,3 +37,61 @@ def test_scheduler_job_table_is_left_alone(store: Store) -> None:
     with store.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"include_object": include_object})
         assert compare_metadata(ctx, Base.metadata) == []
+
+
+def test_an_erased_subscribers_id_is_never_given_to_the_next(store: Store) -> None:
+    """Old unsubscribe links name an id: it must never come back for someone else."""
+    from datetime import UTC, datetime
+
+    from subscribers import repository as repo
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with store.session() as s:
+        first = repo.add(s, "first@example.com", at=now, source="cli", status="active")
+        s.flush()
+        old_id = first.id
+    with store.session() as s:
+        repo.erase(s, repo.get_by_email(s, "first@example.com"), at=now)
+    with store.session() as s:
+        second = repo.add(s, "second@example.com", at=now, source="cli", status="active")
+        s.flush()
+        assert second.id != old_id
+
+
+def test_upgrading_an_old_sqlite_database_keeps_every_row(sqlite_url: str) -> None:
+    """0002 rebuilds the subscribers table on SQLite: the rows pointing at it (consent
+    ledger, send ledger) must survive, and foreign keys must be on again afterwards."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from subscribers.db import MIGRATIONS_DIR, make_engine
+
+    engine = make_engine(sqlite_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    zeros = ", ".join(["0"] * 13)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (id, email, email_key, status, source, created_at, soft_bounces)"
+            " VALUES (1, 'a@example.com', 'a@example.com', 'active', 'cli', '2026-01-01', 0)"))
+        conn.execute(text("INSERT INTO consent_events (subscriber_id, email_hash, kind, at)"
+                          " VALUES (1, 'h', 'subscribed', '2026-01-01')"))
+        conn.execute(text(
+            "INSERT INTO issues (key, status, as_of, created_at, recipients, sent, skipped_recipients,"
+            " failed_recipients, delivered, bounced, blocked, dropped, complained, unsubscribed,"
+            f" opened, clicked, unknown_events) VALUES ('2026-W01', 'sending', '2026-01-01',"
+            f" '2026-01-01', {zeros})"))
+        conn.execute(text("INSERT INTO send_recipients (issue_key, subscriber_id, batch, state)"
+                          " VALUES ('2026-W01', 1, 0, 'queued')"))
+    engine.dispose()
+
+    store = open_store(sqlite_url)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM send_recipients")).scalar() == 1
+        assert conn.execute(text("SELECT subscriber_id FROM consent_events")).scalar() == 1
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    store.dispose()

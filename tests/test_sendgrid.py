@@ -24,7 +24,7 @@ from digest.models import UNSUBSCRIBE_PLACEHOLDER
 from tests.delivery_support import sample_config
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
-SECRETS = Secrets(secret_key="s", sendgrid_api_key="SG.test-key", sendgrid_api_host=None, smtp_password=None)
+SECRETS = Secrets(secret_key="test-secret-0123456789", sendgrid_api_key="SG.test-key", sendgrid_api_host=None, smtp_password=None)
 MESSAGE = Message(
     subject="Lead story | Statecraft Weekly",
     html=f'<p>Hello</p><a href="{UNSUBSCRIBE_PLACEHOLDER}">Unsubscribe</a>',
@@ -259,7 +259,7 @@ def test_a_401_points_at_the_api_key(tmp_path: Path, server: HTTPServer) -> None
 
 def test_missing_api_key_is_a_configuration_error_naming_it(tmp_path: Path) -> None:
     cfg = _config(tmp_path, "http://127.0.0.1:9")
-    no_key = Secrets(secret_key="s", sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=None)
+    no_key = Secrets(secret_key="test-secret-0123456789", sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=None)
     with pytest.raises(DeliveryConfigError, match="SENDGRID_API_KEY") as info:
         get_backend(cfg, no_key)
     assert info.value.exit_code == 2

@@ -118,7 +118,7 @@ def smtpd() -> Iterator[Any]:
 def _backend(tmp_path: Path, port: int, password: str | None = None, **delivery: Any) -> SMTPBackend:
     cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="smtp", host="127.0.0.1", port=port,
                         timeout_seconds=5.0, **delivery)  # fmt: skip
-    secrets = Secrets(secret_key="s", sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=password)
+    secrets = Secrets(secret_key="test-secret-0123456789", sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=password)
     options: dict[str, Any] = {"sleep": lambda s: None}
     if (tmp_path / "cert.pem").exists():
         options["ssl_context"] = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
@@ -202,7 +202,7 @@ def test_a_temporary_failure_mid_batch_reconnects_without_duplicates(tmp_path: P
 
 def test_configuration_problems_name_the_setting(tmp_path: Path) -> None:
     cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="smtp")
-    none = Secrets(secret_key="s", sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=None)
+    none = Secrets(secret_key="test-secret-0123456789", sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=None)
     with pytest.raises(DeliveryConfigError, match=r"\[delivery.host\]"):
         get_backend(cfg, none)
     cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="smtp", host="127.0.0.1", username="editor")

@@ -277,4 +277,4 @@ def test_old_unsubscribe_link_never_touches_a_reused_id(wf: Workflow, sqlite_sto
         reused = new.id == old_id
     assert wf.unsubscribe(token, one_click=True) is None
     assert status(sqlite_store, "new@example.com") == "active"
-    assert reused  # SQLite does give the id out again: the address tag is what protects
+    assert not reused  # ids are never handed out again (migration 0002, SQLite AUTOINCREMENT)

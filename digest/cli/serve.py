@@ -11,8 +11,8 @@ import click
 
 from digest.cli.common import clock_from_env, config_option, err_console, handle_errors, load
 from digest.config import Secrets
+from digest.signing_secret import MIN_SECRET_CHARS, dev_secret_path
 
-MIN_SECRET_CHARS = 16
 SECRET_HELP = (
     "DIGEST_SECRET_KEY is not set. `digest serve` signs every confirm and unsubscribe link "
     "with it, so it refuses to start without one. Create one and keep it (links stop working "
@@ -43,7 +43,16 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     cfg = load(config_path)
     secrets = Secrets.from_env()
     if not secrets.secret_key:
-        err_console.print(f"[bold red]error:[/] {SECRET_HELP}", markup=True, soft_wrap=True,
+        message = SECRET_HELP
+        dev = dev_secret_path(cfg)
+        if dev is not None and dev.exists():
+            # The sample and local trials sign with a generated development secret;
+            # serving their links locally needs that same value, set explicitly.
+            message += (
+                "\nThis config's sends were signed with a generated development secret; to "
+                f"serve their links on this machine:\n    export DIGEST_SECRET_KEY=$(cat {dev})"
+            )
+        err_console.print(f"[bold red]error:[/] {message}", markup=False, soft_wrap=True,
                           highlight=False)
         sys.exit(2)
     if len(secrets.secret_key) < MIN_SECRET_CHARS:
@@ -55,6 +64,10 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
             "print(secrets.token_urlsafe(32))')",
             markup=True, soft_wrap=True, highlight=False)
         sys.exit(2)
+    from subscribers.webhooks import config_warnings
+
+    for warning in config_warnings(cfg):
+        err_console.print(f"warning: {warning}", markup=False, soft_wrap=True, highlight=False)
     bind_host = host or cfg.web.host
     bind_port = cfg.web.port if port is None else port
     _check_can_listen(bind_host, bind_port)
