@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -17,6 +18,9 @@ from rich.markup import escape
 from digest.clock import Clock, parse_as_of, system_clock
 from digest.config import Config, load_config
 from digest.errors import DigestError
+
+if TYPE_CHECKING:
+    from subscribers.db import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,6 +74,18 @@ def resolve_as_of(cfg: Config, as_of: str | None, clock: Clock | None = None) ->
 
 def load(config_path: Path | None) -> Config:
     return load_config(config_path)
+
+
+@contextmanager
+def opened_store(cfg: Config) -> Iterator[Store]:
+    """The configured database, migrated, closed afterwards."""
+    from subscribers.db import open_store
+
+    store = open_store(cfg.database_url, base_dir=cfg.base_dir)
+    try:
+        yield store
+    finally:
+        store.dispose()
 
 
 def handle_errors(f: F) -> F:

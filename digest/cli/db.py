@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.common import config_option, handle_errors, load
+from digest.cli.common import config_option, handle_errors, load, opened_store
 
 
 @click.group("db")
@@ -32,16 +32,10 @@ def upgrade_command(config_path: Path | None) -> None:
     """
     from alembic.runtime.migration import MigrationContext
 
-    from subscribers.db import open_store
-
     cfg = load(config_path)
-    store = open_store(cfg.database_url, base_dir=cfg.base_dir)
-    try:
-        with store.engine.connect() as conn:
-            revision = MigrationContext.configure(conn).get_current_revision()
+    with opened_store(cfg) as store, store.engine.connect() as conn:
+        revision = MigrationContext.configure(conn).get_current_revision()
         where = store.engine.url.render_as_string(hide_password=True)
-    finally:
-        store.dispose()
     click.echo(f"The database {where} is at revision {revision} (the newest).")
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import webbrowser
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -25,6 +23,7 @@ from digest.cli.common import (
     err_console,
     handle_errors,
     load,
+    opened_store,
     resolve_as_of,
 )
 from digest.clock import issue_key, window_for
@@ -32,21 +31,11 @@ from digest.config import DEFAULT_CONFIG, Config
 from digest.errors import DigestError, UsageError
 from digest.models import Article
 from digest.pipeline import BuiltIssue, build_issue, preview_json
-from subscribers.db import Store, open_store
 
 
 def starter_config() -> str:
     """The commented starter ``digest.toml`` that ``digest init`` writes."""
     return resources.files("digest").joinpath("starter.toml").read_text(encoding="utf-8")
-
-
-@contextmanager
-def _store(cfg: Config) -> Iterator[Store]:
-    store = open_store(cfg.database_url, base_dir=cfg.base_dir)
-    try:
-        yield store
-    finally:
-        store.dispose()
 
 
 def _wide() -> Console:
@@ -147,7 +136,7 @@ def collect_cmd(config_path: Path | None, as_of: str | None, as_json: bool) -> N
     tz = cfg.newsletter.tz
     window = window_for(moment, cfg.selection.window_days, tz)
     start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
-    with _store(cfg) as store:
+    with opened_store(cfg) as store:
         collection = collect(cfg, store=store, clock=clock_from_env())
     articles = sorted(
         (a for a in collection.articles if start < a.published.astimezone(UTC) <= end),
@@ -301,7 +290,7 @@ def preview_cmd(
     cfg = load(config_path)
     recipients = _recipients(to)
     moment = resolve_as_of(cfg, as_of)
-    with _store(cfg) as store:
+    with opened_store(cfg) as store:
         built = build_issue(cfg, store=store, as_of=moment, clock=clock_from_env())
     written: list[Path] = []
     if built.rendered is not None:
@@ -381,7 +370,7 @@ def pin_cmd(url: str | None, config_path: Path | None, as_of: str | None, clear:
     """
     cfg = load(config_path)
     key = _key(cfg, as_of)
-    with _store(cfg) as store:
+    with opened_store(cfg) as store:
         if clear:
             old = editor.clear_pin(store, key)
             msg = f"{key}: pin removed (was {old})" if old else f"{key}: there was no pin"
@@ -418,7 +407,7 @@ def drop_cmd(url: str | None, config_path: Path | None, as_of: str | None, clear
     """
     cfg = load(config_path)
     key = _key(cfg, as_of)
-    with _store(cfg) as store:
+    with opened_store(cfg) as store:
         if clear:
             restored = editor.clear_drop(store, key, url)
             if restored:
@@ -453,7 +442,7 @@ def note_cmd(text: str | None, config_path: Path | None, as_of: str | None, clea
     """
     cfg = load(config_path)
     key = _key(cfg, as_of)
-    with _store(cfg) as store:
+    with opened_store(cfg) as store:
         if clear:
             old = editor.clear_note(store, key)
             msg = f"{key}: note removed (was {old!r})" if old else f"{key}: there was no note"

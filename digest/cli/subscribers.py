@@ -13,11 +13,17 @@ from typing import Any
 import click
 import orjson
 
-from digest.cli.common import clock_from_env, config_option, err_console, handle_errors, load
+from digest.cli.common import (
+    clock_from_env,
+    config_option,
+    err_console,
+    handle_errors,
+    load,
+    opened_store,
+)
 from digest.config import Config, Secrets
 from digest.errors import DigestError, TokenError
 from subscribers import repository as repo
-from subscribers.db import open_store
 from subscribers.importer import Problem, import_csv
 from subscribers.models import SUBSCRIBER_STATUSES, Subscriber
 from subscribers.workflow import Workflow
@@ -27,11 +33,8 @@ STATUS = click.Choice(SUBSCRIBER_STATUSES)
 
 @contextmanager
 def _workflow(cfg: Config) -> Iterator[Workflow]:
-    store = open_store(cfg.database_url, base_dir=cfg.base_dir)
-    try:
+    with opened_store(cfg) as store:
         yield Workflow(cfg, store, secrets=Secrets.from_env(), clock=clock_from_env())
-    finally:
-        store.dispose()
 
 
 def _need_secret(wf: Workflow) -> None:
