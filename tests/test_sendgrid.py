@@ -133,6 +133,24 @@ def test_429_honours_retry_after(tmp_path: Path, server: HTTPServer) -> None:
     assert sleeps == [7.0]
 
 
+@pytest.mark.parametrize("headers", [
+    {"X-RateLimit-Reset": str(int(NOW.timestamp()) - 3600)},  # already past (a skewed clock)
+    {"X-RateLimit-Reset": "soon"},
+    {"Retry-After": "0"},
+    {"Retry-After": "nan"},
+])  # fmt: skip
+def test_429_with_a_past_or_garbage_reset_backs_off_instead_of_retrying_at_once(
+    tmp_path: Path, server: HTTPServer, headers: dict[str, str]
+) -> None:
+    server.expect_ordered_request("/v3/mail/send").respond_with_data("", status=429, headers=headers)
+    server.expect_ordered_request("/v3/mail/send").respond_with_data("", status=429, headers=headers)
+    server.expect_ordered_request("/v3/mail/send").respond_with_data("", status=202)
+    sleeps = Sleeps()
+    _backend(tmp_path, server.url_for("").rstrip("/"), sleeps).send_batch(MESSAGE, _recipients(1))
+    assert len(sleeps) == 2
+    assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0  # the exponential backoff, not 0 s
+
+
 def test_5xx_is_retried_with_backoff_and_jitter(tmp_path: Path, server: HTTPServer) -> None:
     for _ in range(3):
         server.expect_ordered_request("/v3/mail/send").respond_with_data("oops", status=500)

@@ -205,25 +205,31 @@ def error_message(response: httpx.Response) -> str:
 
 
 def _retry_after(response: httpx.Response, now: float) -> float | None:
-    """Seconds to wait from Retry-After (seconds or HTTP date) or X-RateLimit-Reset (epoch)."""
+    """Seconds to wait from Retry-After (seconds or HTTP date) or X-RateLimit-Reset (epoch).
+
+    None (so the caller backs off exponentially) when neither header says anything usable:
+    missing, garbage, or a time already past (a skewed clock must not turn every retry
+    into an immediate one and burn them all in a few milliseconds)."""
+    wait: float | None = None
     value = response.headers.get("retry-after")
     if value:
         value = value.strip()
         try:
-            return max(0.0, float(value))
+            wait = float(value)
         except ValueError:
             try:
-                when = email.utils.parsedate_to_datetime(value)
-                return max(0.0, when.timestamp() - now)
+                wait = email.utils.parsedate_to_datetime(value).timestamp() - now
             except (TypeError, ValueError):
                 pass
     reset = response.headers.get("x-ratelimit-reset")
-    if reset:
+    if wait is None and reset:
         try:
-            return max(0.0, float(reset) - now)
+            wait = float(reset) - now
         except ValueError:
-            return None
-    return None
+            pass
+    if wait is None or not wait > 0:  # also NaN
+        return None
+    return wait
 
 
 class SendGridBackend(Backend):
