@@ -360,7 +360,7 @@ def test_cli_send_needs_yes_without_a_terminal_then_sends_once(tmp_path: Path) -
     result = runner.invoke(cli, ["issues", "show", SAMPLE_KEY, "--config", str(config)], env=env)
     assert result.exit_code == 0 and "sent" in result.output and f"/issues/{SAMPLE_KEY}" in result.output
     result = runner.invoke(cli, ["issues", "show", "2026-W01", "--config", str(config)], env=env)
-    assert result.exit_code == 2 and "2026-W01" in result.output
+    assert result.exit_code == 1 and "no issue '2026-W01'" in result.output  # not found, not a usage error
 
 
 # --- the archive ----------------------------------------------------------------------------------

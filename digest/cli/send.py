@@ -39,7 +39,7 @@ from digest.cli.common import (
     resolve_as_of,
 )
 from digest.config import Config
-from digest.errors import SendError, UsageError
+from digest.errors import DigestError, SendError
 from digest.send import SendPlan, SendReport, run_send
 from subscribers.db import Store, open_store
 
@@ -287,7 +287,8 @@ def issues_show_cmd(key: str, config_path: Path | None, as_json: bool) -> None:
     with _store(cfg) as store:
         summary = ledger.issue_summary(store, key.strip().upper())
     if summary is None:
-        raise UsageError(f"no issue {key!r} (keys look like 2026-W02; see `digest issues list`)")
+        # not found, like `subscribers unsubscribe` for an address not on the list: exit 1
+        raise DigestError(f"no issue {key!r} (keys look like 2026-W02; see `digest issues list`)")
     data: dict[str, Any] = summary.to_json()
     data["archive_url"] = f"{cfg.newsletter.public_url.rstrip('/')}/issues/{summary.key}"
     if as_json:
