@@ -306,6 +306,15 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
             path=where,
             key="schedule.cron",
         )
+    if sch:  # every field, as `digest schedule` reads it (lazily: that module imports this one)
+        from digest.schedule.cron import CrontabError, parse_crontab
+
+        try:
+            parse_crontab(sch.cron)
+        except CrontabError as exc:
+            raise ConfigError(
+                f"{exc} in {sch.cron!r} (e.g. '0 9 * * fri')", path=where, key="schedule.cron"
+            ) from None
     cfg = Config(sources=sources, path=path, **built)
     if sel and sel.as_of:
         try:

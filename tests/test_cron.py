@@ -112,6 +112,8 @@ def test_minutes_hours_months_lists_ranges_steps() -> None:
         ("0 9 * * */0", "step in '*/0' must be 1 or more"),
         ("0 9 * *", "needs 5 fields"),
         ("0 9 * * fri,", "cannot read ''"),
+        ("0 9 31 2 *", "day of month 31 never occurs in feb"),  # cron takes it, never runs it
+        ("0 9 30,31 2 *", "never occurs in feb"),
     ],
 )
 def test_bad_crontab_names_the_field(expr: str, message: str) -> None:
@@ -128,6 +130,24 @@ def test_bad_crontab_in_the_config_names_file_and_key(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["schedule", "--next", "3", "--config", str(path)])
     assert result.exit_code == 2
     assert "[schedule.cron]" in result.output and "5-7" in result.output
+
+
+def test_days_that_occur_only_some_years_or_on_either_day_field_are_accepted() -> None:
+    assert _runs("0 9 29 2 *", datetime(2026, 11, 1, tzinfo=UTC), 1)[0].date().isoformat() == "2028-02-29"
+    assert parse_crontab("0 9 31 2,3 *").days == {31}  # March has a 31st
+    assert parse_crontab("0 9 31 2 fri").weekdays == {5}  # either day field: every Friday in February
+
+
+@pytest.mark.parametrize("cron", ["0 25 * * fri", "0 9 31 2 *", "0 9 * * fri-sun"])
+def test_config_loading_catches_a_bad_crontab_for_every_command(tmp_path: Path, cron: str) -> None:
+    path = write_config(tmp_path, cron=cron)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)  # not only when `digest schedule` builds the trigger
+    assert str(path) in str(err.value) and "[schedule.cron]" in str(err.value)
+    for command in (["send", "--dry-run", "--yes"], ["status"], ["preview"]):
+        result = CliRunner().invoke(cli, [*command, "--config", str(path)])
+        assert result.exit_code == 2, (command, result.output)
+        assert "[schedule.cron]" in result.output and cron in result.output
 
 
 def test_trigger_survives_the_job_store() -> None:

@@ -27,6 +27,7 @@ from digest.errors import ConfigError
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron: 0 = Sunday (and 7)
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # the most each month can have
 APS_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # APScheduler 3: 0 = Monday
 
 
@@ -147,6 +148,12 @@ def parse_crontab(expression: str) -> Crontab:
     minutes, hours, days, months, weekdays = (
         _parse_field(text, spec) for text, spec in zip(parts, _FIELDS)
     )
+    either_day = not parts[2].startswith("*") and not parts[4].startswith("*")
+    if not either_day and not any(min(days) <= _MONTH_DAYS[m - 1] for m in months):
+        raise CrontabError(  # e.g. "0 9 31 2 *": cron accepts it and never runs it
+            f"day of month {','.join(map(str, sorted(days)))} never occurs in "
+            f"{','.join(MONTHS[m - 1] for m in sorted(months))}, so the schedule would never run"
+        )
     return Crontab(
         expression=" ".join(parts),
         minutes=minutes,
