@@ -214,16 +214,18 @@ RECIPIENT_STATES = ("queued", "in_flight", "accepted", "skipped", "failed")
 
 
 class SendRecipient(Base):
-    """The recipients frozen when a send starts: one row per (issue, subscriber)."""
+    """The recipients frozen when a send starts: one row per (issue, subscriber).
+
+    No foreign keys, on purpose: the rows are only ever written by the freeze, which
+    selects existing subscribers into the issue it has just created, so a per-row
+    check proves nothing, and on PostgreSQL those checks were 13 of the 18 seconds of
+    freezing a million recipients (docs/performance.md). ``repository.erase`` deletes
+    a person's rows itself (what ON DELETE CASCADE did)."""
 
     __tablename__ = "send_recipients"
 
-    issue_key: Mapped[str] = mapped_column(
-        ForeignKey("issues.key", ondelete="CASCADE"), primary_key=True
-    )
-    subscriber_id: Mapped[int] = mapped_column(
-        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
-    )
+    issue_key: Mapped[str] = mapped_column(String(10), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(10))
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import UsageError
@@ -28,6 +28,7 @@ from subscribers.models import (
     CONSENT_KINDS,
     SUBSCRIBER_STATUSES,
     ConsentEvent,
+    SendRecipient,
     Subscriber,
     Tombstone,
 )
@@ -325,6 +326,7 @@ def erase(
     record_event(session, None, "erased", at=at, source=source, email_hash_=hashed)
     if session.get(Tombstone, hashed) is None:
         session.add(Tombstone(email_hash=hashed, erased_at=at))
+    session.execute(delete(SendRecipient).where(SendRecipient.subscriber_id == subscriber.id))
     session.delete(subscriber)
     session.flush()
     return hashed

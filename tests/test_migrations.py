@@ -95,3 +95,29 @@ def test_upgrading_an_old_sqlite_database_keeps_every_row(sqlite_url: str) -> No
         assert conn.execute(text("SELECT subscriber_id FROM consent_events")).scalar() == 1
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     store.dispose()
+
+
+def test_a_serialized_sqlite_store_lets_one_session_in_at_a_time(sqlite_url: str) -> None:
+    """`digest serve` opens its store with serialize=True: on SQLite, a second thread's
+    session waits for the first to commit (instead of SQLite's sleeping busy handler)."""
+    import threading
+    import time
+
+    store = open_store(sqlite_url, serialize=True)
+    inside = threading.Event()
+    order: list[str] = []
+
+    def second() -> None:
+        inside.wait()
+        with store.session():
+            order.append("second")
+
+    t = threading.Thread(target=second)
+    t.start()
+    with store.session():
+        inside.set()
+        time.sleep(0.2)
+        order.append("first")
+    t.join(5)
+    assert order == ["first", "second"]
+    store.dispose()

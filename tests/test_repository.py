@@ -150,3 +150,23 @@ def test_erase_keeps_only_hashes(store: Store) -> None:
             assert "private" not in " ".join(str(v) for v in vars(e).values()).lower()
         assert repo.lift_tombstone(s, "private@example.com")
         assert not repo.is_tombstoned(s, "private@example.com")
+
+
+def test_erase_removes_the_person_from_every_send_ledger(store: Store) -> None:
+    """Erasure leaves no row naming the person in the send ledger (it has no foreign key
+    to cascade, so erase does it), and other readers' rows stay."""
+    from subscribers.models import IssueRecord, SendRecipient
+
+    with store.session() as s:
+        gone = repo.add(s, "gone@example.com", at=T0, source="cli", status="active")
+        stays = repo.add(s, "stays@example.com", at=T0, source="cli", status="active")
+        s.add(IssueRecord(key="2026-W02", status="sent", as_of=T0, created_at=T0))
+        s.flush()
+        for sub in (gone, stays):
+            s.add(SendRecipient(issue_key="2026-W02", subscriber_id=sub.id, batch=0,
+                                state="accepted"))
+        s.flush()
+        repo.erase(s, gone, at=T0)
+    with store.session() as s:
+        left = [r.subscriber_id for r in s.scalars(select(SendRecipient))]
+    assert left == [stays.id]

@@ -76,7 +76,7 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     from subscribers.db import open_store
     from subscribers.web.app import create_app
 
-    store = open_store(cfg.database_url, base_dir=cfg.base_dir)
+    store = open_store(cfg.database_url, base_dir=cfg.base_dir, serialize=True)
     app = create_app(cfg, store=store, secrets=secrets, clock=clock_from_env())
     click.echo(f"Serving {cfg.newsletter.name} on http://{bind_host}:{bind_port} "
                f"(links in emails use {cfg.newsletter.public_url}); Ctrl+C stops.")
