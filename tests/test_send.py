@@ -391,6 +391,29 @@ def test_archive_serves_sent_issues_without_personal_links(tmp_path: Path, sqlit
         assert client.get("/issues/not-a-key").status_code == 404
 
 
+def test_view_in_browser_works_for_readers_of_a_send_stopped_part_way(tmp_path: Path, sqlite_store: Store, sqlite_url: str) -> None:
+    from starlette.testclient import TestClient
+
+    from subscribers.web.app import create_app
+
+    cfg = sample_config(tmp_path, sqlite_url, batch_size=2)
+    add_subscribers(sqlite_store, {"active": 4})
+    app = create_app(cfg, store=sqlite_store, secrets=Secrets.from_env(), clock=_clock)
+    refused_first = Recording(cfg, fail_on=1, error=PermanentDeliveryError("HTTP 401: bad key"))
+    report = run_send(cfg, sqlite_store, as_of=cfg.fixed_as_of(), backend=refused_first, clock=_clock)  # type: ignore[arg-type]
+    assert report.outcome == "failed"
+    with TestClient(app) as client:
+        assert client.get(f"/issues/{SAMPLE_KEY}").status_code == 404  # nobody has it yet
+    refused_second = Recording(cfg, fail_on=2, error=PermanentDeliveryError("HTTP 413: too large"))
+    report = run_send(cfg, sqlite_store, as_of=cfg.fixed_as_of(), backend=refused_second, clock=_clock)  # type: ignore[arg-type]
+    assert report.outcome == "failed" and len(refused_second.delivered) == 2
+    with TestClient(app) as client:
+        page = client.get(f"/issues/{SAMPLE_KEY}")  # two readers got the email and its link
+        assert page.status_code == 200 and "As Famine Spreads in the Sahel" in page.text
+        assert "/unsubscribe/" not in page.text and "%%" not in page.text
+        assert f"/issues/{SAMPLE_KEY}" not in client.get("/issues").text  # listed once it is sent
+
+
 def test_fast_unsubscribe_tokens_are_exactly_the_tokens_the_web_app_reads(tmp_path: Path) -> None:
     from digest.send import UnsubscribeLinks
 

@@ -3,7 +3,8 @@
 An issue is served exactly as stored when it was sent (``IssueRecord.archive_html``):
 the email's HTML with the personal unsubscribe link replaced by a neutral link to
 the subscribe page, so nothing in it belongs to a reader. It is the page the
-email's "View in browser" link opens. Only sent issues are public.
+email's "View in browser" link opens. Only sent issues are public (listed), and an
+issue part-way through its send once its first batch has gone out.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -36,10 +37,16 @@ def _sent_issues(store: Store) -> list[dict[str, Any]]:
 
 
 def _archived(store: Store, key: str) -> str | None:
+    """The page of a sent issue, and of one still being sent (or stopped by a failure)
+    once a batch has gone out: its readers already have the "View in browser" link."""
     with store.session() as s:
         return s.scalar(
             select(IssueRecord.archive_html).where(
-                IssueRecord.key == key, IssueRecord.status == "sent"
+                IssueRecord.key == key,
+                or_(
+                    IssueRecord.status == "sent",
+                    and_(IssueRecord.status.in_(("sending", "failed")), IssueRecord.sent > 0),
+                ),
             )
         )
 
