@@ -70,6 +70,18 @@ def test_file_backend_writes_one_eml_per_recipient_that_parses_back(tmp_path: Pa
     assert all(len(line) <= 998 for line in files[1].read_bytes().splitlines())
 
 
+def test_an_idn_domain_goes_out_in_its_ascii_form_instead_of_crashing_the_send(tmp_path: Path) -> None:
+    backend = FileBackend(sample_config(tmp_path, "sqlite://"), SECRETS)
+    idn = Recipient(email="leser@bücher.example", name="Jörg", substitutions={UNSUBSCRIBE_PLACEHOLDER: URL})
+    plus = Recipient(email="ann+news@example.com", substitutions={UNSUBSCRIBE_PLACEHOLDER: URL})
+    assert backend.send_batch(MESSAGE, [idn, plus]).accepted == 2
+    tos = set()
+    for path in (tmp_path / "outbox").iterdir():
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        tos.add((msg["To"].addresses[0].display_name, msg["To"].addresses[0].addr_spec))
+    assert tos == {("Jörg", "leser@xn--bcher-kva.example"), ("", "ann+news@example.com")}
+
+
 def test_sending_the_same_batch_again_overwrites_rather_than_duplicates(tmp_path: Path) -> None:
     backend = FileBackend(sample_config(tmp_path, "sqlite://"), SECRETS)
     backend.send_batch(MESSAGE, [RECIPIENT])

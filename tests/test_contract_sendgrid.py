@@ -119,3 +119,24 @@ def test_the_mock_is_strict_and_its_violations_reach_the_editor(tmp_path: Path, 
     del bad["from"]
     with pytest.raises(PermanentDeliveryError, match="HTTP 400.*from"):
         backend.post(json.dumps(bad).encode())
+
+
+def test_unusual_names_plus_signs_and_idn_domains_are_valid_requests(tmp_path: Path, mock_url: str) -> None:
+    cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="sendgrid", api_host=mock_url, max_retries=0)
+    capture = Capture()
+    backend = SendGridBackend(cfg, SECRETS, client=capture.client)
+    message = Message(subject="s", html="<p>h</p>", text="t", from_email="newsletter@statecraft.example")
+    people = [
+        Recipient(email="idn@bücher.example", name="IDN Reader"),  # one such reader refused the whole batch
+        Recipient(email="plus+tag@example.com", name='Ann "The Boss" O\'Neil'),
+        Recipient(email="comma@example.com", name="Doe, John"),
+        Recipient(email="uni@example.com", name="Zoë Łukasz 李小龍 🎉"),
+        Recipient(email="long@example.com", name="L" * 400),
+    ]
+    assert backend.send_batch(message, people).accepted == 5
+    [(body, status, violations)] = capture.exchanges
+    assert status == 202, violations
+    emails = [p["to"][0]["email"] for p in body["personalizations"]]
+    assert emails == ["idn@xn--bcher-kva.example", "plus+tag@example.com", "comma@example.com",
+                      "uni@example.com", "long@example.com"]  # fmt: skip
+    assert body["personalizations"][1]["to"][0]["name"] == 'Ann "The Boss" O\'Neil'

@@ -150,6 +150,18 @@ def test_plain_smtp_delivers_each_recipient_their_own_message_on_one_connection(
         assert f'href="{url}"' in msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
 
 
+def test_an_idn_domain_is_delivered_to_its_ascii_form(tmp_path: Path, smtpd: Any) -> None:
+    inbox = Inbox()
+    port = smtpd(inbox)
+    [reader] = _recipients(1)
+    reader.email = "leser@bücher.example"
+    result = _backend(tmp_path, port, starttls=False).send_batch(MESSAGE, [reader])
+    assert result.accepted == 1 and result.rejected == ()
+    [(rcpts, raw)] = inbox.messages
+    assert rcpts == ["leser@xn--bcher-kva.example"]
+    assert _parse(raw)["To"] == "leser@xn--bcher-kva.example"
+
+
 def test_starttls_with_login(tmp_path: Path, smtpd: Any) -> None:
     cert, key = _certificate(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -21,6 +21,8 @@ from email.policy import default as _default_policy
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Any, ClassVar
 
+import idna
+
 from digest.config import Config, Secrets
 
 
@@ -58,6 +60,21 @@ def unsubscribe_headers(unsubscribe_url: str) -> dict[str, str]:
     }
 
 
+def ascii_address(address: str) -> str:
+    """``address`` with an internationalized domain in its ASCII form
+    (``reader@bücher.example`` → ``reader@xn--bcher-kva.example``): what mail headers,
+    SMTP envelopes and SendGrid's API take. ASCII addresses come back unchanged."""
+    if address.isascii():
+        return address
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except (idna.IDNAError, UnicodeError):
+        return address
+
+
 def to_email_message(message: Message, recipient: Recipient, *, domain: str | None = None) -> EmailMessage:
     """The RFC 5322 message one recipient gets (multipart/alternative: text, then HTML)."""
     html, text = message.html, message.text
@@ -66,8 +83,8 @@ def to_email_message(message: Message, recipient: Recipient, *, domain: str | No
         text = text.replace(placeholder, value)
     msg = EmailMessage()
     msg["Subject"] = message.subject
-    msg["From"] = formataddr((message.from_name or "", message.from_email))
-    msg["To"] = formataddr((recipient.name or "", recipient.email))
+    msg["From"] = formataddr((message.from_name or "", ascii_address(message.from_email)))
+    msg["To"] = formataddr((recipient.name or "", ascii_address(recipient.email)))
     if message.reply_to:
         msg["Reply-To"] = message.reply_to
     msg["Date"] = formatdate(localtime=False, usegmt=True)

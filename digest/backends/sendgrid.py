@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import orjson
 
-from digest.backends.base import Backend, BatchResult, Message, Recipient
+from digest.backends.base import Backend, BatchResult, Message, Recipient, ascii_address
 from digest.clock import Clock, system_clock
 from digest.config import Config, Secrets
 from digest.errors import DeliveryConfigError, PermanentDeliveryError, TransientDeliveryError
@@ -45,6 +45,7 @@ MAX_SUBSTITUTION_BYTES = 10_000
 
 
 def _address(email_addr: str, name: str | None) -> dict[str, str]:
+    email_addr = ascii_address(email_addr)  # SendGrid refuses a non-ASCII domain
     return {"email": email_addr, "name": name} if name else {"email": email_addr}
 
 

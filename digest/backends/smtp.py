@@ -17,7 +17,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from digest.backends.base import Backend, BatchResult, Message, Recipient, to_email_message
+from digest.backends.base import (
+    Backend,
+    BatchResult,
+    Message,
+    Recipient,
+    ascii_address,
+    to_email_message,
+)
 from digest.config import Config, Secrets
 from digest.errors import DeliveryConfigError, PermanentDeliveryError, TransientDeliveryError
 
@@ -110,7 +117,9 @@ class SMTPBackend(Backend):
                     if conn is None:
                         conn = self._connect()
                     refused = conn.send_message(
-                        to_email_message(message, r), from_addr=message.from_email, to_addrs=[r.email]
+                        to_email_message(message, r),
+                        from_addr=ascii_address(message.from_email),
+                        to_addrs=[ascii_address(r.email)],
                     )
                     if refused:
                         rejected.append(r.email)
