@@ -306,6 +306,10 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
             path=where,
             key="schedule.cron",
         )
+    if sch and not sch.misfire_grace_hours >= 0:
+        raise ConfigError(
+            "must be 0 (never send late) or more", path=where, key="schedule.misfire_grace_hours"
+        )
     if sch:  # every field, as `digest schedule` reads it (lazily: that module imports this one)
         from digest.schedule.cron import CrontabError, parse_crontab
 

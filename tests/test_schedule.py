@@ -121,6 +121,30 @@ def test_missed_run_outside_grace_is_skipped_recorded_and_logged(
     assert nxt and nxt[-1]["issue"] == "2026-W48"
 
 
+def test_a_grace_of_zero_starts_and_never_sends_late(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
+) -> None:
+    # APScheduler takes only a positive misfire_grace_time: 0 used to crash `digest schedule`
+    config = load_config(write_config(tmp_path, database_url=sqlite_url, grace_hours=0))
+    _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
+    send = FakeSend()
+    with time_machine.travel(datetime(2026, 11, 20, 9, 5, tzinfo=NY), tick=True):
+        with Run(config, sqlite_store, send):
+            assert _wait(lambda: _issue(sqlite_store, "2026-W47") is not None)
+    assert send.calls == []  # five minutes late is too late
+    rec = _issue(sqlite_store, "2026-W47")
+    assert rec is not None and rec.status == "skipped"
+    assert "outside misfire_grace_hours=0" in (rec.skip_reason or "")
+
+
+def test_a_negative_grace_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    from digest.errors import ConfigError
+
+    path = write_config(tmp_path, grace_hours=-1)
+    with pytest.raises(ConfigError, match=r"\[schedule.misfire_grace_hours\] must be 0"):
+        load_config(path)
+
+
 def test_long_downtime_records_every_missed_week(
     tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
 ) -> None:

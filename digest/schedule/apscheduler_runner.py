@@ -146,7 +146,7 @@ class WeeklyScheduler:
         """The scheduler with its store, executor, listeners and jobs; not started."""
         global _work, _plan
         _work, _plan = self.work, self.plan
-        grace = int(self.plan.misfire_grace.total_seconds())
+        grace = self.plan.grace_seconds
         scheduler = self.scheduler_factory(
             timezone=self.plan.timezone,
             executors={"default": FireTimeExecutor(max_workers=2)},
@@ -263,7 +263,7 @@ class WeeklyScheduler:
     ) -> datetime | None:
         """Keep a stored job with the same trigger (so a run missed while down is seen);
         replace it when the schedule changed. Returns the job's next run time."""
-        grace = int(self.plan.misfire_grace.total_seconds())
+        grace = self.plan.grace_seconds
         existing = self._lookup(store, job_id)
         if existing is not None and existing.trigger == trigger:
             nxt: datetime | None = existing.next_run_time

@@ -61,6 +61,12 @@ class RunPlan:
         )
 
     @property
+    def grace_seconds(self) -> int:
+        """``misfire_grace_time`` for APScheduler, which takes only a positive integer:
+        ``misfire_grace_hours = 0`` (never late) is one second."""
+        return max(1, int(self.misfire_grace.total_seconds()))
+
+    @property
     def grace_hours_text(self) -> str:
         hours = self.misfire_grace.total_seconds() / 3600
         return f"{hours:g}"
