@@ -196,6 +196,20 @@ def test_provider_refusal_fails_the_send_and_a_rerun_finishes_it(tmp_path: Path,
     assert retry.delivered == people["active"][2:]
 
 
+def test_an_outbox_that_cannot_be_written_fails_the_send_and_a_rerun_delivers_everyone(tmp_path: Path, sqlite_store: Store, sqlite_url: str) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    wrong = sample_config(tmp_path, sqlite_url, outbox=str(tmp_path / "a-file" / "outbox"))
+    people = add_subscribers(sqlite_store, {"active": 3})
+    report = run_send(wrong, sqlite_store, as_of=wrong.fixed_as_of(), clock=_clock)  # type: ignore[arg-type]
+    # was: an OSError traceback, the batch left "in flight" and never resent: a rerun sent to nobody
+    assert report.outcome == "failed" and report.exit_code == 1
+    assert "[delivery.outbox]" in report.message and "a-file" in report.message
+    fixed = sample_config(tmp_path, sqlite_url)
+    report = run_send(fixed, sqlite_store, as_of=fixed.fixed_as_of(), clock=_clock)  # type: ignore[arg-type]
+    assert report.outcome == "resumed" and report.sent == 3 and report.in_flight_batches == ()
+    assert sorted(m["To"].addresses[0].addr_spec for m in _emls(tmp_path / "outbox")) == sorted(people["active"])
+
+
 def test_unsubscribing_during_the_send_skips_the_reader(tmp_path: Path, sqlite_store: Store, sqlite_url: str) -> None:
     cfg = sample_config(tmp_path, sqlite_url, batch_size=2)
     people = add_subscribers(sqlite_store, {"active": 4})

@@ -11,6 +11,7 @@ from typing import Any
 
 from digest.backends.base import Backend, BatchResult, Message, Recipient, to_email_message
 from digest.config import Config, Secrets
+from digest.errors import PermanentDeliveryError
 
 
 def _slug(value: str) -> str:
@@ -28,6 +29,17 @@ class FileBackend(Backend):
         return f"file backend: .eml files in {self.outbox}"
 
     def send_batch(self, message: Message, recipients: Sequence[Recipient]) -> BatchResult:
+        try:
+            return self._write(message, recipients)
+        except OSError as exc:
+            # a refusal, so the send stops as failed and the batch is written again on the
+            # next run (the same file names: nobody gets two) rather than left "in flight"
+            raise PermanentDeliveryError(
+                f"cannot write the .eml files to [delivery.outbox] {self.outbox}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+
+    def _write(self, message: Message, recipients: Sequence[Recipient]) -> BatchResult:
         self.outbox.mkdir(parents=True, exist_ok=True)
         tag = _slug(message.custom_args.get("issue") or message.custom_args.get("kind") or "message")
         for r in recipients:
