@@ -299,6 +299,14 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
     dl: DeliveryConfig | None = built.get("delivery")
     if dl and not 1 <= dl.batch_size <= 1000:
         raise ConfigError("must be between 1 and 1000", path=where, key="delivery.batch_size")
+    if dl and not dl.timeout_seconds > 0:
+        raise ConfigError(
+            f"must be more than 0 seconds, got {dl.timeout_seconds}",
+            path=where,
+            key="delivery.timeout_seconds",
+        )
+    if dl and dl.max_retries < 0:
+        raise ConfigError("must be 0 (no retry) or more", path=where, key="delivery.max_retries")
     sch: ScheduleConfig | None = built.get("schedule")
     if sch and len(sch.cron.split()) != 5:
         raise ConfigError(

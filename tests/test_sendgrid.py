@@ -283,6 +283,15 @@ def test_missing_api_key_is_a_configuration_error_naming_it(tmp_path: Path) -> N
     assert info.value.exit_code == 2
 
 
+@pytest.mark.parametrize(("setting", "value"), [("timeout_seconds", 0), ("timeout_seconds", -1), ("max_retries", -1)])
+def test_a_timeout_or_retry_count_that_cannot_work_is_a_config_error(tmp_path: Path, setting: str, value: float) -> None:
+    from digest.errors import ConfigError
+
+    # a timeout of 0 used to time every request out at once, reported as "SendGrid did not answer"
+    with pytest.raises(ConfigError, match=rf"\[delivery.{setting}\] must be"):
+        _config(tmp_path, "http://127.0.0.1:1", **{setting: value})
+
+
 def test_api_host_comes_from_the_environment_when_not_configured(tmp_path: Path) -> None:
     cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="sendgrid")
     env = Secrets.from_env({"SENDGRID_API_KEY": "SG.x", "SENDGRID_API_HOST": "http://127.0.0.1:4010"})
