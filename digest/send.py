@@ -82,7 +82,8 @@ class SendReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.outcome == "failed" else 0
+        # interrupted: readers are still waiting, so a cron job or script must notice
+        return 1 if self.outcome in ("failed", "interrupted") else 0
 
     def to_json(self) -> dict[str, object]:
         return {

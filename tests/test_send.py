@@ -230,7 +230,7 @@ def test_stop_finishes_the_batch_in_progress_and_the_next_run_resumes(tmp_path: 
     stop = threading.Event()
     first = Recording(cfg, on_call=lambda n: stop.set())  # SIGTERM arrives during batch 1
     report = run_send(cfg, sqlite_store, as_of=cfg.fixed_as_of(), backend=first, clock=_clock, stop=stop)  # type: ignore[arg-type]
-    assert report.outcome == "interrupted" and report.exit_code == 0
+    assert report.outcome == "interrupted" and report.exit_code == 1  # not finished: a cron job must see it
     assert first.delivered == people["active"][:2]
     assert "run `digest send` again" in report.message
     second = Recording(cfg)

@@ -127,3 +127,41 @@ def test_killed_send_resumes_and_nobody_gets_it_twice(tmp_path: Path, db_url: st
     out, _ = again.communicate(timeout=120)
     assert again.returncode == 0 and json.loads(out)["outcome"] == "already_sent"
     assert sink.requests == 5
+
+
+def test_sigint_finishes_the_batch_in_flight_exits_1_and_the_rerun_sends_the_rest(tmp_path: Path, db_url: str, sink: CountingSendGrid) -> None:
+    config = tmp_path / "digest.toml"
+    text = (EXAMPLES / "digest.toml").read_text()
+    text = text.replace('url = "feed.xml"', f'url = "{EXAMPLES / "feed.xml"}"')
+    text = text.replace('backend = "file"', f'backend = "sendgrid"\napi_host = "{sink.url}"\nbatch_size = {BATCH}\nmax_retries = 0\ntimeout_seconds = 20')
+    config.write_text(text)
+    store = open_store(db_url)
+    people = add_subscribers(store, {"active": 450})
+    store.dispose()
+    env = {
+        **os.environ, "DIGEST_DATABASE_URL": db_url, "SENDGRID_API_KEY": "SG.sigint-test",
+        "DIGEST_SECRET_KEY": "sigint-test-secret", "DIGEST_NOW": NOW.isoformat(), "COLUMNS": "100",
+    }  # fmt: skip
+
+    proc = _digest(config, env)
+    try:
+        assert sink.holding.wait(60), "the send never reached its third batch"
+        proc.send_signal(signal.SIGINT)  # Ctrl-C while batch 3 is on the wire
+        sink.release.set()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # the batch in progress finished and was recorded; the send stopped there, not a success
+    assert proc.returncode == 1, err
+    report = json.loads(out)
+    assert report["outcome"] == "interrupted" and report["sent"] == 3 * BATCH
+    assert sink.requests == 3
+
+    resumed = _digest(config, env)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    report = json.loads(out)
+    assert report["outcome"] == "resumed" and report["in_flight_batches"] == []
+    assert sink.requests == 5
+    assert set(sink.received) == set(people["active"]) and max(sink.received.values()) == 1

@@ -178,7 +178,8 @@ def send_cmd(config_path: Path | None, as_of: str | None, dry_run: bool, yes: bo
     stored issue: batches already accepted are not sent again, and a batch
     that was in flight at the crash is reported and, unless
     delivery.resend_in_flight = true, not resent. A sent issue is not sent
-    again without --force. Ctrl-C stops after the batch in progress.
+    again without --force. Ctrl-C (or SIGTERM) stops after the batch in
+    progress and exits 1; run it again to resume.
 
     \b
     Example:
