@@ -82,6 +82,18 @@ def test_an_idn_domain_goes_out_in_its_ascii_form_instead_of_crashing_the_send(t
     assert tos == {("Jörg", "leser@xn--bcher-kva.example"), ("", "ann+news@example.com")}
 
 
+def test_a_non_ascii_local_part_is_refused_alone_and_the_rest_of_the_batch_goes(tmp_path: Path) -> None:
+    # no SMTPUTF8 here: jörg@… used to raise UnicodeEncodeError mid-batch, leaving the batch
+    # "in flight" (its later readers never sent); a dry run (first recipient) crashed too
+    backend = FileBackend(sample_config(tmp_path, "sqlite://"), SECRETS)
+    eai = Recipient(email="jörg@example.com", substitutions={UNSUBSCRIBE_PLACEHOLDER: URL})
+    backend.check_batch(MESSAGE, [eai, RECIPIENT])
+    result = backend.send_batch(MESSAGE, [eai, RECIPIENT])
+    assert (result.accepted, result.rejected) == (1, ("jörg@example.com",))
+    [path] = (tmp_path / "outbox").iterdir()
+    assert "zoe@example.com" in path.read_text()
+
+
 def test_sending_the_same_batch_again_overwrites_rather_than_duplicates(tmp_path: Path) -> None:
     backend = FileBackend(sample_config(tmp_path, "sqlite://"), SECRETS)
     backend.send_batch(MESSAGE, [RECIPIENT])

@@ -140,3 +140,19 @@ def test_unusual_names_plus_signs_and_idn_domains_are_valid_requests(tmp_path: P
     assert emails == ["idn@xn--bcher-kva.example", "plus+tag@example.com", "comma@example.com",
                       "uni@example.com", "long@example.com"]  # fmt: skip
     assert body["personalizations"][1]["to"][0]["name"] == 'Ann "The Boss" O\'Neil'
+
+
+def test_a_non_ascii_local_part_is_left_out_so_the_batch_is_still_valid(tmp_path: Path, mock_url: str) -> None:
+    # SendGrid (and its spec) refuse it, and one such reader used to fail the whole batch
+    cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="sendgrid", api_host=mock_url, max_retries=0)
+    capture = Capture()
+    backend = SendGridBackend(cfg, SECRETS, client=capture.client)
+    message = Message(subject="s", html="<p>h</p>", text="t", from_email="newsletter@statecraft.example")
+    people = [Recipient(email="ann@example.com"), Recipient(email="jörg@example.com"), Recipient(email="zed@example.com")]
+    result = backend.send_batch(message, people)
+    assert (result.accepted, result.rejected) == (2, ("jörg@example.com",))
+    [(body, status, violations)] = capture.exchanges
+    assert status == 202, violations
+    assert [p["to"][0]["email"] for p in body["personalizations"]] == ["ann@example.com", "zed@example.com"]
+    assert backend.send_batch(message, [Recipient(email="jörg@example.com")]).accepted == 0
+    assert len(capture.exchanges) == 1  # nothing left to post

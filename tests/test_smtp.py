@@ -162,6 +162,16 @@ def test_an_idn_domain_is_delivered_to_its_ascii_form(tmp_path: Path, smtpd: Any
     assert _parse(raw)["To"] == "leser@xn--bcher-kva.example"
 
 
+def test_a_non_ascii_local_part_is_refused_alone(tmp_path: Path, smtpd: Any) -> None:
+    inbox = Inbox()
+    port = smtpd(inbox)
+    first, eai, last = _recipients(3)
+    eai.email = "jörg@example.com"
+    result = _backend(tmp_path, port, starttls=False).send_batch(MESSAGE, [first, eai, last])
+    assert (result.accepted, result.rejected) == (2, ("jörg@example.com",))
+    assert [rcpts for rcpts, _ in inbox.messages] == [["reader-0@example.com"], ["reader-2@example.com"]]
+
+
 def test_starttls_with_login(tmp_path: Path, smtpd: Any) -> None:
     cert, key = _certificate(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

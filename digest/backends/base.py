@@ -75,6 +75,13 @@ def ascii_address(address: str) -> str:
         return address
 
 
+def undeliverable(address: str) -> bool:
+    """An address none of the backends can carry: a non-ASCII local part (``jörg@…``)
+    needs SMTPUTF8, which neither these messages nor SendGrid's API support. Backends
+    report such a reader as refused (``BatchResult.rejected``) and deliver the rest."""
+    return not ascii_address(address).isascii()
+
+
 def to_email_message(message: Message, recipient: Recipient, *, domain: str | None = None) -> EmailMessage:
     """The RFC 5322 message one recipient gets (multipart/alternative: text, then HTML)."""
     html, text = message.html, message.text
@@ -137,8 +144,9 @@ class Backend(ABC):
     def check_batch(self, message: Message, recipients: Sequence[Recipient]) -> None:
         """Build what ``send_batch`` would send, without sending (dry runs): raises if
         the batch is invalid. Per-recipient transports build the first message."""
-        if recipients:
-            to_email_message(message, recipients[0])
+        first = next((r for r in recipients if not undeliverable(r.email)), None)
+        if first is not None:
+            to_email_message(message, first)
 
     def close(self) -> None:
         """Release connections."""

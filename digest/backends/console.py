@@ -6,7 +6,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from digest.backends.base import Backend, BatchResult, Message, Recipient, to_email_message
+from digest.backends.base import (
+    Backend,
+    BatchResult,
+    Message,
+    Recipient,
+    to_email_message,
+    undeliverable,
+)
 
 
 class ConsoleBackend(Backend):
@@ -23,7 +30,10 @@ class ConsoleBackend(Backend):
 
     def send_batch(self, message: Message, recipients: Sequence[Recipient]) -> BatchResult:
         out = self.stream
+        rejected = tuple(r.email for r in recipients if undeliverable(r.email))
         for r in recipients:
+            if undeliverable(r.email):
+                continue
             msg = to_email_message(message, r)
             out.write("-" * 72 + "\n")
             for name, value in msg.items():
@@ -36,4 +46,4 @@ class ConsoleBackend(Backend):
             html_len = len(html_part.get_content()) if html_part is not None else 0
             out.write(f"\n[HTML part: {html_len:,} characters]\n")
         out.flush()
-        return BatchResult(accepted=len(recipients))
+        return BatchResult(accepted=len(recipients) - len(rejected), rejected=rejected)

@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from digest.backends.base import Backend, BatchResult, Message, Recipient, to_email_message
+from digest.backends.base import (
+    Backend,
+    BatchResult,
+    Message,
+    Recipient,
+    to_email_message,
+    undeliverable,
+)
 from digest.config import Config, Secrets
 from digest.errors import PermanentDeliveryError
 
@@ -42,11 +49,15 @@ class FileBackend(Backend):
     def _write(self, message: Message, recipients: Sequence[Recipient]) -> BatchResult:
         self.outbox.mkdir(parents=True, exist_ok=True)
         tag = _slug(message.custom_args.get("issue") or message.custom_args.get("kind") or "message")
+        rejected = []
         for r in recipients:
+            if undeliverable(r.email):
+                rejected.append(r.email)
+                continue
             msg = to_email_message(message, r)
             digest_ = hashlib.sha256(f"{tag}\0{r.email}\0{message.subject}".encode()).hexdigest()[:10]
             path = self.outbox / f"{tag}-{_slug(r.email)}-{digest_}.eml"
             tmp = path.with_suffix(".eml.tmp")
             tmp.write_bytes(bytes(msg))
             os.replace(tmp, path)  # a crash never leaves half a message
-        return BatchResult(accepted=len(recipients))
+        return BatchResult(accepted=len(recipients) - len(rejected), rejected=tuple(rejected))

@@ -30,7 +30,14 @@ from typing import Any
 import httpx
 import orjson
 
-from digest.backends.base import Backend, BatchResult, Message, Recipient, ascii_address
+from digest.backends.base import (
+    Backend,
+    BatchResult,
+    Message,
+    Recipient,
+    ascii_address,
+    undeliverable,
+)
 from digest.clock import Clock, system_clock
 from digest.config import Config, Secrets
 from digest.errors import DeliveryConfigError, PermanentDeliveryError, TransientDeliveryError
@@ -273,6 +280,18 @@ class SendGridBackend(Backend):
     def describe(self) -> str:
         mode = " (sandbox mode: SendGrid accepts but delivers nothing)" if self.sandbox_mode else ""
         return f"sendgrid backend: {self.url}{mode}"
+
+    def send_batch(self, message: Message, recipients: Sequence[Recipient]) -> BatchResult:
+        refused = tuple(r.email for r in recipients if undeliverable(r.email))
+        if not refused:
+            return super().send_batch(message, recipients)
+        # one such address would make SendGrid refuse the whole batch: leave it out, refused
+        sendable = [r for r in recipients if not undeliverable(r.email)]
+        if not sendable:
+            return BatchResult(accepted=0, rejected=refused)
+        result = super().send_batch(message, sendable)
+        return BatchResult(accepted=result.accepted, provider_id=result.provider_id,
+                           rejected=refused, attempts=result.attempts)  # fmt: skip
 
     def build_payload(self, message: Message, recipients: Sequence[Recipient]) -> bytes:
         payload = build_payload(message, recipients, sandbox_mode=self.sandbox_mode)

@@ -24,6 +24,7 @@ from digest.backends.base import (
     Recipient,
     ascii_address,
     to_email_message,
+    undeliverable,
 )
 from digest.config import Config, Secrets
 from digest.errors import DeliveryConfigError, PermanentDeliveryError, TransientDeliveryError
@@ -113,6 +114,10 @@ class SMTPBackend(Backend):
         try:
             while i < len(recipients):
                 r = recipients[i]
+                if undeliverable(r.email):
+                    rejected.append(r.email)
+                    i += 1
+                    continue
                 try:
                     if conn is None:
                         conn = self._connect()
