@@ -216,12 +216,42 @@ def run(
                         figures += _oneclick(
                             kind, base, tokens, store, runs, seconds, workdir / kind
                         )
+                        if not quick:
+                            figures += _service_time(
+                                kind, base, tokens, store, seconds, workdir / kind
+                            )
                         figures += _subscribe(
                             kind, base, runs, seconds, workdir / kind, store=store, sink=sink.url
                         )
                 finally:
                     store.dispose()
     return figures
+
+
+def _service_time(
+    kind: str, base: str, tokens: list[str], store: Any, seconds: float, folder: Path
+) -> list[Figure]:
+    """One connection, one request at a time: the cost of a request without queueing."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE subscribers SET status = 'active', unsubscribed_at = NULL "
+                 "WHERE status = 'unsubscribed'")
+        )  # fmt: skip
+    got = load(
+        base, {"mode": "oneclick", "tokens": tokens}, duration=seconds, connections=1, folder=folder
+    )
+    note = f"1 connection, {seconds:.0f} s, {got['tool']}"
+    if _bad(got):
+        note += f"; {_bad(got)} failed requests"
+    print(
+        f"    one-click {kind}, 1 connection: {got['rps']:.0f} req/s, p50 {got['p50_ms']:.1f} ms",
+        file=sys.stderr,
+    )
+    name = f"one-click unsubscribe POST {kind}, 1 connection"
+    return [
+        Figure("web", f"{name}: requests/s", got["rps"], "req/s", 1, [got["rps"]], note=note),
+        Figure("web", f"{name}: p50", got["p50_ms"], "ms", 1, [got["p50_ms"]]),
+    ]
 
 
 def _oneclick(
