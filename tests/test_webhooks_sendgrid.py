@@ -463,7 +463,7 @@ def test_bad_bodies_are_refused_with_400_or_413(
 ) -> None:
     seed(sqlite_store, PEOPLE)
     with client_for(sqlite_store, config) as client:
-        for body in (b"{not json", b'{"event": "bounce"}', b"[1, 2]", b""):
+        for body in (b"{not json", b'{"event": "bounce"}', b""):
             r = client.post(URL, content=body, headers=signed(private_key, body))
             assert r.status_code == 400, body
         huge = b"[" + b" " * (5 * 1024 * 1024) + b"]"
@@ -915,3 +915,21 @@ def test_serve_can_check_the_key_at_start_up(private_key: ec.EllipticCurvePrivat
     for bad in ("not a key", p384):
         with pytest.raises(ConfigError, match="web.sendgrid_webhook_public_key"):
             config_warnings(make_config({"sendgrid_webhook_public_key": bad}))
+
+
+def test_a_malformed_item_is_skipped_and_the_valid_events_beside_it_applied(
+    sqlite_store: Store,
+    config: Config,
+    private_key: ec.EllipticCurvePrivateKey,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 400 would make SendGrid retry the whole POST for a day and the valid events in it
+    would never land; the item that is not an object is skipped and logged instead."""
+    seed(sqlite_store, PEOPLE)
+    body = b'[1, {"email": "bob@example.org", "event": "spamreport", "sg_event_id": "m-1", ' \
+        b'"timestamp": 1763650000, "issue": "2026-W47"}, "junk"]'
+    with client_for(sqlite_store, config) as client:
+        r = client.post(URL, content=body, headers=signed(private_key, body))
+    assert r.status_code == 200
+    assert statuses(sqlite_store)["bob@example.org"] == "complained"
+    assert "event 0 is not a JSON object" in caplog.text and "event 2" in caplog.text

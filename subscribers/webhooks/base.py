@@ -74,4 +74,5 @@ class Provider(ABC):
 
     @abstractmethod
     def parse(self, body: bytes) -> list[TrackingEvent]:
-        """The events of a verified body; :class:`WebhookRejected` (400) if it is malformed."""
+        """The events of a verified body; :class:`WebhookRejected` (400) if it is not a
+        JSON array (single malformed elements are skipped and logged)."""

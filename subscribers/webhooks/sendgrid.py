@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -38,6 +39,8 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from digest.config import WebConfig
 from digest.errors import ConfigError
+
+log = logging.getLogger(__name__)
 from subscribers.webhooks.base import Action, Counter, Provider, TrackingEvent, WebhookRejected
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -146,7 +149,10 @@ class SendGridProvider(Provider):
         events = []
         for i, item in enumerate(data):
             if not isinstance(item, dict):
-                raise WebhookRejected(400, f"event {i} is not a JSON object")
+                # Refusing the whole POST would make SendGrid retry it for a day and the
+                # valid events beside this item would never be applied: skip it, loudly.
+                log.warning("SendGrid webhook: event %d is not a JSON object, skipped: %.100r", i, item)
+                continue
             events.append(to_tracking_event(item))
         return events
 
