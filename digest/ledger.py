@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import SendError
@@ -312,23 +312,69 @@ def todo_batches(store: Store, key: str, states: Sequence[str]) -> list[int]:
         )
 
 
+# The per-batch statements, built once: Core tables and bound parameters (not the ORM), so a
+# batch costs its round trips and its rows, not an identity map and ORM compile/load steps.
+_R, _S, _B, _I = SendRecipient.__table__, Subscriber.__table__, SendBatch.__table__, IssueRecord.__table__
+_IN_BATCH = (_R.c.issue_key == bindparam("issue")) & (_R.c.batch == bindparam("batch_no"))
+_OPEN = _R.c.state.in_(OPEN_RECIPIENT_STATES)
+# the status is filtered in Python rather than in SQL: a status condition would tempt the
+# planner to walk every active subscriber instead of this batch's thousand. (The parameter
+# names are not column names: an UPDATE would take those as values to SET.)
+_BATCH_ROWS = (
+    select(_S.c.id, _S.c.email, _S.c.name, _S.c.status)
+    .join(_R, _R.c.subscriber_id == _S.c.id)
+    .where(_IN_BATCH, _OPEN)
+    .order_by(_R.c.subscriber_id)
+)
+_DEPARTED = (
+    select(_R.c.subscriber_id)
+    .join(_S, _S.c.id == _R.c.subscriber_id)
+    .where(_IN_BATCH, _OPEN, _S.c.status != "active")
+)
+_THIS_BATCH = (_B.c.issue_key == bindparam("issue")) & (_B.c.batch == bindparam("batch_no"))
+_THIS_ISSUE = _I.c.key == bindparam("issue")
+
+
 def prepare_batch(store: Store, key: str, batch: int) -> list[RecipientRow]:
     """Who of ``batch`` is still to be sent and still active (a read: changes nothing;
     ``mark_in_flight`` records who left)."""
     with store.session() as s:
-        # the status is filtered here rather than in SQL: a status condition would tempt the
-        # planner to walk every active subscriber instead of this batch's thousand
-        rows = s.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.status)
-            .join(SendRecipient, SendRecipient.subscriber_id == Subscriber.id)
-            .where(
-                SendRecipient.issue_key == key,
-                SendRecipient.batch == batch,
-                SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
-            )
-            .order_by(SendRecipient.subscriber_id)
-        ).all()
-        return [RecipientRow(i, e, n) for i, e, n, status in rows if status == "active"]
+        rows = s.connection().execute(_BATCH_ROWS, {"issue": key, "batch_no": batch}).all()
+    return [RecipientRow(i, e, n) for i, e, n, status in rows if status == "active"]
+
+
+def _mark_in_flight(conn: Connection, key: str, batch: int, now: datetime) -> list[int]:
+    at = {"issue": key, "batch_no": batch}
+    departed = list(conn.execute(_DEPARTED, at).scalars())
+    if departed:
+        conn.execute(
+            update(_R).where(_IN_BATCH, _R.c.subscriber_id.in_(departed)).values(state="skipped"), at
+        )
+        conn.execute(
+            update(_I).where(_THIS_ISSUE).values(skipped_recipients=_I.c.skipped_recipients + len(departed)), at
+        )
+    conn.execute(
+        update(_B).where(_THIS_BATCH).values(state="in_flight", attempts=_B.c.attempts + 1, updated_at=now, error=None),
+        at,
+    )
+    return departed
+
+
+def _finish(conn: Connection, key: str, batch: int, now: datetime, rejected_ids: Sequence[int]) -> int:
+    at = {"issue": key, "batch_no": batch}
+    accepted = _rowcount(conn.execute(update(_R).where(_IN_BATCH, _OPEN).values(state="accepted"), at))
+    if rejected_ids:
+        accepted -= _rowcount(conn.execute(
+            update(_R).where(_IN_BATCH, _R.c.subscriber_id.in_(list(rejected_ids))).values(state="failed"), at
+        ))
+    conn.execute(update(_B).where(_THIS_BATCH).values(state="accepted", updated_at=now, error=None), at)
+    conn.execute(
+        update(_I).where(_THIS_ISSUE).values(
+            sent=_I.c.sent + accepted, failed_recipients=_I.c.failed_recipients + len(rejected_ids)
+        ),
+        at,
+    )
+    return accepted
 
 
 def mark_in_flight(store: Store, key: str, batch: int, *, now: datetime) -> list[int]:
@@ -337,40 +383,7 @@ def mark_in_flight(store: Store, key: str, batch: int, *, now: datetime) -> list
     request). Returns the ids skipped now, to be left out of the request. Recipients keep
     their state until the batch ends: the batch's state says "in flight"."""
     with store.session() as s:
-        departed = list(
-            s.scalars(
-                select(SendRecipient.subscriber_id)
-                .join(Subscriber, Subscriber.id == SendRecipient.subscriber_id)
-                .where(
-                    SendRecipient.issue_key == key,
-                    SendRecipient.batch == batch,
-                    SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
-                    Subscriber.status != "active",
-                )
-            ).all()
-        )
-        if departed:
-            s.execute(
-                update(SendRecipient)
-                .where(
-                    SendRecipient.issue_key == key,
-                    SendRecipient.batch == batch,
-                    SendRecipient.subscriber_id.in_(departed),
-                )
-                .values(state="skipped")
-                .execution_options(synchronize_session=False)
-            )
-            s.execute(
-                update(IssueRecord)
-                .where(IssueRecord.key == key)
-                .values(skipped_recipients=IssueRecord.skipped_recipients + len(departed))
-            )
-        s.execute(
-            update(SendBatch)
-            .where(SendBatch.issue_key == key, SendBatch.batch == batch)
-            .values(state="in_flight", attempts=SendBatch.attempts + 1, updated_at=now, error=None)
-        )
-        return departed
+        return _mark_in_flight(s.connection(), key, batch, now)
 
 
 def finish_batch(
@@ -379,41 +392,20 @@ def finish_batch(
     """The provider accepted the batch: its recipients are accepted (but ``rejected_ids``,
     refused one by one, are failed). Returns how many were accepted."""
     with store.session() as s:
-        accepted = _rowcount(s.execute(
-            update(SendRecipient)
-            .where(
-                SendRecipient.issue_key == key,
-                SendRecipient.batch == batch,
-                SendRecipient.state.in_(OPEN_RECIPIENT_STATES),
-            )
-            .values(state="accepted")
-            .execution_options(synchronize_session=False)
-        ))
-        if rejected_ids:
-            accepted -= _rowcount(s.execute(
-                update(SendRecipient)
-                .where(
-                    SendRecipient.issue_key == key,
-                    SendRecipient.batch == batch,
-                    SendRecipient.subscriber_id.in_(list(rejected_ids)),
-                )
-                .values(state="failed")
-                .execution_options(synchronize_session=False)
-            ))
-        s.execute(
-            update(SendBatch)
-            .where(SendBatch.issue_key == key, SendBatch.batch == batch)
-            .values(state="accepted", updated_at=now, error=None)
-        )
-        s.execute(
-            update(IssueRecord)
-            .where(IssueRecord.key == key)
-            .values(
-                sent=IssueRecord.sent + accepted,
-                failed_recipients=IssueRecord.failed_recipients + len(rejected_ids),
-            )
-        )
-        return accepted
+        return _finish(s.connection(), key, batch, now, rejected_ids)
+
+
+def finish_and_start(
+    store: Store, key: str, batch: int, following: int, *, now: datetime,
+    rejected_ids: Sequence[int] = (),
+) -> tuple[int, list[int]]:
+    """``finish_batch(batch)`` and ``mark_in_flight(following)`` in one transaction (one
+    commit a batch instead of two): when it commits, ``batch`` is accepted and
+    ``following`` is the one batch in flight, so its request may be posted. Returns
+    (accepted in ``batch``, ids skipped from ``following``)."""
+    with store.session() as s:
+        conn = s.connection()
+        return _finish(conn, key, batch, now, rejected_ids), _mark_in_flight(conn, key, following, now)
 
 
 def fail_batch(store: Store, key: str, batch: int, *, now: datetime, error: str) -> None:
