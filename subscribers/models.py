@@ -229,7 +229,12 @@ class SendRecipient(Base):
     batch: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(10))
 
-    __table_args__ = (Index("ix_send_recipients_batch", "issue_key", "batch"),)
+    # PostgreSQL pages half free: each row is updated once (queued → accepted) and the
+    # update then stays on its page without touching the indexes (migration 0004)
+    __table_args__ = (
+        Index("ix_send_recipients_batch", "issue_key", "batch"),
+        {"postgresql_with": {"fillfactor": 50}},
+    )
 
 
 # --- webhooks ----------------------------------------------------------------------
