@@ -41,6 +41,7 @@ from digest.backends.base import (
 from digest.clock import Clock, system_clock
 from digest.config import Config, Secrets
 from digest.errors import DeliveryConfigError, PermanentDeliveryError, TransientDeliveryError
+from digest.models import UNSUBSCRIBE_PLACEHOLDER
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 SEND_PATH = "/v3/mail/send"
@@ -49,6 +50,7 @@ MAX_BACKOFF_SECONDS = 60.0
 MAX_RATE_LIMIT_WAIT_SECONDS = 300.0
 # SendGrid documents a 10,000-byte limit on the substitutions of one personalization.
 MAX_SUBSTITUTION_BYTES = 10_000
+_ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
 
 
 def _address(email_addr: str, name: str | None) -> dict[str, str]:
@@ -297,6 +299,72 @@ class SendGridBackend(Backend):
         payload = build_payload(message, recipients, sandbox_mode=self.sandbox_mode)
         validate_payload(payload)
         return orjson.dumps(payload)
+
+    def personalized_payload(
+        self, message: Message, readers: Sequence[tuple[str, str | None, str]]
+    ) -> tuple[bytes | None, tuple[str, ...]]:
+        """The request for a batch of readers given as (email, name, unsubscribe URL): the
+        same bytes ``build_payload`` makes from ``Recipient(email, name,
+        {UNSUBSCRIBE_PLACEHOLDER: url}, unsubscribe_headers(url))`` (the tests compare
+        them), built straight from the strings, without a Recipient per reader. What digest
+        builds itself is not walked again: the document is validated whole with its first
+        personalization (the others differ only in the address and the URL), and each
+        address is checked for its "@". Addresses no backend can carry are left out and
+        returned as refused, as ``send_batch`` does; the body is None when nobody is left."""
+        refused: list[str] = []
+        custom_args = message.custom_args or None
+        pers: list[dict[str, Any]] = []
+        for email_addr, name, url in readers:
+            if not email_addr.isascii():
+                if undeliverable(email_addr):
+                    refused.append(email_addr)
+                    continue
+                email_addr = ascii_address(email_addr)
+            if "@" not in email_addr:
+                raise PermanentDeliveryError(
+                    f"invalid SendGrid request: personalizations[{len(pers)}].to has a bad address "
+                    f"{_address(email_addr, name)!r}"
+                )
+            p: dict[str, Any] = {
+                "to": [{"email": email_addr, "name": name} if name else {"email": email_addr}],
+                "substitutions": {UNSUBSCRIBE_PLACEHOLDER: url},
+                "headers": {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": _ONE_CLICK},
+            }
+            if custom_args:
+                p["custom_args"] = custom_args
+            pers.append(p)
+        if not pers:
+            return None, tuple(refused)
+        if len(pers) > MAX_PERSONALIZATIONS:
+            raise PermanentDeliveryError(
+                f"invalid SendGrid request: {len(pers)} personalizations (at most 1000)"
+            )
+        payload = build_payload(message, (), sandbox_mode=self.sandbox_mode)
+        payload["personalizations"] = pers[:1]
+        validate_payload(payload)
+        payload["personalizations"] = pers
+        return orjson.dumps(payload), tuple(refused)
+
+    def personalized_sender(
+        self, message: Message, readers: Sequence[tuple[str, str | None, str]]
+    ) -> Callable[[], BatchResult]:
+        """Build the batch's request now, in the calling thread (a refused document raises
+        here), and return what posts it: the request thread then only waits on the network."""
+        body, refused = self.personalized_payload(message, readers)
+        if body is None:
+            return lambda: BatchResult(accepted=0, rejected=refused)
+        accepted = len(readers) - len(refused)
+
+        def send() -> BatchResult:
+            response = self.post(body)
+            return BatchResult(
+                accepted=accepted,
+                provider_id=response.headers.get("x-message-id"),
+                rejected=refused,
+                attempts=int(response.extensions.get("digest_attempts", 1)),
+            )
+
+        return send
 
     def check_batch(self, message: Message, recipients: Sequence[Recipient]) -> None:
         self.build_payload(message, recipients)
