@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import SendError
@@ -314,7 +314,7 @@ def todo_batches(store: Store, key: str, states: Sequence[str]) -> list[int]:
 
 # The per-batch statements, built once: Core tables and bound parameters (not the ORM), so a
 # batch costs its round trips and its rows, not an identity map and ORM compile/load steps.
-_R, _S, _B, _I = SendRecipient.__table__, Subscriber.__table__, SendBatch.__table__, IssueRecord.__table__
+_R, _S, _B, _I = (cast(Table, m.__table__) for m in (SendRecipient, Subscriber, SendBatch, IssueRecord))
 _IN_BATCH = (_R.c.issue_key == bindparam("issue")) & (_R.c.batch == bindparam("batch_no"))
 _OPEN = _R.c.state.in_(OPEN_RECIPIENT_STATES)
 # the status is filtered in Python rather than in SQL: a status condition would tempt the

@@ -204,6 +204,11 @@ class UnsubscribeLinks:
     def __call__(self, subscriber_id: int) -> str:
         return self._base + self.token(subscriber_id)
 
+    def many(self, subscriber_ids: Sequence[int]) -> list[str]:
+        """``[self(i) for i in subscriber_ids]``, with the lookups done once."""
+        base, token = self._base, (self._fast if self.fast else self._tokens.unsubscribe)
+        return [base + token(i) for i in subscriber_ids]
+
 
 def recipients_for(rows: Sequence[ledger.RecipientRow], links: Callable[[int], str]) -> list[Recipient]:
     """Each reader with their own unsubscribe link (substitution) and the RFC 8058 headers
@@ -384,15 +389,39 @@ class _Send:
         report.subject, report.lead = subject, lead
         return report
 
-    def _sender(self, message: Message, recipients: list[Recipient]) -> Callable[[], BatchResult]:
+    def _sender(self, message: Message, recipients: list[Any]) -> Callable[[], BatchResult]:
         """What the request thread runs. A backend that builds one request per batch
         (SendGrid) builds it here, in this thread, so the request thread only waits on the
-        network and never holds the interpreter while this thread talks to the database."""
+        network and never holds the interpreter while this thread talks to the database.
+        ``recipients`` are ``Reader`` triples for a backend with ``personalized_sender``
+        (see ``_personalizer``), else ``Recipient``s. A request refused while it is built
+        raises when the request thread runs it, so it fails the batch it belongs to."""
         backend = self.backend
-        if type(backend).send_batch is Backend.send_batch:
-            payload = backend.build_payload(message, recipients)
-            return lambda: backend.parse_response(backend.post(payload), recipients)
+        try:
+            personalized = getattr(backend, "personalized_sender", None)
+            if personalized is not None:
+                send: Callable[[], BatchResult] = personalized(message, recipients)
+                return send
+            if type(backend).send_batch is Backend.send_batch:
+                payload = backend.build_payload(message, recipients)
+                return lambda: backend.parse_response(backend.post(payload), recipients)
+        except DeliveryError as exc:
+            refused = exc
+
+            def fail() -> BatchResult:
+                raise refused
+
+            return fail
         return lambda: backend.send_batch(message, recipients)
+
+    def _personalizer(self, links: UnsubscribeLinks) -> Callable[[Sequence[ledger.RecipientRow]], list[Any]]:
+        """Rows -> what ``_sender`` takes: (email, name, unsubscribe URL) triples for a backend
+        that builds its request from them (no Recipient object per reader), else Recipients."""
+        if getattr(self.backend, "personalized_sender", None) is None:
+            return lambda rows: recipients_for(rows, links)
+        return lambda rows: list(zip(
+            [r.email for r in rows], [r.name for r in rows], links.many([r.subscriber_id for r in rows])
+        ))  # fmt: skip
 
     def _confirmed(self, subject: str, lead: str | None, recipients: int, *, resuming: bool) -> bool:
         backend = self.backend.describe()  # a configuration error surfaces before anything changes
@@ -450,28 +479,36 @@ class _Send:
         sending_started = time.monotonic()
 
         todo = iter(ledger.todo_batches(store, key, states))
+        personalize = self._personalizer(links)
 
         def prepare() -> _Prepared | None:
             batch = next(todo, None)
             if batch is None:
                 return None
             rows = ledger.prepare_batch(store, key, batch)
-            return _Prepared(batch, rows, 0, recipients_for(rows, links))
+            people = personalize(rows)
+            return _Prepared(batch, rows, 0, people, self._sender(message, people))
 
         # One batch in flight at a time (so a crash leaves at most one unconfirmed), but the
-        # next batch is read and personalized while the current request is on the wire.
+        # next batch is read, personalized and its request built while the current request is
+        # on the wire; accepting a batch and putting the next in flight is one commit.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-send") as pool:
             current = prepare()
+            departed: list[int] | None = None  # current's, when it went in flight with the last commit
             while current is not None:
-                if self.stop is not None and self.stop.is_set():
-                    stopped = True
-                    break
+                if departed is None:
+                    if self.stop is not None and self.stop.is_set():
+                        stopped = True
+                        break
+                    departed = ledger.mark_in_flight(store, key, current.batch, now=self.clock())
                 # readers who left since the send began are skipped here, just before the request
-                departed = set(ledger.mark_in_flight(store, key, current.batch, now=self.clock()))
                 if departed:
-                    keep = [i for i, r in enumerate(current.rows) if r.subscriber_id not in departed]
-                    current = _Prepared(current.batch, [current.rows[i] for i in keep], len(departed),
-                                        [current.recipients[i] for i in keep])  # fmt: skip
+                    gone = set(departed)
+                    keep = [i for i, r in enumerate(current.rows) if r.subscriber_id not in gone]
+                    people = [current.recipients[i] for i in keep]
+                    current = _Prepared(current.batch, [current.rows[i] for i in keep], len(gone),
+                                        people, self._sender(message, people))  # fmt: skip
+                departed = None
                 if not current.rows:
                     ledger.finish_batch(store, key, current.batch, now=self.clock())
                     if self.progress:
@@ -479,7 +516,7 @@ class _Send:
                     current = prepare()
                     continue
                 try:  # building the request (a refused payload) or sending it
-                    request = pool.submit(self._sender(message, current.recipients))
+                    request = pool.submit(current.send)
                     following = prepare()
                     result = request.result()
                 except DeliveryError as exc:
@@ -490,7 +527,12 @@ class _Send:
                 if result.rejected:
                     refused = {e.lower() for e in result.rejected}
                     rejected_ids = [r.subscriber_id for r in current.rows if r.email.lower() in refused]
-                accepted = ledger.finish_batch(store, key, current.batch, now=self.clock(), rejected_ids=rejected_ids)
+                if following is not None and not (self.stop is not None and self.stop.is_set()):
+                    accepted, departed = ledger.finish_and_start(
+                        store, key, current.batch, following.batch, now=self.clock(), rejected_ids=rejected_ids
+                    )  # this batch accepted and the next in flight, in one commit
+                else:
+                    accepted = ledger.finish_batch(store, key, current.batch, now=self.clock(), rejected_ids=rejected_ids)
                 report.sent_now += accepted
                 if self.progress:
                     self.progress.batch_done(batch=current.batch, recipients=len(current.rows), skipped=current.skipped)
@@ -580,7 +622,8 @@ class _Prepared:
     batch: int
     rows: list[ledger.RecipientRow]
     skipped: int
-    recipients: list[Recipient]
+    recipients: list[Any]  # what ``_sender`` takes: Recipients or (email, name, URL) triples
+    send: Callable[[], BatchResult]  # posts the request built for ``recipients``
 
 
 def _batches_text(batches: Sequence[ledger.BatchInfo]) -> str:
