@@ -26,6 +26,7 @@ batch at a time, so memory does not grow with the list.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import threading
 import time
@@ -166,8 +167,8 @@ class UnsubscribeLinks:
 
     The token is exactly ``subscribers.tokens.Tokens.unsubscribe`` (itsdangerous'
     URL-safe serializer: base64 JSON payload, "." , base64 HMAC-SHA1 with the derived
-    key), computed from the derived key with the HMAC's inner and outer hashes prepared
-    once, so a million tokens cost seconds less. Construction checks the fast tokens against ``Tokens`` and falls back
+    key), computed with one keyed ``hmac`` object prepared once and copied per token, so a
+    million tokens cost seconds less. Construction checks the fast tokens against ``Tokens`` and falls back
     to ``Tokens`` if they ever differ."""
 
     def __init__(self, config: Config, secrets: Secrets | None = None):
@@ -179,22 +180,15 @@ class UnsubscribeLinks:
         self._tokens = Tokens(secret)
         self._base = config.newsletter.public_url.rstrip("/") + "/unsubscribe/"
         signer = URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT).make_signer()
-        key = signer.derive_key()
-        if len(key) > 64:  # HMAC (RFC 2104) with SHA-1's 64-byte block
-            key = hashlib.sha1(key).digest()
-        key = key.ljust(64, b"\0")
-        self._inner = hashlib.sha1(bytes(b ^ 0x36 for b in key))
-        self._outer = hashlib.sha1(bytes(b ^ 0x5C for b in key))
+        self._mac = hmac.new(signer.derive_key(), digestmod=hashlib.sha1)
         self._sep = signer.sep.decode() if isinstance(signer.sep, bytes) else signer.sep
         self.fast = all(self._fast(i) == self._tokens.unsubscribe(i) for i in (1, 42, 10**6 + 7))
 
     def _fast(self, subscriber_id: int) -> str:
         payload = b2a_base64(b'{"u":%d}' % subscriber_id, newline=False).translate(_URLSAFE).rstrip(b"=")
-        inner = self._inner.copy()
-        inner.update(payload)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        signature = outer.digest()
+        mac = self._mac.copy()
+        mac.update(payload)
+        signature = mac.digest()
         sig = b2a_base64(signature, newline=False).translate(_URLSAFE).rstrip(b"=")
         return f"{payload.decode()}{self._sep}{sig.decode()}"
 
