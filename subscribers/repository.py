@@ -14,12 +14,13 @@ ledger and the tombstones keep once a person is erased.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import UsageError
@@ -173,6 +174,38 @@ def check_status(status: str) -> str:
     return status
 
 
+def _consent_row(
+    subscriber_id: int | None,
+    email_hash_: str,
+    kind: str,
+    *,
+    at: datetime,
+    source: str | None,
+    ip: str | None,
+    user_agent: str | None,
+    form_version: str | None,
+    event_id: str | None,
+    detail: str | None,
+) -> dict[str, object]:
+    """The column values of one consent-ledger row (checked, long values cut to fit)."""
+    if kind not in CONSENT_KINDS:
+        raise ValueError(f"unknown consent event kind {kind!r}")
+    if at.tzinfo is None:
+        raise ValueError("consent events need an aware datetime")
+    return {
+        "subscriber_id": subscriber_id,
+        "email_hash": email_hash_,
+        "kind": kind,
+        "at": at,
+        "source": source,
+        "ip": ip[:64] if ip else None,
+        "user_agent": user_agent[:400] if user_agent else None,
+        "form_version": form_version,
+        "event_id": event_id[:100] if event_id else None,
+        "detail": detail,
+    }
+
+
 def record_event(
     session: Session,
     subscriber: Subscriber | None,
@@ -188,29 +221,17 @@ def record_event(
     detail: str | None = None,
 ) -> ConsentEvent:
     """Append one row to the consent ledger."""
-    if kind not in CONSENT_KINDS:
-        raise ValueError(f"unknown consent event kind {kind!r}")
-    if at.tzinfo is None:
-        raise ValueError("consent events need an aware datetime")
     if email_hash_ is None:
         if subscriber is None:
             raise ValueError("a consent event needs a subscriber or an email hash")
         email_hash_ = Address(subscriber.email, subscriber.email_key).hash
-    event = ConsentEvent(
-        subscriber_id=subscriber.id if subscriber is not None else None,
-        email_hash=email_hash_,
-        kind=kind,
-        at=at,
-        source=source,
-        ip=ip[:64] if ip else None,
-        user_agent=user_agent[:400] if user_agent else None,
-        form_version=form_version,
-        event_id=event_id[:100] if event_id else None,
-        detail=detail,
-    )
-    session.add(event)
-    session.flush()
-    return event
+    event = ConsentEvent(**_consent_row(
+        subscriber.id if subscriber is not None else None, email_hash_, kind, at=at,
+        source=source, ip=ip, user_agent=user_agent, form_version=form_version,
+        event_id=event_id, detail=detail,
+    ))
+    session.add(event)  # written with the caller's next flush or commit: a webhook's
+    return event        # thousands of changes then go out as a few batched statements
 
 
 def add(
@@ -264,6 +285,22 @@ _KIND_FOR_STATUS = {
 }
 
 
+def _status_fields(new_status: str, at: datetime) -> dict[str, object]:
+    """What changes on the subscriber row with its status (``set_status`` and the
+    one-click path both write exactly this)."""
+    check_status(new_status)
+    if at.tzinfo is None:
+        raise ValueError("a status change needs an aware datetime")
+    fields: dict[str, object] = {"status": new_status}
+    if new_status == "active":
+        fields.update(confirmed_at=at, unsubscribed_at=None, soft_bounces=0)
+    elif new_status == "unsubscribed":
+        fields["unsubscribed_at"] = at
+    if new_status != "pending":
+        fields["confirm_nonce"] = None  # leaving pending voids any confirmation link
+    return fields
+
+
 def set_status(
     session: Session,
     subscriber: Subscriber,
@@ -284,19 +321,8 @@ def set_status(
     Sets ``confirmed_at`` on active and ``unsubscribed_at`` on unsubscribed; leaving
     ``pending`` voids any confirmation link still out there.
     """
-    check_status(new_status)
-    if at.tzinfo is None:
-        raise ValueError("set_status needs an aware datetime")
-    subscriber.status = new_status
-    if new_status == "active":
-        subscriber.confirmed_at = at
-        subscriber.unsubscribed_at = None
-        subscriber.soft_bounces = 0
-    elif new_status == "unsubscribed":
-        subscriber.unsubscribed_at = at
-    if new_status != "pending":
-        subscriber.confirm_nonce = None
-    session.flush()
+    for column, value in _status_fields(new_status, at).items():
+        setattr(subscriber, column, value)
     return record_event(
         session,
         subscriber,
@@ -309,6 +335,68 @@ def set_status(
         event_id=event_id,
         detail=detail,
     )
+
+
+@dataclass(frozen=True)
+class Unsubscribed:
+    """What ``unsubscribe_by_id`` did: whom it was, and whether this call changed them."""
+
+    id: int
+    email: str
+    status: str
+    changed: bool
+
+
+_SUBSCRIBERS = cast(Table, Subscriber.__table__)
+_CONSENT_EVENTS = cast(Table, ConsentEvent.__table__)
+
+
+def unsubscribe_by_id(
+    conn: Connection,
+    subscriber_id: int,
+    *,
+    key_matches: Callable[[str], bool],
+    at: datetime,
+    source: str,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    detail: str | None = None,
+    form_version: str | None = None,
+) -> Unsubscribed | None:
+    """``set_status(…, "unsubscribed")`` for the unsubscribe link, in two Core statements
+    (an UPDATE … RETURNING and the consent row's INSERT) instead of the ORM's load,
+    flush and flush: the one-click POST is the request a send's readers make most.
+
+    ``key_matches(email_key)`` says whether the row is still the link's person; when it
+    is not (the id belongs to someone else), nothing changes and None is returned, as
+    for an id that is not on the list. Pending and active subscribers become
+    unsubscribed; anyone else is returned unchanged (bounced and complained stay so).
+    The caller's transaction commits.
+    """
+    row = conn.execute(
+        update(_SUBSCRIBERS)
+        .where(_SUBSCRIBERS.c.id == subscriber_id,
+               _SUBSCRIBERS.c.status.in_(("pending", "active")))
+        .values(**_status_fields("unsubscribed", at))
+        .returning(_SUBSCRIBERS.c.email, _SUBSCRIBERS.c.email_key)
+    ).first()
+    if row is None:
+        current = conn.execute(
+            select(_SUBSCRIBERS.c.email, _SUBSCRIBERS.c.email_key, _SUBSCRIBERS.c.status)
+            .where(_SUBSCRIBERS.c.id == subscriber_id)
+        ).first()
+        if current is None or not key_matches(current.email_key):
+            return None
+        return Unsubscribed(subscriber_id, current.email, current.status, changed=False)
+    if not key_matches(row.email_key):
+        conn.rollback()
+        return None
+    conn.execute(insert(_CONSENT_EVENTS).values(**_consent_row(
+        subscriber_id, Address(row.email, row.email_key).hash, _KIND_FOR_STATUS["unsubscribed"],
+        at=at, source=source, ip=ip, user_agent=user_agent, form_version=form_version,
+        event_id=None, detail=detail,
+    )))
+    return Unsubscribed(subscriber_id, row.email, "unsubscribed", changed=True)
 
 
 def erase(

@@ -299,22 +299,26 @@ class Workflow:
     def _unsubscribe_subscriber(self, s: Session, token: str) -> Subscriber | None:
         subscriber_id, tag = self.tokens.read_unsubscribe_bound(token)
         sub = repo.get(s, subscriber_id)
-        if sub is not None and tag is not None and address_tag(sub.email_key) != tag:
+        if sub is not None and not _links_person(tag, sub.email_key):
             return None  # the link's subscriber was erased; the id now belongs to someone else
         return sub
 
     def unsubscribe(
         self, token: str, *, one_click: bool = False, visitor: Visitor = NOBODY
     ) -> LinkTarget | None:
-        """Unsubscribe the link's subscriber at once (idempotent)."""
-        detail = "one-click unsubscribe (RFC 8058)" if one_click else "unsubscribe page"
-        with self.store.session() as s:
-            sub = self._unsubscribe_subscriber(s, token)
-            if sub is None:
-                return None
-            self._unsubscribe(s, sub, source="email" if one_click else "form", visitor=visitor,
-                              detail=detail)
-            return LinkTarget(sub.id, sub.email, sub.status)
+        """Unsubscribe the link's subscriber at once (idempotent); None when the link's
+        subscriber is no longer on the list. ``TokenError`` for a tampered link."""
+        subscriber_id, tag = self.tokens.read_unsubscribe_bound(token)
+        source = "email" if one_click else "form"
+        with self.store.transaction() as conn:
+            done = repo.unsubscribe_by_id(
+                conn, subscriber_id,
+                key_matches=lambda key: _links_person(tag, key),
+                at=self.now(), source=source, ip=visitor.ip, user_agent=visitor.user_agent,
+                detail="one-click unsubscribe (RFC 8058)" if one_click else "unsubscribe page",
+                form_version=self.config.web.form_version if source == "form" else None,
+            )
+        return LinkTarget(done.id, done.email, done.status) if done else None
 
     def unsubscribe_address(self, address: str, *, source: str = "cli") -> LinkTarget | None:
         """Unsubscribe by address (the CLI); None when the address is not on the list."""
@@ -333,3 +337,9 @@ class Workflow:
                             form_version=self.config.web.form_version if source == "form" else None)
         # unsubscribed already: nothing to do; bounced/complained stay as they are
         # (they get no mail either way).
+
+
+def _links_person(tag: str | None, email_key: str) -> bool:
+    """Whether an unsubscribe link's address tag names this row's address (a link that
+    carries no tag is matched by its id alone)."""
+    return tag is None or address_tag(email_key) == tag

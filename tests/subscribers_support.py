@@ -65,3 +65,23 @@ def confirm_link(msg: EmailMessage) -> str:
     found = re.findall(r"https?://\S+/confirm/\S+", text)
     assert found, text
     return str(found[0])
+
+
+# A publication for the CLI and `digest serve` tests: file backend, loopback public_url.
+EDITOR_CONFIG = """
+[newsletter]
+name = "Statecraft Weekly"
+from_email = "newsletter@statecraft.example"
+postal_address = "1 Example Street, Washington, DC 20001"
+site_url = "https://statecraft.example"
+public_url = "http://127.0.0.1:8000"
+timezone = "America/New_York"
+
+[[sources]]
+name = "Main"
+url = "feed.xml"
+
+[delivery]
+backend = "file"
+outbox = "outbox"
+"""

@@ -278,3 +278,47 @@ def test_old_unsubscribe_link_never_touches_a_reused_id(wf: Workflow, sqlite_sto
     assert wf.unsubscribe(token, one_click=True) is None
     assert status(sqlite_store, "new@example.com") == "active"
     assert not reused  # ids are never handed out again (migration 0002, SQLite AUTOINCREMENT)
+
+
+def test_unsubscribe_link_bound_to_another_address_changes_nothing(
+    tmp_path: Path, store: Store, clock: FakeClock
+) -> None:
+    """The lean one-click path changes the row first and checks the address after:
+    a mismatch must undo it, leaving no status change and no consent row."""
+    wf = make_workflow(tmp_path, store, clock)
+    with store.session() as s:
+        sub = repo.add(s, "kept@example.com", at=T0, source="cli", status="active")
+        sub_id = sub.id
+    before = kinds(store, "kept@example.com")
+    forged = wf.tokens.unsubscribe(sub_id, "someone-else@example.com")
+    assert wf.unsubscribe(forged, one_click=True) is None
+    assert status(store, "kept@example.com") == "active"
+    assert kinds(store, "kept@example.com") == before
+    # the right link still works, once, and a second click changes nothing more
+    right = wf.tokens.unsubscribe(sub_id, "kept@example.com")
+    first = wf.unsubscribe(right, one_click=True)
+    assert first is not None and first.status == "unsubscribed"
+    again = wf.unsubscribe(right, one_click=True)
+    assert again is not None and again.email == "kept@example.com"
+    assert kinds(store, "kept@example.com") == [*before, "unsubscribed"]
+    with store.session() as s:
+        got = repo.get(s, sub_id)
+        assert got is not None and got.unsubscribed_at == clock.now
+
+
+def test_unsubscribe_leaves_bounced_and_complained_as_they_are(
+    tmp_path: Path, store: Store, clock: FakeClock
+) -> None:
+    wf = make_workflow(tmp_path, store, clock)
+    with store.session() as s:
+        for st in ("bounced", "complained"):
+            sub = repo.add(s, f"{st}@example.com", at=T0, source="cli", status="active")
+            repo.set_status(s, sub, st, at=T0, source="webhook")
+    for st in ("bounced", "complained"):
+        with store.session() as s:
+            sub = repo.get_by_email(s, f"{st}@example.com")
+            assert sub is not None
+            token = wf.tokens.unsubscribe(sub.id, sub.email)
+        target = wf.unsubscribe(token, one_click=True)
+        assert target is not None and target.status == st
+        assert status(store, f"{st}@example.com") == st

@@ -74,14 +74,20 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     import uvicorn
 
     from subscribers.db import open_store
+    from subscribers.web.accesslog import uvicorn_log_config
     from subscribers.web.app import create_app
+    from subscribers.web.database import DATABASE_THREADS
 
-    store = open_store(cfg.database_url, base_dir=cfg.base_dir, serialize=True)
+    # Connections kept open (requests beyond them wait for one): one for each of the pages'
+    # database threads, and as many again for the confirmation emails on Starlette's pool.
+    store = open_store(cfg.database_url, base_dir=cfg.base_dir, serialize=True,
+                       pool_size=2 * DATABASE_THREADS)
     app = create_app(cfg, store=store, secrets=secrets, clock=clock_from_env())
     click.echo(f"Serving {cfg.newsletter.name} on http://{bind_host}:{bind_port} "
                f"(links in emails use {cfg.newsletter.public_url}); Ctrl+C stops.")
     try:
         uvicorn.run(app, host=bind_host, port=bind_port, log_level="info",
+                    log_config=uvicorn_log_config(),
                     proxy_headers=True, server_header=False)
     finally:
         store.dispose()

@@ -27,6 +27,7 @@ from digest.render import safe_url
 from subscribers.db import Store
 from subscribers.tokens import Tokens
 from subscribers.web import pages
+from subscribers.web.database import DATABASE_THREADS, database_limiter
 from subscribers.web.ratelimit import RateLimiter
 from subscribers.web.security import Csrf, SecurityHeaders
 from subscribers.workflow import Workflow
@@ -61,6 +62,7 @@ def make_templates(config: Config, *, has_archive: bool = False) -> Jinja2Templa
         ]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # read once: no stat() of every template file on every page
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -91,9 +93,13 @@ def create_app(
     secrets: Secrets,
     clock: Clock = system_clock,
     backend: Backend | None = None,
+    database_threads: int = DATABASE_THREADS,
 ) -> Starlette:
     """The app ``digest serve`` runs. Raises ``TokenError`` (with how to set it) when
-    DIGEST_SECRET_KEY is missing: links cannot be signed without it."""
+    DIGEST_SECRET_KEY is missing: links cannot be signed without it.
+
+    ``database_threads``: how many requests work on the database at once
+    (``subscribers.web.database``)."""
     if not secrets.secret_key:
         Tokens("")  # raises the TokenError that says how to set the key
     from subscribers import webhooks
@@ -121,6 +127,7 @@ def create_app(
     state.rate_limit_address = RateLimiter(web.rate_limit_per_address,
                                            web.rate_limit_window_seconds, clock)
     state.stylesheet = _load_stylesheet(config)
+    state.database_limiter = database_limiter(database_threads)
     return app
 
 

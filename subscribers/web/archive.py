@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -21,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from subscribers.db import Store
 from subscribers.models import IssueRecord
+from subscribers.web.database import in_database
 
 KEY_RE = re.compile(r"^\d{4}-W\d{2}$")
 CACHE = {"Cache-Control": "public, max-age=300"}
@@ -53,7 +53,7 @@ def _archived(store: Store, key: str) -> str | None:
 
 async def issue_list(request: Request) -> Response:
     state: Any = request.app.state
-    issues = await run_in_threadpool(_sent_issues, state.store)
+    issues = await in_database(request, _sent_issues, state.store)
     tz = state.config.newsletter.tz
     for item in issues:
         item["date"] = item["sent"].astimezone(tz).strftime("%-d %B %Y")
@@ -67,7 +67,7 @@ async def issue_page(request: Request) -> Response:
     key = str(request.path_params["key"]).upper()
     if not KEY_RE.match(key):
         raise HTTPException(404)
-    html = await run_in_threadpool(_archived, request.app.state.store, key)
+    html = await in_database(request, _archived, request.app.state.store, key)
     if html is None:
         raise HTTPException(404)
     return HTMLResponse(html, headers=CACHE)

@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy import text
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from digest.errors import TokenError
 from subscribers.repository import InvalidAddress, check_address
+from subscribers.web.database import in_database
 from subscribers.web.ratelimit import RateLimiter
 from subscribers.web.security import CSRF_FIELD, Csrf
 from subscribers.workflow import Visitor, Workflow
@@ -139,7 +139,7 @@ async def subscribe_post(request: Request) -> Response:
     if not by_address.hit(address.key):
         return _rate_limited(request, by_address.retry_after(address.key))
     wf = _workflow(request)
-    result = await run_in_threadpool(wf.request_subscription, address.email, source="form",
+    result = await in_database(request, wf.request_subscription, address.email, source="form",
                                     visitor=_visitor(request))
     background = None
     if result.send_confirmation:
@@ -179,7 +179,7 @@ def _bad_link(request: Request, exc: TokenError, what: str) -> Response:
 async def confirm_get(request: Request) -> Response:
     token = request.path_params["token"]
     try:
-        target, state = await run_in_threadpool(_workflow(request).confirm_target, token)
+        target, state = await in_database(request, _workflow(request).confirm_target, token)
     except TokenError as exc:
         return _bad_link(request, exc, "confirm")
     if state == "already_confirmed":
@@ -199,7 +199,7 @@ async def confirm_post(request: Request) -> Response:
                           "The page had expired. Open the link from the email again and press "
                           "the button.")
     try:
-        target, state = await run_in_threadpool(_workflow(request).confirm, token,
+        target, state = await in_database(request, _workflow(request).confirm, token,
                                                 visitor=_visitor(request))
     except TokenError as exc:
         return _bad_link(request, exc, "confirm")
@@ -213,7 +213,7 @@ async def confirm_post(request: Request) -> Response:
 async def unsubscribe_get(request: Request) -> Response:
     token = request.path_params["token"]
     try:
-        target = await run_in_threadpool(_workflow(request).unsubscribe_target, token)
+        target = await in_database(request, _workflow(request).unsubscribe_target, token)
     except TokenError as exc:
         return _bad_link(request, exc, "unsubscribe")
     if target is None or target.status not in ("pending", "active"):
@@ -229,7 +229,7 @@ async def unsubscribe_post(request: Request) -> Response:
     form = await _read_form(request) or {}
     one_click = form.get("List-Unsubscribe", "").strip() == "One-Click"
     try:
-        target = await run_in_threadpool(_workflow(request).unsubscribe, token,
+        target = await in_database(request, _workflow(request).unsubscribe, token,
                                          one_click=one_click, visitor=_visitor(request))
     except TokenError as exc:
         return _bad_link(request, exc, "unsubscribe")
@@ -246,7 +246,7 @@ async def healthz(request: Request) -> Response:
             conn.execute(text("select 1"))
 
     try:
-        await run_in_threadpool(ping)
+        await in_database(request, ping)
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
         log.warning("healthz: database unreachable: %s", exc)
         return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503,

@@ -14,13 +14,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.exc import IntegrityError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from digest.clock import Clock
 from digest.config import Config
 from subscribers.db import Store
+from subscribers.web.database import in_database
 from subscribers.webhooks.base import Provider, TrackingEvent, WebhookRejected
 from subscribers.webhooks.effects import Outcome, apply_events
 
@@ -84,8 +84,8 @@ def make_endpoint(provider: Provider) -> Endpoint:
             log.log(level, "%s webhook refused (%d): %s", provider.name, exc.status, exc.reason)
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
         try:
-            outcome = await run_in_threadpool(
-                store_events, state.store, events, config, clock, provider.name
+            outcome = await in_database(
+                request, store_events, state.store, events, config, clock, provider.name
             )
         except Exception:
             log.exception(

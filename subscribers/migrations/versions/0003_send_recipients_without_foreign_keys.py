@@ -52,7 +52,8 @@ def upgrade() -> None:
             pass
         return
     for fk in sa.inspect(bind).get_foreign_keys("send_recipients"):
-        op.drop_constraint(fk["name"], "send_recipients", type_="foreignkey")
+        if fk["name"]:  # PostgreSQL names every constraint
+            op.drop_constraint(fk["name"], "send_recipients", type_="foreignkey")
 
 
 def downgrade() -> None:
