@@ -3,7 +3,9 @@
 http(s) sources are fetched concurrently over one shared ``httpx.Client``
 (a thread pool), with a User-Agent naming digest, redirects followed, and a
 conditional GET when the store remembers the feed's ETag/Last-Modified; local
-paths and file:// URLs are read from disk. A source that fails is a
+paths and file:// URLs are read from disk. A remote source that fails is read
+from its last good copy in the store when that copy is younger than the
+selection window (with a warning saying so); otherwise it is a
 ``SourceProblem`` and the rest are still collected; only when every source
 fails is ``CollectError`` raised. All entries of all sources come back,
 duplicates (same canonical URL, or same guid) merged: the window is the
@@ -18,7 +20,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
@@ -99,7 +101,8 @@ def collect(
     not_sections = tuple(config.selection.lead_categories)
     try:
         results = _fetch_and_parse_all(
-            sources, http, cache, clock, not_sections, config.newsletter.tz
+            sources, http, cache, clock, not_sections, config.newsletter.tz,
+            fallback_age=timedelta(days=config.selection.window_days),
         )
     finally:
         if own_client:
@@ -146,20 +149,19 @@ def _fetch_and_parse_all(
     clock: Clock,
     not_sections: tuple[str, ...],
     local_tz: tzinfo = UTC,
+    fallback_age: timedelta = timedelta(days=7),
 ) -> list[_Fetched]:
-    """Each source fetched and parsed in a worker thread (parsing overlaps the waiting)."""
+    """Each source fetched and parsed in a worker thread (parsing overlaps the waiting).
+
+    A remote source that fails (no answer, an error status, a body that is not a
+    feed) is read from its last good copy in the feed cache when that copy is
+    younger than ``fallback_age`` (the selection window: an older copy holds none
+    of the window's stories), with a warning naming the failure and the copy's age."""
     parse_lock = threading.Lock()
 
-    def one(src: SourceConfig) -> _Fetched:
-        try:
-            if is_remote(src.url):
-                got = _fetch_http(src.url, http, cache.get(src.url), clock)
-            else:
-                got = _read_local(src.url)
-        except Exception as exc:  # noqa: BLE001 -- anything unforeseen is this source's problem only
-            return _Fetched(problem=f"cannot be fetched: {_short(exc)} ({_where(src.url)})")
-        if got.problem is not None or got.body is None:
-            return got
+    def parse(src: SourceConfig, got: _Fetched) -> None:
+        """Sets ``got.feed``, or ``got.problem`` saying why the body is not a feed."""
+        assert got.body is not None
         try:
             with parse_lock:  # one parse at a time: CPU-bound, and the GIL thrashes otherwise
                 got.feed = parse_feed(
@@ -175,12 +177,45 @@ def _fetch_and_parse_all(
             got.problem = f"{exc} ({_where(src.url)})"
         except Exception as exc:  # noqa: BLE001 -- a parser crash on hostile bytes sinks one source only
             got.problem = f"cannot be read: {_short(exc)} ({_where(src.url)})"
+
+    def one(src: SourceConfig) -> _Fetched:
+        try:
+            if is_remote(src.url):
+                got = _fetch_http(src.url, http, cache.get(src.url), clock)
+            else:
+                got = _read_local(src.url)
+        except Exception as exc:  # noqa: BLE001 -- anything unforeseen is this source's problem only
+            got = _Fetched(problem=f"cannot be fetched: {_short(exc)} ({_where(src.url)})")
+        if got.problem is None and got.body is not None:
+            parse(src, got)
+        if got.feed is None and is_remote(src.url):
+            copy = _last_good_copy(cache.get(src.url), got, clock(), fallback_age, local_tz)
+            if copy is not None:
+                parse(src, copy)
+                if copy.feed is not None:
+                    return copy
         return got
 
     if len(sources) <= 1:
         return [one(s) for s in sources]
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(sources))) as pool:
         return list(pool.map(one, sources))
+
+
+def _last_good_copy(
+    cached: CachedFeed | None, failed: _Fetched, now: datetime, max_age: timedelta, tz: tzinfo
+) -> _Fetched | None:
+    """The cached body to read instead of a failed fetch, with a note saying so; None when
+    there is no copy, or it is older than ``max_age``. The copy is not saved again, so it
+    keeps its own date."""
+    if cached is None or not cached.body or now - cached.fetched_at > max_age:
+        return None
+    if failed.body is cached.body:  # a 304: that copy is what just failed to read
+        return None
+    when = cached.fetched_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").strip()
+    note = (f"{failed.problem or 'no content'}; read its last good copy instead, fetched "
+            f"{when}: stories published since then are missing")
+    return _Fetched(body=cached.body, final_url=cached.url, notes=(*failed.notes, note))
 
 
 def _timeout_seconds(http: httpx.Client) -> float | None:

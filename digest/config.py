@@ -90,6 +90,9 @@ class ScheduleConfig:
     cron: str = "0 9 * * fri"
     misfire_grace_hours: float = 6
     preview_hours_before: float = 0  # 0 = no scheduled preview to the editors
+    # a run that failed for a passing reason (every feed down, the provider or the database
+    # unreachable) is tried again this often while inside misfire_grace_hours; 0 = never
+    retry_minutes: float = 30
 
 
 @dataclass(frozen=True)
@@ -317,6 +320,10 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
     if sch and not sch.misfire_grace_hours >= 0:
         raise ConfigError(
             "must be 0 (never send late) or more", path=where, key="schedule.misfire_grace_hours"
+        )
+    if sch and not sch.retry_minutes >= 0:
+        raise ConfigError(
+            "must be 0 (never retry) or more minutes", path=where, key="schedule.retry_minutes"
         )
     if sch:  # every field, as `digest schedule` reads it (lazily: that module imports this one)
         from digest.schedule.cron import CrontabError, parse_crontab

@@ -44,7 +44,7 @@ from digest.backends import get_backend
 from digest.backends.base import Backend, BatchResult, Message, Recipient
 from digest.clock import Clock, issue_key, system_clock
 from digest.config import Config, Secrets
-from digest.errors import DeliveryError, SendError
+from digest.errors import DeliveryError, SendError, TransientDeliveryError
 from digest.locks import IssueLocked, issue_lock
 from digest.models import UNSUBSCRIBE_PLACEHOLDER, RenderedIssue
 from digest.signing_secret import signing_secret
@@ -80,6 +80,8 @@ class SendReport:
     subject: str | None = None
     lead: str | None = None
     backend: str | None = None
+    # a failed send whose cause may pass (the provider's 429/5xx/timeouts): worth a retry
+    transient: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -515,6 +517,7 @@ class _Send:
                     result = request.result()
                 except DeliveryError as exc:
                     failure = f"batch {current.batch} ({len(current.rows)} recipients): {exc}"
+                    report.transient = isinstance(exc, TransientDeliveryError)
                     ledger.fail_batch(store, key, current.batch, now=self.clock(), error=str(exc))
                     break
                 rejected_ids: list[int] = []

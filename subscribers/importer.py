@@ -26,6 +26,7 @@ from sqlalchemy import select
 from digest.errors import DigestError, UsageError
 from subscribers import repository as repo
 from subscribers.models import ConsentEvent, Subscriber, Tombstone
+from subscribers.spreadsheet import from_cell
 from subscribers.workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
                 problems.append(Problem(line, "the row has no email column"))
                 continue
             name = values[name_at].strip() if name_at is not None and name_at < len(values) else ""
-            yield Row(line, values[email_at].strip(), name or None)
+            yield Row(line, values[email_at].strip(), from_cell(name) or None)
 
 
 # column names other tools export (Mailchimp: "Email Address"; Excel: "E-mail")

@@ -104,6 +104,14 @@ def test_preview_json_is_stable_and_files_are_identical(tmp_path: Path) -> None:
     assert first["subject"].startswith("Featured Story")
 
 
+def test_as_of_an_issue_key_previews_that_weeks_scheduled_issue(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    by_key = preview_data(config, "--as-of", "2026-W47")
+    # the default schedule is Friday 09:00 local: the same issue as the explicit moment
+    assert by_key["issue"] == "2026-W47" and by_key["as_of"] == "2026-11-20T09:00:00-05:00"
+    assert by_key == preview_data(config, "--as-of", "2026-11-20T09:00")
+
+
 def test_pin_drop_note_show_up_in_preview(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     c = ("--config", str(config))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,32 +13,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
-from subscribers_support import SECRET, outbox_messages
+from subscribers_support import EDITOR_CONFIG, SECRET, confirm_link, outbox_messages
 
 from digest.cli import cli
+from digest.errors import TokenError
 from subscribers import repository as repo
 from subscribers.db import Store, open_store
 from subscribers.models import ConsentEvent
 
 pytestmark = pytest.mark.postgres  # the editor fixture runs on SQLite and on PostgreSQL
 
-CONFIG = """
-[newsletter]
-name = "Statecraft Weekly"
-from_email = "newsletter@statecraft.example"
-postal_address = "1 Example Street, Washington, DC 20001"
-site_url = "https://statecraft.example"
-public_url = "http://127.0.0.1:8000"
-timezone = "America/New_York"
-
-[[sources]]
-name = "Main"
-url = "feed.xml"
-
-[delivery]
-backend = "file"
-outbox = "outbox"
-"""
+CONFIG = EDITOR_CONFIG
 
 
 @contextmanager
@@ -130,6 +114,26 @@ def test_export_imports_back(tmp_path: Path, db_url: str) -> None:
     assert r.exit_code == 0, r.output
     assert [(x["email"], x["name"]) for x in second.listing()] == [
         ("a@example.com", "Ann, Jr."), ("b@example.com", 'Bo "B"')]
+
+
+def test_export_names_never_open_as_spreadsheet_formulas(tmp_path: Path, db_url: str) -> None:
+    """A name from the subscribe form like =HYPERLINK(…) must reach a spreadsheet as text,
+    and the export must still import back to the same names."""
+    first = Editor(tmp_path, db_url)
+    names = ['=HYPERLINK("http://evil.example","x")', "+1 555", "-dash", "@at", "'quoted",
+             "Plain"]
+    for i, name in enumerate(names):
+        r = first.run("subscribers", "add", f"r{i}@example.com", "--name", name, "--confirmed")
+        assert r.exit_code == 0, r.output
+    export = first.run("subscribers", "export").stdout
+    cells = [row["name"] for row in csv.DictReader(io.StringIO(export))]
+    assert cells == ["'" + n if n[0] in "=+-@" else n for n in names]
+    assert not any(c.startswith(("=", "+", "-", "@")) for c in cells)
+    (tmp_path / "second").mkdir()
+    second = Editor(tmp_path / "second", f"sqlite:///{tmp_path / 'second' / 'x.db'}")
+    r = second.run("subscribers", "import", second.csv_file(export), "--confirmed")
+    assert r.exit_code == 0, r.output
+    assert [x["name"] for x in second.listing()] == names
 
 
 def test_import_reports_every_bad_row_and_imports_the_rest(editor: Editor) -> None:
@@ -284,12 +288,36 @@ def test_bad_input_is_named(editor: Editor) -> None:
 
 
 def test_add_without_secret_key_changes_nothing(editor: Editor) -> None:
+    # a public address that is not this machine: no development secret, the key is required
+    editor.config.write_text(CONFIG.replace('"http://127.0.0.1:8000"', '"https://news.example"'))
     r = editor.run("subscribers", "add", "a@example.com", env={"DIGEST_SECRET_KEY": ""})
     assert r.exit_code == 1
     assert "DIGEST_SECRET_KEY is not set" in r.stderr and "--confirmed" in r.stderr
     assert editor.listing() == []
     assert editor.run("subscribers", "add", "a@example.com", "--confirmed",
                       env={"DIGEST_SECRET_KEY": ""}).exit_code == 0
+
+
+def test_add_in_a_local_trial_signs_with_the_development_secret(tmp_path: Path) -> None:
+    """SQLite and a loopback public_url (the sample): `subscribers add` works without
+    DIGEST_SECRET_KEY, and its link is signed with the secret `digest send` and
+    `digest serve` use there."""
+    from subscribers.tokens import Tokens
+
+    editor = Editor(tmp_path, f"sqlite:///{tmp_path / 'trial.db'}")
+    r = editor.run("subscribers", "add", "a@example.com", env={"DIGEST_SECRET_KEY": ""})
+    assert r.exit_code == 0, r.output
+    [msg] = outbox_messages(editor.dir / "outbox")
+    token = confirm_link(msg).rsplit("/", 1)[1]
+    path = tmp_path / "trial.db.dev-secret"  # beside the database, as `digest send` keeps it
+    assert path.is_file()
+    with opened(editor.db_url) as store, store.session() as s:
+        sub = repo.get_by_email(s, "a@example.com")
+        assert sub is not None and sub.status == "pending"
+        subscriber_id, nonce = Tokens(path.read_text().strip()).read_confirm(token, 10**9)
+        assert (subscriber_id, nonce) == (sub.id, sub.confirm_nonce)
+    with pytest.raises(TokenError):
+        Tokens(SECRET).read_confirm(token, 10**9)
 
 
 def test_add_existing_addresses(editor: Editor) -> None:
@@ -356,13 +384,10 @@ def test_large_import_streams(tmp_path: Path) -> None:
         f.write("email,name\n")
         for i in range(n):
             f.write(f"reader{i}@example.com,Reader {i}\n" if i % 1000 else f"bad{i}\n")
-    started = time.perf_counter()
     r = editor.run("subscribers", "import", str(path), "--confirmed")
-    took = time.perf_counter() - started
     assert r.exit_code == 1
     assert r.stderr.count("is not a valid email address") == 5
     assert f"imported {n - 5} (active)" in r.stdout
-    assert took < 30, took
 
 
 def test_serve_without_a_key_points_a_local_trial_at_its_development_secret(tmp_path: Path) -> None:

@@ -514,20 +514,55 @@ def test_changed_feed_replaces_the_cached_copy(
         assert row is not None and row.etag == '"v2"' and row.body == RSS2
 
 
-def test_a_failed_fetch_does_not_overwrite_the_cache(
+def test_a_failed_fetch_reads_the_last_good_copy_and_keeps_it(
     http: HTTPServer, client: httpx.Client, sqlite_store: Store
 ) -> None:
+    """A maintenance page where the feed was: the issue is built from the copy fetched
+    the day before, the editor is told so, and the cache keeps that copy and its date."""
     http.expect_ordered_request("/feed.rss").respond_with_response(_feed(RSS091, ETag='"v1"'))
     http.expect_ordered_request("/feed.rss").respond_with_data(
         "<!DOCTYPE html><html>maintenance</html>", content_type="text/html"
     )
     cfg = make_config(("Feed", http.url_for("/feed.rss")), ("Local", str(FEEDS / "rss1.rdf")))
-    collect(cfg, store=sqlite_store, client=client)
-    col = collect(cfg, store=sqlite_store, client=client)
-    assert [p.source for p in col.problems] == ["Feed"]
+    first = collect(cfg, store=sqlite_store, client=client, clock=fixed_clock)
+    later = NOW + timedelta(days=1)
+    col = collect(cfg, store=sqlite_store, client=client, clock=lambda: later)
+    assert not col.problems and col.sources_ok == 2
+    assert {a.title for a in first.articles} == {a.title for a in col.articles}
+    [note] = [w for w in col.warnings if w.startswith("Feed: ")]
+    assert note.startswith("Feed: not a feed: <!DOCTYPE html>"), note
+    assert "last good copy instead, fetched 2026-11-20 09:00 EST" in note  # local time
+    assert "stories published since then are missing" in note
     with sqlite_store.session() as s:
         row = s.get(FeedCacheEntry, http.url_for("/feed.rss"))
         assert row is not None and row.body == RSS091 and row.etag == '"v1"'
+        assert row.fetched_at == NOW  # not refreshed: the copy keeps its age
+
+
+@pytest.mark.parametrize("status", [503, 404])
+def test_an_error_status_reads_the_last_good_copy(
+    http: HTTPServer, client: httpx.Client, sqlite_store: Store, status: int
+) -> None:
+    http.expect_ordered_request("/feed.rss").respond_with_response(_feed(RSS091))
+    http.expect_ordered_request("/feed.rss").respond_with_data("down", status=status)
+    cfg = make_config(("Feed", http.url_for("/feed.rss")))
+    collect(cfg, store=sqlite_store, client=client, clock=fixed_clock)
+    col = collect(cfg, store=sqlite_store, client=client, clock=lambda: NOW + timedelta(hours=6))
+    assert [a.title for a in col.articles] == ["Vintage Item"]
+    assert any(f"HTTP {status}" in w and "last good copy" in w for w in col.warnings)
+
+
+def test_a_copy_older_than_the_window_is_not_used(
+    http: HTTPServer, client: httpx.Client, sqlite_store: Store
+) -> None:
+    http.expect_ordered_request("/feed.rss").respond_with_response(_feed(RSS091))
+    http.expect_ordered_request("/feed.rss").respond_with_data("down", status=503)
+    cfg = make_config(("Feed", http.url_for("/feed.rss")), ("Local", str(FEEDS / "rss1.rdf")))
+    collect(cfg, store=sqlite_store, client=client, clock=fixed_clock)
+    col = collect(cfg, store=sqlite_store, client=client, clock=lambda: NOW + timedelta(days=8))
+    assert [p.source for p in col.problems] == ["Feed"]
+    assert "HTTP 503" in col.problems[0].reason
+    assert not any("last good copy" in w for w in col.warnings)
 
 
 # --- text and URL cleaning ------------------------------------------------------------------

@@ -477,3 +477,31 @@ def test_a_request_refused_before_it_leaves_fails_the_batch_cleanly(tmp_path: Pa
     assert report.outcome == "failed" and report.exit_code == 1
     assert "batch 1" in report.message and "bad address" in report.message and "no-at-sign" in report.message
     assert [b.state for b in ledger.batches(sqlite_store, SAMPLE_KEY)] == ["failed", "queued"]  # not left in flight
+
+
+def test_a_scheduled_send_retries_a_transient_batch_failure_and_reaches_everyone_once(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str
+) -> None:
+    """SendGrid 503s outlasting the backend's own retries fail batch 2; the scheduler tries
+    again (schedule.retry_minutes) and the retry resumes: batch 1's readers are not sent
+    the issue twice, and nobody is left out."""
+    from dataclasses import replace
+
+    from digest.errors import TransientDeliveryError
+    from digest.schedule.jobs import ScheduledWork
+
+    cfg = sample_config(tmp_path, sqlite_url, batch_size=2)
+    cfg = replace(cfg, schedule=replace(cfg.schedule, retry_minutes=0.001))
+    people = add_subscribers(sqlite_store, {"active": 5})
+    flaky = Recording(cfg, fail_on=2,
+                      error=TransientDeliveryError("SendGrid answered HTTP 503 three times"))
+    fire = cfg.fixed_as_of()
+    assert fire is not None
+    ScheduledWork(cfg, sqlite_store, stop=threading.Event(), backend=flaky,
+                  clock=lambda: fire).send(fire)
+    assert len(flaky.calls) == 4  # batch 1, batch 2 refused, then batches 2 and 3
+    assert sorted(flaky.delivered) == sorted(people["active"])
+    assert len(set(flaky.delivered)) == 5
+    with sqlite_store.session() as s:
+        rec = s.get(IssueRecord, SAMPLE_KEY)
+        assert rec is not None and rec.status == "sent" and rec.sent == 5

@@ -46,7 +46,8 @@ def as_of_option(f: F) -> F:
         default=None,
         metavar="T",
         help="ISO 8601 date-time of the issue (default: now); without an offset it is "
-        "read in the newsletter's time zone.",
+        "read in the newsletter's time zone. An issue key such as 2026-W47 means that "
+        "week's issue, at its scheduled time (schedule.cron).",
     )(f)
 
 
@@ -65,11 +66,20 @@ def resolve_as_of(cfg: Config, as_of: str | None, clock: Clock | None = None) ->
     """--as-of if given, else the config's fixed as_of (the sample), else now."""
     tz = cfg.newsletter.tz
     if as_of:
-        return parse_as_of(as_of, tz)
+        return parse_as_of(as_of, tz, in_week=lambda start, end: _scheduled_in(cfg, start, end))
     fixed = cfg.fixed_as_of()
     if fixed is not None:
         return fixed
     return (clock or clock_from_env())().astimezone(tz)
+
+
+def _scheduled_in(cfg: Config, start: datetime, end: datetime) -> datetime | None:
+    """The first time ``schedule.cron`` runs in [start, end): a week's issue."""
+    from digest.schedule.cron import CrontabTrigger
+
+    fire: datetime | None = CrontabTrigger(cfg.schedule.cron, cfg.newsletter.tz
+                                           ).get_next_fire_time(None, start)
+    return fire if fire is not None and fire < end else None
 
 
 def load(config_path: Path | None) -> Config:

@@ -36,21 +36,12 @@ from digest.cli.common import (
     err_console,
     handle_errors,
     load,
+    opened_store,
     resolve_as_of,
 )
 from digest.config import Config
 from digest.errors import DigestError, SendError
 from digest.send import SendPlan, SendReport, run_send
-from subscribers.db import Store, open_store
-
-
-@contextmanager
-def _store(cfg: Config) -> Iterator[Store]:
-    store = open_store(cfg.database_url, base_dir=cfg.base_dir)
-    try:
-        yield store
-    finally:
-        store.dispose()
 
 
 class RichProgress:
@@ -195,7 +186,7 @@ def send_cmd(config_path: Path | None, as_of: str | None, dry_run: bool, yes: bo
     progress = RichProgress(out)
     stop = threading.Event()
     confirm = None if (yes or dry_run) else _confirm_prompt
-    with _store(cfg) as store, _graceful_sigint(stop, out):
+    with opened_store(cfg) as store, _graceful_sigint(stop, out):
         try:
             report = run_send(
                 cfg, store, as_of=moment, dry_run=dry_run, force=force, clock=clock,
@@ -241,7 +232,7 @@ def issues_list_cmd(config_path: Path | None, as_json: bool) -> None:
         digest issues list --json
     """
     cfg = load(config_path)
-    with _store(cfg) as store:
+    with opened_store(cfg) as store:
         summaries = ledger.list_issues(store)
     if as_json:
         click.echo(json.dumps([s.to_json() for s in summaries], ensure_ascii=False))
@@ -285,7 +276,7 @@ def issues_show_cmd(key: str, config_path: Path | None, as_json: bool) -> None:
         digest issues show 2026-W47 --json
     """
     cfg = load(config_path)
-    with _store(cfg) as store:
+    with opened_store(cfg) as store:
         summary = ledger.issue_summary(store, key.strip().upper())
     if summary is None:
         # not found, like `subscribers unsubscribe` for an address not on the list: exit 1

@@ -12,12 +12,12 @@ import click
 from sqlalchemy import column, inspect, select, table
 from sqlalchemy.engine import make_url
 
-from digest.cli.common import clock_from_env, config_option, handle_errors, load
+from digest.cli.common import clock_from_env, config_option, handle_errors, load, opened_store
 from digest.clock import issue_key
 from digest.config import Config
 from digest.schedule.base import JOBS_TABLE, SEND_JOB_ID, RunPlan
 from digest.schedule.cron import format_run, hours_text
-from subscribers.db import Store, open_store
+from subscribers.db import Store
 
 LAST_ISSUES = 5
 OVERDUE_AFTER = timedelta(minutes=2)
@@ -126,11 +126,8 @@ def status_cmd(config_path: Path | None, as_json: bool) -> None:
     """
     cfg = load(config_path)
     now = clock_from_env()()
-    store = open_store(cfg.database_url, base_dir=cfg.base_dir)
-    try:
+    with opened_store(cfg) as store:
         data = status_data(cfg, store, now)
-    finally:
-        store.dispose()
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False))
         return

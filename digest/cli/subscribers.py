@@ -6,6 +6,7 @@ import csv
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,30 +23,41 @@ from digest.cli.common import (
     opened_store,
 )
 from digest.config import Config, Secrets
-from digest.errors import DigestError, TokenError
+from digest.errors import DeliveryConfigError, DigestError, TokenError
+from digest.signing_secret import HOW_TO_SET, signing_secret
 from subscribers import repository as repo
 from subscribers.importer import Problem, import_csv
 from subscribers.models import SUBSCRIBER_STATUSES, Subscriber
+from subscribers.spreadsheet import to_cell
 from subscribers.workflow import Workflow
 
 STATUS = click.Choice(SUBSCRIBER_STATUSES)
 
 
 @contextmanager
-def _workflow(cfg: Config) -> Iterator[Workflow]:
+def _workflow(cfg: Config, *, signs_links: bool = False) -> Iterator[Workflow]:
+    """The workflow on the configured store. ``signs_links``: confirmation emails will be
+    sent, so a signing secret is needed before the list is touched: DIGEST_SECRET_KEY, or
+    for the sample and local trials the same development secret `digest send` uses."""
+    secrets = Secrets.from_env()
+    if signs_links:
+        secrets = replace(secrets, secret_key=_link_secret(cfg, secrets))
     with opened_store(cfg) as store:
-        yield Workflow(cfg, store, secrets=Secrets.from_env(), clock=clock_from_env())
+        yield Workflow(cfg, store, secrets=secrets, clock=clock_from_env())
 
 
-def _need_secret(wf: Workflow) -> None:
-    """Confirmation links are signed: fail before touching the list when they cannot be."""
-    if not wf.secrets.secret_key:
+def _link_secret(cfg: Config, secrets: Secrets) -> str:
+    try:
+        secret, _development = signing_secret(cfg, secrets)
+    except DeliveryConfigError as exc:
+        if secrets.secret_key:  # set but too short: that message says so
+            raise TokenError(str(exc)) from None
         raise TokenError(
-            "DIGEST_SECRET_KEY is not set, so no confirmation link can be signed. Set it (the "
-            "same value `digest serve` uses), e.g. export DIGEST_SECRET_KEY=$(python -c "
-            "'import secrets; print(secrets.token_urlsafe(32))'), or pass --confirmed if the "
-            "person has already agreed"
-        )
+            "DIGEST_SECRET_KEY is not set, so no confirmation link can be signed. Set it to the "
+            f"same value `digest serve` uses ({HOW_TO_SET}), or pass --confirmed if the person "
+            "has already agreed"
+        ) from None
+    return secret
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -89,9 +101,7 @@ def add_command(email: str, name: str | None, confirmed: bool, config_path: Path
     """
     cfg = load(config_path)
     address = repo.check_address(email)
-    with _workflow(cfg) as wf:
-        if not confirmed:
-            _need_secret(wf)
+    with _workflow(cfg, signs_links=not confirmed) as wf:
         with wf.store.session() as s:
             if repo.is_tombstoned(s, address.email) and repo.get_by_email(s, address.email) is None:
                 raise DigestError(
@@ -170,9 +180,7 @@ def import_command(file: Path, confirmed: bool, config_path: Path | None) -> Non
         digest subscribers import consented.csv --confirmed
     """
     cfg = load(config_path)
-    with _workflow(cfg) as wf:
-        if not confirmed:
-            _need_secret(wf)
+    with _workflow(cfg, signs_links=not confirmed) as wf:
 
         def show(p: Problem) -> None:
             err_console.print(f"{file}, line {p.line}: {p.reason}", markup=False,
@@ -207,7 +215,9 @@ EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "confirmed_
 @config_option
 @handle_errors
 def export_command(status: str | None, config_path: Path | None) -> None:
-    """Write the list as CSV to standard output (it imports back as it is).
+    """Write the list as CSV to standard output (it imports back as it is). A name that
+    starts like a spreadsheet formula (= + - @) gets an apostrophe in front, so a
+    spreadsheet shows it as text; importing takes it off again.
 
     \b
     Example:
@@ -219,7 +229,7 @@ def export_command(status: str | None, config_path: Path | None) -> None:
     writer.writerow(EXPORT_COLUMNS)
     with _workflow(cfg) as wf, wf.store.session() as s:
         for sub in repo.iter_subscribers(s, status=status):
-            writer.writerow([sub.email, sub.name or "", sub.status, sub.source,
+            writer.writerow([sub.email, to_cell(sub.name or ""), sub.status, sub.source,
                              _iso(sub.created_at) or "", _iso(sub.confirmed_at) or "",
                              _iso(sub.unsubscribed_at) or ""])
 

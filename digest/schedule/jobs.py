@@ -8,6 +8,13 @@
 - ``missed``: a run outside the misfire grace is recorded on its issue as
   skipped, with the reason, and logged.
 
+A send that fails for a passing reason (``RETRYABLE`` raised: every source
+down, the database unreachable; or a report whose failed batch had a
+``TransientDeliveryError``: the provider's 429/5xx/timeouts outlasting the
+backend's own retries) is tried again every ``schedule.retry_minutes`` while the fire time
+is inside ``misfire_grace_hours``: ``run_send`` is exactly-once per issue, so a
+retry resumes what the failed attempt left, as ``digest send --yes`` would.
+
 Each logs one line per event with the issue key and never raises: a failure
 is logged ("failed because …") and the scheduler goes on to next week.
 """
@@ -25,12 +32,15 @@ import httpx
 from digest.backends.base import Backend
 from digest.clock import Clock, issue_key, system_clock
 from digest.config import Config
-from digest.errors import DigestError
+from digest.errors import CollectError, DigestError, StoreError, TransientDeliveryError
 from digest.schedule.base import PREVIEW_JOB_ID, SEND_JOB_ID
 from digest.schedule.cron import format_run, hours_text
 from digest.schedule.logs import event, issue_context
 from digest.schedule.progress import LogProgress
 from subscribers.db import Store
+
+# failures that pass: worth another attempt later inside the misfire grace
+RETRYABLE = (CollectError, TransientDeliveryError, StoreError)
 
 SendFunc = Callable[..., Any]  # digest.send.run_send
 BuildFunc = Callable[..., Any]  # digest.pipeline.build_issue
@@ -109,31 +119,70 @@ class ScheduledWork:
                 issue=key,
                 fire_time=fire_time,
             )
-            try:
-                run_send = self._send_issue or _real_run_send()
-                report = run_send(
-                    self.config,
-                    self.store,
-                    as_of=fire_time,
-                    backend=self.backend,
-                    scheduled=True,
-                    clock=self.clock,
-                    client=self.client,
-                    progress=self._progress(key),
-                    stop=self.stop,
-                )
-            except DigestError as exc:
-                event("failed", f"failed because {exc}", issue=key, level=logging.ERROR)
-                return
-            except Exception as exc:  # a bug; the scheduler keeps running for next week
-                event(
-                    "failed",
-                    f"failed because of an unexpected {type(exc).__name__}: {exc}",
-                    issue=key,
-                    level=logging.ERROR,
-                )
-                return
-            self._log_report(key, report)
+            attempt = 1
+            while True:
+                try:
+                    report = self._run_send(fire_time, key)
+                except RETRYABLE as exc:
+                    failure = str(exc)
+                except DigestError as exc:
+                    event("failed", f"failed because {exc}", issue=key, level=logging.ERROR)
+                    return
+                except Exception as exc:  # a bug; the scheduler keeps running for next week
+                    event(
+                        "failed",
+                        f"failed because of an unexpected {type(exc).__name__}: {exc}",
+                        issue=key,
+                        level=logging.ERROR,
+                    )
+                    return
+                else:
+                    if not (getattr(report, "outcome", None) == "failed"
+                            and getattr(report, "transient", False)):
+                        self._log_report(key, report)
+                        return
+                    # a batch failed for a passing reason; what was sent stays sent
+                    failure = str(getattr(report, "message", "") or "the send did not finish")
+                if not self._wait_to_retry(fire_time, key, failure, attempt):
+                    return
+                attempt += 1
+
+    def _run_send(self, fire_time: datetime, key: str) -> Any:
+        run_send = self._send_issue or _real_run_send()
+        return run_send(
+            self.config,
+            self.store,
+            as_of=fire_time,
+            backend=self.backend,
+            scheduled=True,
+            clock=self.clock,
+            client=self.client,
+            progress=self._progress(key),
+            stop=self.stop,
+        )
+
+    def _wait_to_retry(self, fire_time: datetime, key: str, failure: str, attempt: int) -> bool:
+        """Log the failure (one line: ``retry`` or ``failed``); wait ``retry_minutes`` (or until stopped) when another attempt
+        still starts inside the misfire grace. True: try again now."""
+        sch = self.config.schedule
+        retry = timedelta(minutes=sch.retry_minutes)
+        next_try = self.clock() + retry
+        last_chance = fire_time + timedelta(hours=sch.misfire_grace_hours)
+        if sch.retry_minutes <= 0 or next_try > last_chance or self.stop.is_set():
+            why = ("schedule.retry_minutes is 0" if sch.retry_minutes <= 0 else
+                   "stopping" if self.stop.is_set() else
+                   f"a retry would start after misfire_grace_hours={self.grace_hours}")
+            event("failed", f"failed because {failure} (attempt {attempt}; not retried: {why}); "
+                  f"`digest send --yes --as-of {fire_time.isoformat()}` finishes it by hand",
+                  issue=key, level=logging.ERROR)
+            return False
+        event("retry", f"attempt {attempt} failed because {failure}; trying again at "
+              f"{next_try.astimezone(self.tz):%H:%M %Z}", issue=key, level=logging.WARNING)
+        if self.stop.wait(retry.total_seconds()):
+            event("failed", f"stopped before retrying; `digest send --yes --as-of "
+                  f"{fire_time.isoformat()}` finishes it by hand", issue=key, level=logging.ERROR)
+            return False
+        return True
 
     def _progress(self, key: str) -> LogProgress:
         """Logs run_send's stages: collected, selected, sending, notes."""
