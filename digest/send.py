@@ -357,9 +357,6 @@ class _Send:
             self._note(f"--force: sending issue {self.key} again to today's active list")
         else:
             built = self._build()
-            on_built = getattr(self.progress, "built", None)  # optional hook: log what was built
-            if on_built is not None:
-                on_built(built)
             if built.rendered is None or built.issue.skipped:
                 reason = built.issue.skip_reason or "nothing to send"
                 ledger.record_skipped(self.store, key=self.key, as_of=self.as_of, reason=reason, now=now)
