@@ -25,7 +25,20 @@ _BLOCK_TAGS = {
 _DROP_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template",
                       "svg", "math", "select", "textarea", "button", "form",
                       "figcaption"}  # fmt: skip
-_TAG_LIKE = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
+# Markup left in the text after one pass was escaped twice by the feed (``&amp;lt;p&amp;gt;``).
+# Only a real HTML element counts, written as a browser reads a tag ("<" straight before the
+# name): "rents < 5% and wages > 3%" and "email <name>" are text a reader needs.
+_ELEMENTS = (
+    "a|abbr|address|article|aside|audio|b|bdi|bdo|big|blockquote|body|br|button|caption|center|"
+    "cite|code|col|colgroup|dd|del|details|dfn|div|dl|dt|em|embed|figcaption|figure|font|footer|"
+    "form|h[1-6]|head|header|hr|html|i|iframe|img|input|ins|kbd|label|li|link|main|mark|meta|"
+    "nav|noscript|object|ol|p|picture|pre|q|s|samp|script|section|small|source|span|strike|"
+    "strong|style|sub|summary|sup|svg|table|tbody|td|tfoot|th|thead|time|title|tr|tt|u|ul|"
+    "var|video|wbr"
+)
+_TAG_LIKE = re.compile(
+    rf"<(?:/?(?:{_ELEMENTS})(?=[\s/>])[^<>]*|!--.*?--|!\[CDATA\[.*?\]\])>", re.IGNORECASE | re.DOTALL
+)
 _WS = re.compile(r"\s+")
 PARAGRAPH = "\n\n"
 
@@ -57,6 +70,18 @@ def _extract(html: str) -> str:
     return unescape(_BREAK.sub(_break, _sanitize(" ".join(html.split()))))
 
 
+def _only_elements(text: str) -> str:
+    """Text holding double-escaped markup, ready for another pass: every "<" that does not open
+    a real element is escaped, so "< 5%" and "<editor>" stay text (entities are left alone:
+    a feed that escapes its markup twice escapes its entities twice too)."""
+    out, last = [], 0
+    for m in _TAG_LIKE.finditer(text):
+        out += [text[last : m.start()].replace("<", "&lt;"), m.group()]
+        last = m.end()
+    out.append(text[last:].replace("<", "&lt;"))
+    return "".join(out)
+
+
 def paragraphs(html: str) -> list[str]:
     """The text paragraphs of an HTML fragment: sanitized, no markup, whitespace collapsed.
 
@@ -70,7 +95,7 @@ def paragraphs(html: str) -> list[str]:
     for _ in range(2):
         if not _TAG_LIKE.search(text):
             break
-        text = _extract(text)
+        text = _extract(_only_elements(text))
     # whatever still looks like a tag after two passes goes (it was never text a reader needs)
     text = _TAG_LIKE.sub(" ", text)
     paras = (" ".join(p.split()) for p in text.split("\n"))

@@ -607,8 +607,30 @@ def test_canonical_url_properties(
 @given(st.text(alphabet=st.sampled_from(list("<>/=\"' &;abcdefgijlmnoprstuvxy:!-[]")), max_size=80))
 def test_plain_text_never_contains_markup(html: str) -> None:
     out = plain_text(html)
-    assert not re.search(r"<\s*/?\s*[a-zA-Z!][^>]*>", out)
+    # no element a browser would read as one: "<" straight before a tag name or "!"
+    assert not re.search(r"<(/?(a|b|p|i|img|div|span|script|style|iframe|svg)[\s/>]|!--)", out, re.I)
     assert out == " ".join(out.split())
+
+
+def test_comparisons_and_angle_brackets_in_text_survive_while_double_escaped_markup_goes(
+    tmp_path: Path,
+) -> None:
+    feed = tmp_path / "text.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>x</title><item>'
+        "<title>Rents &amp;lt; 5% while wages &amp;gt; 3%</title>"
+        "<link>https://x.example/1</link><pubDate>Tue, 17 Nov 2026 10:00:00 GMT</pubDate>"
+        "<description>&lt;p&gt;Prices rose &amp;lt; 2% and pay &amp;gt; 4%. Write to "
+        "&amp;lt;editor&amp;gt; with tips.&lt;/p&gt;"
+        "&amp;lt;p&amp;gt;A second, double-escaped &amp;lt;b&amp;gt;paragraph&amp;lt;/b&amp;gt;."
+        "&amp;lt;/p&amp;gt;</description></item></channel></rss>"
+    )
+    [art] = collect(make_config(("Text", str(feed)))).articles
+    assert art.title == "Rents < 5% while wages > 3%"
+    assert art.dek == (
+        "Prices rose < 2% and pay > 4%. Write to <editor> with tips. "
+        "A second, double-escaped paragraph."
+    )
 
 
 def test_entities_in_a_doctype_are_neither_expanded_nor_read_from_disk(tmp_path: Path) -> None:
