@@ -32,7 +32,7 @@ import threading
 import time
 from binascii import b2a_base64
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -508,19 +508,27 @@ class _Send:
                         self.progress.batch_done(batch=current.batch, recipients=0, skipped=current.skipped)
                     current = prepare()
                     continue
-                try:  # building the request (a refused payload) or sending it
-                    request = pool.submit(current.send)
+                request = pool.submit(current.send)  # building the request, then sending it
+                try:
                     following = prepare()
+                except BaseException:  # the next batch cannot be read: record the one on the wire
+                    self._settle(request, current)
+                    raise
+                try:
                     result = request.result()
                 except DeliveryError as exc:
                     failure = f"batch {current.batch} ({len(current.rows)} recipients): {exc}"
                     report.transient = isinstance(exc, TransientDeliveryError)
                     ledger.fail_batch(store, key, current.batch, now=self.clock(), error=str(exc))
                     break
-                rejected_ids: list[int] = []
-                if result.rejected:
-                    refused = {e.lower() for e in result.rejected}
-                    rejected_ids = [r.subscriber_id for r in current.rows if r.email.lower() in refused]
+                except Exception as exc:  # a bug or an error the backend does not know
+                    failure = (
+                        f"batch {current.batch} ({len(current.rows)} recipients): unexpected "
+                        f"{type(exc).__name__}: {exc}. Whether it went out is unknown: it is left "
+                        "in flight, as after a crash (see delivery.resend_in_flight)"
+                    )
+                    break
+                rejected_ids = _rejected_ids(current.rows, result)
                 if following is not None and not (self.stop is not None and self.stop.is_set()):
                     accepted, departed = ledger.finish_and_start(
                         store, key, current.batch, following.batch, now=self.clock(), rejected_ids=rejected_ids
@@ -563,6 +571,19 @@ class _Send:
                 "gone out (set delivery.resend_in_flight = true to resend such batches)"
             )
         return report
+
+    def _settle(self, request: Future[BatchResult], current: _Prepared) -> None:
+        """Wait for the batch on the wire and record what it became (accepted or failed);
+        an outcome nobody can read leaves it in flight."""
+        try:
+            result = request.result()
+        except DeliveryError as exc:
+            ledger.fail_batch(self.store, self.key, current.batch, now=self.clock(), error=str(exc))
+            return
+        except Exception:
+            return
+        ledger.finish_batch(self.store, self.key, current.batch, now=self.clock(),
+                            rejected_ids=_rejected_ids(current.rows, result))  # fmt: skip
 
     # --- dry run: everything but the provider calls, nothing recorded ---
 
@@ -618,6 +639,14 @@ class _Prepared:
     skipped: int
     recipients: list[Any]  # what ``_sender`` takes: Recipients or (email, name, URL) triples
     send: Callable[[], BatchResult]  # posts the request built for ``recipients``
+
+
+def _rejected_ids(rows: Sequence[ledger.RecipientRow], result: BatchResult) -> list[int]:
+    """The subscribers of ``rows`` whose address the provider refused."""
+    if not result.rejected:
+        return []
+    refused = {e.lower() for e in result.rejected}
+    return [r.subscriber_id for r in rows if r.email.lower() in refused]
 
 
 def _batches_text(batches: Sequence[ledger.BatchInfo]) -> str:

@@ -179,6 +179,58 @@ def test_resend_in_flight_setting_resends_the_interrupted_batch(tmp_path: Path, 
     assert report.sent == 5
 
 
+def test_an_unexpected_backend_error_fails_the_send_and_leaves_only_that_batch_in_doubt(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str
+) -> None:
+    cfg = sample_config(tmp_path, sqlite_url, batch_size=2)
+    people = add_subscribers(sqlite_store, {"active": 7})
+    buggy = Recording(cfg, fail_on=2, error=RuntimeError("boom in the backend"))
+    report = run_send(cfg, sqlite_store, as_of=cfg.fixed_as_of(), backend=buggy, clock=_clock)  # type: ignore[arg-type]
+    assert report.outcome == "failed" and report.exit_code == 1 and not report.transient
+    assert "batch 2" in report.message and "unexpected RuntimeError: boom in the backend" in report.message
+    assert "in flight" in report.message
+    with sqlite_store.session() as s:
+        rec = s.get(IssueRecord, SAMPLE_KEY)
+        assert rec is not None and rec.status == "failed" and "boom" in (rec.failure or "")
+    # the rerun treats batch 2 as a crash would: not resent (it may have gone out), said so
+    retry = Recording(cfg)
+    again = run_send(cfg, sqlite_store, as_of=cfg.fixed_as_of(), backend=retry, clock=_clock)  # type: ignore[arg-type]
+    assert again.outcome == "resumed" and again.in_flight_batches == (2,)
+    assert retry.delivered == people["active"][4:]
+    assert "not resent" in again.message
+
+
+class BuildsThenBreaks(Recording):
+    """Builds each batch's request ahead (as SendGrid does); building the second one raises."""
+
+    def __init__(self, config: Config):
+        super().__init__(config)
+        self.built = 0
+
+    def personalized_sender(self, message: Message, people: list[tuple[str, str, str]]) -> Any:
+        self.built += 1
+        if self.built == 2:
+            raise RuntimeError("cannot build the next request")
+        recipients = [Recipient(email=e, name=n) for e, n, _ in people]
+        return lambda: self.send_batch(message, recipients)
+
+
+def test_a_failure_reading_the_next_batch_still_records_the_batch_on_the_wire(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str
+) -> None:
+    cfg = sample_config(tmp_path, sqlite_url, batch_size=2)
+    people = add_subscribers(sqlite_store, {"active": 5})
+    first = BuildsThenBreaks(cfg)
+    with pytest.raises(RuntimeError, match="cannot build"):
+        run_send(cfg, sqlite_store, as_of=cfg.fixed_as_of(), backend=first, clock=_clock)  # type: ignore[arg-type]
+    assert first.delivered == people["active"][:2]
+    retry = Recording(cfg)
+    report = run_send(cfg, sqlite_store, as_of=cfg.fixed_as_of(), backend=retry, clock=_clock)  # type: ignore[arg-type]
+    # batch 1 was recorded as accepted, not left in doubt: nobody skipped, nobody twice
+    assert report.outcome == "resumed" and report.in_flight_batches == ()
+    assert retry.delivered == people["active"][2:] and report.sent == 5
+
+
 def test_provider_refusal_fails_the_send_and_a_rerun_finishes_it(tmp_path: Path, sqlite_store: Store, sqlite_url: str) -> None:
     cfg = sample_config(tmp_path, sqlite_url, batch_size=2)
     people = add_subscribers(sqlite_store, {"active": 5})
