@@ -61,6 +61,13 @@ def make_config(*sources: tuple[str, str] | tuple[str, str, str]) -> Config:
     )
 
 
+def _articles_of(tmp_path: Path, xml: str) -> list[Article]:
+    """The articles of one feed document written to a file (a test unpacks the one it expects)."""
+    feed = tmp_path / "feed.xml"
+    feed.write_text(xml)
+    return collect(make_config(("Feed", str(feed)))).articles
+
+
 def collect_files(*names: str, **kwargs: Any) -> Collection:
     cfg = make_config(*((n, str(FEEDS / n)) for n in names))
     return collect(cfg, clock=fixed_clock, **kwargs)
@@ -615,17 +622,16 @@ def test_plain_text_never_contains_markup(html: str) -> None:
 def test_comparisons_and_angle_brackets_in_text_survive_while_double_escaped_markup_goes(
     tmp_path: Path,
 ) -> None:
-    feed = tmp_path / "text.xml"
-    feed.write_text(
+    [art] = _articles_of(
+        tmp_path,
         '<?xml version="1.0"?><rss version="2.0"><channel><title>x</title><item>'
         "<title>Rents &amp;lt; 5% while wages &amp;gt; 3%</title>"
         "<link>https://x.example/1</link><pubDate>Tue, 17 Nov 2026 10:00:00 GMT</pubDate>"
         "<description>&lt;p&gt;Prices rose &amp;lt; 2% and pay &amp;gt; 4%. Write to "
         "&amp;lt;editor&amp;gt; with tips.&lt;/p&gt;"
         "&amp;lt;p&amp;gt;A second, double-escaped &amp;lt;b&amp;gt;paragraph&amp;lt;/b&amp;gt;."
-        "&amp;lt;/p&amp;gt;</description></item></channel></rss>"
+        "&amp;lt;/p&amp;gt;</description></item></channel></rss>",
     )
-    [art] = collect(make_config(("Text", str(feed)))).articles
     assert art.title == "Rents < 5% while wages > 3%"
     assert art.dek == (
         "Prices rose < 2% and pay > 4%. Write to <editor> with tips. "
@@ -654,15 +660,14 @@ def test_entities_in_a_doctype_are_neither_expanded_nor_read_from_disk(tmp_path:
 
 
 def test_a_paragraph_broken_over_source_lines_stays_one_paragraph(tmp_path: Path) -> None:
-    feed = tmp_path / "lines.xml"
-    feed.write_text(
+    [art] = _articles_of(
+        tmp_path,
         '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
         "<entry><title>Lines</title><id>tag:x,2026:1</id><link href='https://x.example/l'/>"
         "<updated>2026-11-17T10:00:00Z</updated><content type='html'>"
         "&lt;p&gt;A sentence written\nover three\n   source lines.&lt;/p&gt;"
-        "&lt;p&gt;Second&lt;br&gt;paragraph.&lt;/p&gt;</content></entry></feed>"
+        "&lt;p&gt;Second&lt;br&gt;paragraph.&lt;/p&gt;</content></entry></feed>",
     )
-    [art] = collect(make_config(("Lines", str(feed)))).articles
     assert art.dek == "A sentence written over three source lines."
     assert art.excerpt == "A sentence written over three source lines. Second paragraph."
 
