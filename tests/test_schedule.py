@@ -204,6 +204,30 @@ def test_changed_cron_replaces_the_job(
     )
 
 
+@pytest.mark.parametrize("back_at, sent", [(11, True), (17, False)])  # grace 6 h
+def test_a_run_overdue_when_the_cron_changed_is_not_forgotten(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO, back_at: int, sent: bool
+) -> None:
+    config = _config(tmp_path, sqlite_url)
+    _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
+    # down over the Friday 09:00 run; the editor moved the send to Saturdays meanwhile
+    changed = _config(tmp_path, sqlite_url, cron="0 8 * * sat")
+    send = FakeSend()
+    with time_machine.travel(datetime(2026, 11, 20, back_at, 0, tzinfo=NY), tick=True):
+        with Run(changed, sqlite_store, send):
+            assert _wait(lambda: bool(send.calls) or _issue(sqlite_store, "2026-W47") is not None)
+    if sent:  # inside the grace: it goes out now, for its own week
+        assert [c["as_of"] for c in send.calls] == [FRI_0900]
+        assert _issue(sqlite_store, "2026-W47") is None
+    else:  # outside: recorded as missed, with the reason, and nothing sent
+        assert send.calls == []
+        rec = _issue(sqlite_store, "2026-W47")
+        assert rec is not None and rec.status == "skipped"
+        assert "missed the 09:00 Fri run" in (rec.skip_reason or "")
+    events = [e["event"] for e in _lines(log)]
+    assert "changed" in events and "overdue" in events
+
+
 def test_editors_preview_fires_hours_before_the_send(
     tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
 ) -> None:

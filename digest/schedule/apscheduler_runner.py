@@ -82,7 +82,8 @@ def preview_job(fire_time: datetime | None = None) -> None:
 
 
 def resume_job(as_of: datetime, fire_time: datetime | None = None) -> None:
-    """A one-off job at start: finish the send interrupted at ``as_of``'s run."""
+    """A one-off job at start: send ``as_of``'s run (interrupted, or overdue when the
+    schedule changed while the scheduler was down)."""
     work, _plan_ = _active()
     work.send(as_of)
 
@@ -287,6 +288,9 @@ class WeeklyScheduler:
                 f"{name}: the schedule changed from {existing.trigger} to {trigger}; "
                 "runs follow the new one",
             )
+            old_next = existing.next_run_time
+            if job_id == SEND_JOB_ID and old_next is not None and _utc(old_next) <= _utc(now):
+                self._overdue_under_old_schedule(scheduler, existing, now)
         scheduler.add_job(
             func,
             trigger,
@@ -300,12 +304,13 @@ class WeeklyScheduler:
         nxt = trigger.get_next_fire_time(None, now.astimezone(self.plan.timezone))
         return nxt
 
-    def _coalesced(self, job: Job, now: datetime) -> None:
+    def _coalesced(self, job: Job, now: datetime) -> datetime | None:
         """After downtime APScheduler considers only the latest missed run; the weeks before
-        it are recorded as missed here (each once, never over an issue that exists)."""
+        it are recorded as missed here (each once, never over an issue that exists).
+        Returns the latest missed run."""
         runs: list[datetime] = job._get_run_times(now.astimezone(self.plan.timezone))
         if not runs:
-            return
+            return None
         latest = runs[-1]
         tz = self.plan.timezone
         latest_key = issue_key(latest, tz)
@@ -322,6 +327,28 @@ class WeeklyScheduler:
             if key not in seen:
                 seen.add(key)
                 self.work.missed(SEND_JOB_ID, fire, late_by=_utc(now) - _utc(fire))
+        return latest
+
+    def _overdue_under_old_schedule(self, scheduler: BaseScheduler, old: Job, now: datetime) -> None:
+        """``schedule.cron`` changed while a run of the old schedule was overdue: APScheduler
+        forgets it with the old job, so it is handled here as an unchanged schedule would be:
+        sent now inside the grace (for its own week), else recorded as missed."""
+        latest = self._coalesced(old, now)
+        if latest is None:
+            return
+        late = _utc(now) - _utc(latest)
+        if late > self.plan.misfire_grace:
+            self.work.missed(SEND_JOB_ID, latest, late_by=late)
+            return
+        scheduler.add_job(
+            resume_job,
+            "date",
+            run_date=now,
+            id=f"digest-overdue-{issue_key(latest, self.plan.timezone)}",
+            kwargs={"as_of": latest},
+            jobstore=TRANSIENT,
+            replace_existing=True,
+        )
 
     # --- events -----------------------------------------------------------------
 
