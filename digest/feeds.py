@@ -1,7 +1,8 @@
 """Turning one feed's bytes into Articles (no network here).
 
 feedparser reads RSS 0.9x/1.0/2.0 and Atom; it is always given bytes, never
-a URL, so it never fetches anything itself. Pictures: see ``digest.feedmedia``.
+a URL, so it never fetches anything itself. JSON Feed: ``digest.jsonfeed``
+gives the same shape. Pictures: see ``digest.feedmedia``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from digest.feedmedia import EntryMedia, entry_image, raw_media
+from digest.jsonfeed import NotJsonFeed, looks_like_json_feed, parse_json_feed
 from digest.feedtext import (
     canonical_url,
     excerpt,
@@ -84,12 +86,20 @@ def parse_feed(
     # no content-location: relative links resolve against the feed URL and
     # relative images against their entry's link, here, not in feedparser
     headers = {"content-type": content_type} if content_type else {}
-    # feedparser's own sanitizing is not needed (nh3 cleans every text, and
-    # nothing here is ever output as HTML): off, it halves feedparser's time
-    parsed = feedparser.parse(
-        body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-    )
-    atom = str(parsed.get("version") or "").startswith("atom")
+    json_feed = looks_like_json_feed(body)
+    if json_feed:
+        try:
+            parsed = parse_json_feed(body)
+        except NotJsonFeed as not_json:
+            raise FeedProblem(f"not a feed: {not_json}") from None
+    else:
+        # feedparser's own sanitizing is not needed (nh3 cleans every text, and
+        # nothing here is ever output as HTML): off, it halves feedparser's time
+        parsed = feedparser.parse(
+            body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
+    # Atom and JSON Feed titles say whether they are text; "<" in a text title is a character
+    literal_titles = json_feed or str(parsed.get("version") or "").startswith("atom")
     warnings: list[str] = []
     entries = list(parsed.entries)
     if not entries:
@@ -103,7 +113,7 @@ def parse_feed(
                 f"{source}: the feed is not well-formed ({_xml_error(exc)}); "
                 f"{len(entries)} entries read anyway"
             )
-    media = raw_media(body, len(entries))
+    media = None if json_feed else raw_media(body, len(entries))
     skip = {s.casefold() for s in not_sections} | _NO_SECTION
     base = url
     if not is_web_url(url):  # a feed file on disk: relative links belong to its site
@@ -122,7 +132,7 @@ def parse_feed(
                 media=media[i] if media else None,
                 not_sections=skip,
                 warnings=warnings,
-                literal_titles=atom,
+                literal_titles=literal_titles,
                 local_tz=local_tz,
             )
         except Exception as exc:  # noqa: BLE001 -- one unreadable entry is left out, not the feed
@@ -200,7 +210,8 @@ class _FeedLinks(HTMLParser):
             self.hrefs.append(a["href"] or "")
 
 
-_FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml"}
+_FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml",
+               "application/feed+json"}
 
 
 def _announced_feed(body: bytes, url: str) -> str | None:
