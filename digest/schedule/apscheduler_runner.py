@@ -113,6 +113,19 @@ def _with_fire_time(job: Job, fire_time: datetime) -> Job:
     return clone
 
 
+def _send_now(scheduler: BaseScheduler, as_of: datetime, now: datetime, key: str) -> None:
+    """A one-off job (this process only) sending ``as_of``'s run at once; one per issue."""
+    scheduler.add_job(
+        resume_job,
+        "date",
+        run_date=now,
+        id=f"digest-send-now-{key}",
+        kwargs={"as_of": as_of},
+        jobstore=TRANSIENT,
+        replace_existing=True,
+    )
+
+
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
@@ -206,15 +219,7 @@ class WeeklyScheduler:
                     f"the send of the {format_run(as_of, tz)} run was interrupted; resuming it now",
                     issue=key,
                 )
-                scheduler.add_job(
-                    resume_job,
-                    "date",
-                    run_date=now,
-                    id=f"digest-resume-{key}",
-                    kwargs={"as_of": as_of},
-                    jobstore=TRANSIENT,
-                    replace_existing=True,
-                )
+                _send_now(scheduler, as_of, now, key)
             else:
                 event(
                     "interrupted",
@@ -340,15 +345,7 @@ class WeeklyScheduler:
         if late > self.plan.misfire_grace:
             self.work.missed(SEND_JOB_ID, latest, late_by=late)
             return
-        scheduler.add_job(
-            resume_job,
-            "date",
-            run_date=now,
-            id=f"digest-overdue-{issue_key(latest, self.plan.timezone)}",
-            kwargs={"as_of": latest},
-            jobstore=TRANSIENT,
-            replace_existing=True,
-        )
+        _send_now(scheduler, latest, now, issue_key(latest, self.plan.timezone))
 
     # --- events -----------------------------------------------------------------
 
