@@ -914,24 +914,27 @@ def test_a_password_in_a_source_url_is_never_shown(http: HTTPServer, client: htt
     assert req.authorization is not None  # the password was still used to fetch
 
 
+def _published(tmp_path: Path, dates: dict[str, str]) -> dict[str, datetime]:
+    """Each RSS pubDate in ``dates`` (title -> date text) as collect reads it."""
+    items = "".join(
+        f"<item><title>{name}</title><link>https://d.example/{name}</link>"
+        f"<pubDate>{value}</pubDate></item>"
+        for name, value in dates.items()
+    )
+    arts = _articles_of(tmp_path, f'<?xml version="1.0"?><rss version="2.0"><channel>'
+                                  f"<title>D</title>{items}</channel></rss>")
+    return {a.title: a.published for a in arts}
+
+
 def test_dates_in_odd_formats_and_named_zones(tmp_path: Path) -> None:
-    dates = {
+    got = _published(tmp_path, {
         "offset": "Wed, 18 Nov 2026 10:00:00 +0530",
         "cest": "Wed, 18 Nov 2026 10:00:00 CEST",
         "aest": "Wed, 18 Nov 2026 10:00:00 AEST",
         "edt-no-seconds": "Wed, 18 Nov 2026 10:00 EDT",
         "lowercase": "wed, 18 nov 2026 10:00:00 gmt",
         "iso": "2026-11-18T10:00:00+01:00",
-    }
-    items = "".join(
-        f"<item><title>{name}</title><link>https://d.example/{name}</link>"
-        f"<pubDate>{value}</pubDate></item>"
-        for name, value in dates.items()
-    )
-    feed = tmp_path / "dates.xml"
-    feed.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>D</title>{items}'
-                    "</channel></rss>")
-    got = {a.title: a.published for a in collect(make_config(("Dates", str(feed)))).articles}
+    })  # fmt: skip
     assert got == {
         "offset": utc(2026, 11, 18, 4, 30),
         "cest": utc(2026, 11, 18, 8, 0),
@@ -939,6 +942,24 @@ def test_dates_in_odd_formats_and_named_zones(tmp_path: Path) -> None:
         "edt-no-seconds": utc(2026, 11, 18, 14, 0),
         "lowercase": utc(2026, 11, 18, 10, 0),
         "iso": utc(2026, 11, 18, 9, 0),
+    }
+
+
+def test_a_date_without_a_zone_is_the_newsletters_wall_time(tmp_path: Path) -> None:
+    # make_config's newsletter is in America/New_York (UTC-5 in November)
+    got = _published(tmp_path, {
+        "rfc822-no-zone": "Wed, 18 Nov 2026 10:00:00",
+        "iso-no-zone": "2026-11-18T10:00:00",
+        "date-only": "2026-11-18",
+        "iso-offset": "2026-11-18T10:00:00+01:00",
+        "rfc822-gmt": "Wed, 18 Nov 2026 10:00:00 GMT",
+    })  # fmt: skip
+    assert got == {
+        "rfc822-no-zone": utc(2026, 11, 18, 15, 0),
+        "iso-no-zone": utc(2026, 11, 18, 15, 0),
+        "date-only": utc(2026, 11, 18, 5, 0),
+        "iso-offset": utc(2026, 11, 18, 9, 0),
+        "rfc822-gmt": utc(2026, 11, 18, 10, 0),
     }
 
 
@@ -982,33 +1003,6 @@ def test_emoji_written_as_surrogate_references_do_not_lose_the_feed(tmp_path: Pa
     arts = by_title(col)
     assert set(arts) == {"Party 😀 and 🎉", "Other story"}
     assert arts["Party 😀 and 🎉"].dek == "Half a pair: \ufffd \ud6d8 stays."
-
-
-def test_a_date_without_a_zone_is_the_newsletters_wall_time(tmp_path: Path) -> None:
-    # make_config's newsletter is in America/New_York (UTC-5 in November)
-    dates = {
-        "rfc822-no-zone": "Wed, 18 Nov 2026 10:00:00",
-        "iso-no-zone": "2026-11-18T10:00:00",
-        "date-only": "2026-11-18",
-        "iso-offset": "2026-11-18T10:00:00+01:00",
-        "rfc822-gmt": "Wed, 18 Nov 2026 10:00:00 GMT",
-    }
-    items = "".join(
-        f"<item><title>{name}</title><link>https://d.example/{name}</link>"
-        f"<pubDate>{value}</pubDate></item>"
-        for name, value in dates.items()
-    )
-    feed = tmp_path / "local.xml"
-    feed.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>D</title>{items}'
-                    "</channel></rss>")
-    got = {a.title: a.published for a in collect(make_config(("Local", str(feed)))).articles}
-    assert got == {
-        "rfc822-no-zone": utc(2026, 11, 18, 15, 0),
-        "iso-no-zone": utc(2026, 11, 18, 15, 0),
-        "date-only": utc(2026, 11, 18, 5, 0),
-        "iso-offset": utc(2026, 11, 18, 9, 0),
-        "rfc822-gmt": utc(2026, 11, 18, 10, 0),
-    }
 
 
 def test_substacks_subscribe_box_is_not_story_text(tmp_path: Path) -> None:
