@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import UsageError
@@ -349,6 +349,18 @@ class Unsubscribed:
 
 _SUBSCRIBERS = cast(Table, Subscriber.__table__)
 _CONSENT_EVENTS = cast(Table, ConsentEvent.__table__)
+# The one-click path's statements, built once: the values come as parameters (the SET
+# clause is the keys of _status_fields), so a request only binds them.
+_UNSUBSCRIBE = (
+    update(_SUBSCRIBERS)
+    .where(_SUBSCRIBERS.c.id == bindparam("subscriber_id_"),
+           _SUBSCRIBERS.c.status.in_(("pending", "active")))
+    .returning(_SUBSCRIBERS.c.email, _SUBSCRIBERS.c.email_key)
+)
+_CURRENT = select(_SUBSCRIBERS.c.email, _SUBSCRIBERS.c.email_key, _SUBSCRIBERS.c.status).where(
+    _SUBSCRIBERS.c.id == bindparam("subscriber_id_")
+)
+_RECORD_EVENT = insert(_CONSENT_EVENTS)
 
 
 def unsubscribe_by_id(
@@ -374,28 +386,21 @@ def unsubscribe_by_id(
     The caller's transaction commits.
     """
     row = conn.execute(
-        update(_SUBSCRIBERS)
-        .where(_SUBSCRIBERS.c.id == subscriber_id,
-               _SUBSCRIBERS.c.status.in_(("pending", "active")))
-        .values(**_status_fields("unsubscribed", at))
-        .returning(_SUBSCRIBERS.c.email, _SUBSCRIBERS.c.email_key)
+        _UNSUBSCRIBE, {"subscriber_id_": subscriber_id, **_status_fields("unsubscribed", at)}
     ).first()
     if row is None:
-        current = conn.execute(
-            select(_SUBSCRIBERS.c.email, _SUBSCRIBERS.c.email_key, _SUBSCRIBERS.c.status)
-            .where(_SUBSCRIBERS.c.id == subscriber_id)
-        ).first()
+        current = conn.execute(_CURRENT, {"subscriber_id_": subscriber_id}).first()
         if current is None or not key_matches(current.email_key):
             return None
         return Unsubscribed(subscriber_id, current.email, current.status, changed=False)
     if not key_matches(row.email_key):
         conn.rollback()
         return None
-    conn.execute(insert(_CONSENT_EVENTS).values(**_consent_row(
+    conn.execute(_RECORD_EVENT, _consent_row(
         subscriber_id, Address(row.email, row.email_key).hash, _KIND_FOR_STATUS["unsubscribed"],
         at=at, source=source, ip=ip, user_agent=user_agent, form_version=form_version,
         event_id=None, detail=detail,
-    )))
+    ))
     return Unsubscribed(subscriber_id, row.email, "unsubscribed", changed=True)
 
 
