@@ -84,19 +84,34 @@ def _digest(config: Path, env: dict[str, str], *args: str) -> subprocess.Popen[s
     )  # fmt: skip
 
 
-def test_killed_send_resumes_and_nobody_gets_it_twice(tmp_path: Path, db_url: str, sink: CountingSendGrid) -> None:
+def _sendgrid_sample(
+    tmp_path: Path, db_url: str, sink: CountingSendGrid, name: str
+) -> tuple[Path, dict[str, str]]:
+    """The sample publication sending through ``sink`` in batches of BATCH, no retries, and
+    the environment a `digest send` process needs for it."""
     config = tmp_path / "digest.toml"
     text = (EXAMPLES / "digest.toml").read_text()
     text = text.replace('url = "feed.xml"', f'url = "{EXAMPLES / "feed.xml"}"')
     text = text.replace('backend = "file"', f'backend = "sendgrid"\napi_host = "{sink.url}"\nbatch_size = {BATCH}\nmax_retries = 0\ntimeout_seconds = 20')
     config.write_text(text)
-    store = open_store(db_url)
-    people = add_subscribers(store, {"active": 450, "pending": 5, "unsubscribed": 5, "bounced": 5})
-    store.dispose()
     env = {
-        **os.environ, "DIGEST_DATABASE_URL": db_url, "SENDGRID_API_KEY": "SG.kill-test",
-        "DIGEST_SECRET_KEY": "kill-test-secret", "DIGEST_NOW": NOW.isoformat(), "COLUMNS": "100",
+        **os.environ, "DIGEST_DATABASE_URL": db_url, "SENDGRID_API_KEY": f"SG.{name}",
+        "DIGEST_SECRET_KEY": f"{name}-secret", "DIGEST_NOW": NOW.isoformat(), "COLUMNS": "100",
     }  # fmt: skip
+    return config, env
+
+
+def _add(db_url: str, counts: dict[str, int]) -> dict[str, list[str]]:
+    store = open_store(db_url)
+    try:
+        return add_subscribers(store, counts)
+    finally:
+        store.dispose()
+
+
+def test_killed_send_resumes_and_nobody_gets_it_twice(tmp_path: Path, db_url: str, sink: CountingSendGrid) -> None:
+    config, env = _sendgrid_sample(tmp_path, db_url, sink, "kill-test")
+    people = _add(db_url, {"active": 450, "pending": 5, "unsubscribed": 5, "bounced": 5})
 
     proc = _digest(config, env)
     try:
@@ -130,18 +145,8 @@ def test_killed_send_resumes_and_nobody_gets_it_twice(tmp_path: Path, db_url: st
 
 
 def test_sigint_finishes_the_batch_in_flight_exits_1_and_the_rerun_sends_the_rest(tmp_path: Path, db_url: str, sink: CountingSendGrid) -> None:
-    config = tmp_path / "digest.toml"
-    text = (EXAMPLES / "digest.toml").read_text()
-    text = text.replace('url = "feed.xml"', f'url = "{EXAMPLES / "feed.xml"}"')
-    text = text.replace('backend = "file"', f'backend = "sendgrid"\napi_host = "{sink.url}"\nbatch_size = {BATCH}\nmax_retries = 0\ntimeout_seconds = 20')
-    config.write_text(text)
-    store = open_store(db_url)
-    people = add_subscribers(store, {"active": 450})
-    store.dispose()
-    env = {
-        **os.environ, "DIGEST_DATABASE_URL": db_url, "SENDGRID_API_KEY": "SG.sigint-test",
-        "DIGEST_SECRET_KEY": "sigint-test-secret", "DIGEST_NOW": NOW.isoformat(), "COLUMNS": "100",
-    }  # fmt: skip
+    config, env = _sendgrid_sample(tmp_path, db_url, sink, "sigint-test")
+    people = _add(db_url, {"active": 450})
 
     proc = _digest(config, env)
     try:
