@@ -82,8 +82,9 @@ def _entry(item: dict[str, Any]) -> FeedParserDict:
     link = _text(item.get("url")) or _text(item.get("external_url"))
     if link:
         entry["link"] = link
-    if item.get("id") is not None and isinstance(item.get("id"), str | int | float):
-        entry["id"] = str(item["id"]).strip()
+    ident = item.get("id")
+    if isinstance(ident, str | int | float):
+        entry["id"] = str(ident).strip()
     for source, key in (("date_published", "published"), ("date_modified", "updated")):
         raw = _text(item.get(source))
         if raw:
@@ -94,9 +95,7 @@ def _entry(item: dict[str, Any]) -> FeedParserDict:
     summary = _text(item.get("summary"))
     if summary:
         entry["summary"] = escape(summary, quote=False)
-    content = _text(item.get("content_html"))
-    if not content and _text(item.get("content_text")):
-        content = _paragraphs_html(_text(item.get("content_text")))
+    content = _text(item.get("content_html")) or _paragraphs_html(_text(item.get("content_text")))
     if content:
         entry["content"] = [FeedParserDict(type="text/html", value=content)]
     image = _text(item.get("image")) or _text(item.get("banner_image"))
