@@ -1,13 +1,12 @@
 """Contract tests: every request digest sends is valid under SendGrid's published spec,
-checked by the Prism mock (../shared/sendgrid-mock). `.ci/run` starts the mock and sets
-DIGEST_SENDGRID_MOCK_URL; without it these tests start the mock themselves."""
+checked by Prism serving SendGrid's published spec (tests/data/sendgrid/), which these
+tests start and stop themselves (tests/prism_support.py)."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,43 +24,27 @@ from digest.send import run_send
 from subscribers.db import Store
 from subscribers.tokens import Tokens
 from tests.delivery_support import add_subscribers, sample_config
+from tests.prism_support import Prism
 
 pytestmark = pytest.mark.contract
 
-MOCK_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "sendgrid-mock"
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRETS = Secrets(secret_key="contract-secret-0123456789", sendgrid_api_key="SG.contract", sendgrid_api_host=None, smtp_password=None)
 
 
-def _answers(url: str) -> bool:
-    try:
-        httpx.post(url + "/v3/mail/send", content=b"{}", timeout=2)
-        return True
-    except httpx.TransportError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def mock_url() -> Iterator[str]:
+    """Prism serving SendGrid's spec: ours (tests/prism_support.py), or the one named by
+    DIGEST_SENDGRID_MOCK_URL."""
     url = os.environ.get("DIGEST_SENDGRID_MOCK_URL")
     if url:
         yield url.rstrip("/")
         return
-    url = "http://127.0.0.1:4010"
-    if _answers(url):  # already running (a previous run, or another session)
-        yield url
-        return
-    start, stop = MOCK_DIR / "start.sh", MOCK_DIR / "stop.sh"
-    if not start.exists():
-        pytest.fail(f"the SendGrid mock is missing: {start}")
+    prism = Prism()
     try:
-        subprocess.run([str(start), "4010"], check=True, capture_output=True, text=True, timeout=180)
-    except subprocess.CalledProcessError as exc:
-        pytest.fail(f"the Prism SendGrid mock did not start: {exc.stderr.strip()[-800:]}")
-    try:
-        yield url
-    finally:  # we started it, we stop it (stop.sh signals only the PID start.sh recorded)
-        subprocess.run([str(stop), "4010"], capture_output=True, timeout=30, check=False)
+        yield prism.url
+    finally:
+        prism.stop()
 
 
 class Capture:

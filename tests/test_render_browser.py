@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from digest.render import render
+from tests.needs import missing
 from tests.render_samples import make_config, make_issue
 
 pytestmark = pytest.mark.browser
@@ -50,7 +51,7 @@ def _png(width: int, height: int) -> bytes:
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+        missing(CHROMIUM, "apt-get update && apt-get install -y chromium")
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]

@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, text
 from subscribers.db import open_store
 from subscribers.models import IssueRecord
 from tests.conftest import PG_URL, pg_available
+from tests.needs import missing
 from tests.schedule_support import add_active, start_schedule, write_config, write_feed
 
 TZ = ZoneInfo("America/New_York")
@@ -191,5 +192,5 @@ def test_two_schedulers_on_sqlite_send_the_issue_once(runs: dict[str, Pair | Non
 def test_two_schedulers_on_postgresql_send_the_issue_once(runs: dict[str, Pair | None]) -> None:
     pair = runs["postgresql"]
     if pair is None:
-        pytest.skip("PostgreSQL not reachable")
+        missing("PostgreSQL at 127.0.0.1:5432", "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
     _check(pair)

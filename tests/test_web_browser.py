@@ -21,6 +21,7 @@ from subscribers import repository as repo
 from subscribers.db import Store
 from subscribers.tokens import Tokens
 from subscribers.web.app import create_app
+from tests.needs import missing
 
 pytestmark = pytest.mark.browser
 
@@ -73,6 +74,8 @@ def live(tmp_path: Path, sqlite_store: Store) -> Iterator[Live]:
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
+    if not Path("/usr/bin/chromium").exists():
+        missing("/usr/bin/chromium", "apt-get update && apt-get install -y chromium")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path="/usr/bin/chromium",
                               args=["--no-sandbox", "--disable-background-networking"])
