@@ -103,6 +103,7 @@ def collect(
         results = _fetch_and_parse_all(
             sources, http, cache, clock, not_sections, config.newsletter.tz,
             fallback_age=timedelta(days=config.selection.window_days),
+            budget=config.selection.parse_budget_seconds,
         )
     finally:
         if own_client:
@@ -150,6 +151,7 @@ def _fetch_and_parse_all(
     not_sections: tuple[str, ...],
     local_tz: tzinfo = UTC,
     fallback_age: timedelta = timedelta(days=7),
+    budget: float | None = None,
 ) -> list[_Fetched]:
     """Each source fetched and parsed in a worker thread (parsing overlaps the waiting).
 
@@ -172,6 +174,7 @@ def _fetch_and_parse_all(
                     content_type=got.content_type,
                     not_sections=not_sections,
                     local_tz=local_tz,
+                    budget=budget,  # counted from here: waiting for the lock is not parsing
                 )
         except FeedProblem as exc:
             got.problem = f"{exc} ({_where(src.url)})"

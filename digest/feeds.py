@@ -10,8 +10,8 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
@@ -20,18 +20,23 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from digest.feedlimits import MAX_HTML_DEPTH, MAX_TEXT, limit_html
 from digest.feedmedia import EntryMedia, entry_image, raw_media
-from digest.jsonfeed import NotJsonFeed, looks_like_json_feed, parse_json_feed
 from digest.feedtext import (
     canonical_url,
     excerpt,
     is_web_url,
     paragraphs,
     plain_text,
+    safe_article,
     shorten,
     word_count,
+    xml_safe,
 )
+from digest.feedxml import XmlRead, read_xml
+from digest.jsonfeed import NotJsonFeed, looks_like_json_feed, parse_json_feed
 from digest.models import Article
+from digest.wording import plural
 
 # feedparser reads RFC 822 zone names from a table of US zones and takes any other name
 # for UTC: "10:00 CEST" became 10:00 UTC, two hours late. Unambiguous names publishers
@@ -44,6 +49,10 @@ for _zone, _hours in {"wet": 0, "bst": 1, "west": 1, "cet": 1, "cest": 2, "eet":
 DEK_CHARS = 200
 EXCERPT_CHARS = 600
 TITLE_CHARS = 300
+# The parse budget covers the whole source: its document is read for at most two thirds of
+# it, so that the entries read can still become stories in the rest (feeds list the newest
+# first, and those are the ones an issue wants).
+READ_SHARE = 2 / 3
 
 
 class FeedProblem(Exception):
@@ -68,6 +77,8 @@ def parse_feed(
     content_type: str | None = None,
     not_sections: Iterable[str] = (),
     local_tz: tzinfo = UTC,
+    budget: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ParsedFeed:
     """Every dated entry of the feed in ``body`` as an Article.
 
@@ -75,7 +86,9 @@ def parse_feed(
     A date written without any zone is read in ``local_tz`` (the newsletter's).
     Raises ``FeedProblem`` when the bytes are empty, not a feed, or XML so
     broken that no entry can be read. Entries without a date or a link are
-    left out and named in ``warnings``.
+    left out and named in ``warnings``. Past ``budget`` seconds (``clock``'s) no
+    further entry is read (see ``READ_SHARE``); those read are kept, with a warning.
+    Every Article's text is ``xml_safe``, and it is marked when the XML was broken.
     """
     if not body.strip():
         raise FeedProblem("empty response: no feed")
@@ -83,25 +96,27 @@ def parse_feed(
         body = _without_surrogate_refs(body)
     if body[:1].isspace() and body.lstrip().startswith(b"<?xml"):
         body = body.lstrip()  # blank lines before the XML declaration (a WordPress plugin's echo)
-    # no content-location: relative links resolve against the feed URL and
-    # relative images against their entry's link, here, not in feedparser
-    headers = {"content-type": content_type} if content_type else {}
+    started = clock()
     json_feed = looks_like_json_feed(body)
     if json_feed:
         try:
-            parsed = parse_json_feed(body)
+            read = XmlRead(parse_json_feed(body), body)
         except NotJsonFeed as not_json:
             raise FeedProblem(f"not a feed: {not_json}") from None
-    else:
-        # feedparser's own sanitizing is not needed (nh3 cleans every text, and
-        # nothing here is ever output as HTML): off, it halves feedparser's time
-        parsed = feedparser.parse(
-            body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-        )
+    else:  # feedparser gets no URL: relative links resolve here, against the feed's
+        deadline = None if budget is None else started + budget * READ_SHARE
+        read = read_xml(body, content_type=content_type, deadline=deadline, clock=clock)
+    parsed = read.parsed
     # Atom and JSON Feed titles say whether they are text; "<" in a text title is a character
     literal_titles = json_feed or str(parsed.get("version") or "").startswith("atom")
-    warnings: list[str] = []
+    warnings = [f"{source}: {note}" for note in read.limits.notes()]
+    warnings += [f"{source}: {note}" for note in parsed.get("limited") or ()]  # JSON Feed's
+    warnings += [f"{source}: entry {label!r} could not be read ({why}) and was left out"
+                 for label, why in parsed.get("unreadable") or ()]
     entries = list(parsed.entries)
+    if not entries and not read.complete:
+        raise FeedProblem(f"cannot be read ({read.failure})" if read.failure
+                          else f"no entry could be read within {_budget(budget)}")
     if not entries:
         if not parsed.get("version"):
             raise FeedProblem(_not_a_feed_reason(body, parsed, url))
@@ -111,9 +126,11 @@ def parse_feed(
         if _is_xml_error(exc):
             warnings.append(
                 f"{source}: the feed is not well-formed ({_xml_error(exc)}); "
-                f"{len(entries)} entries read anyway"
+                f"{plural(len(entries), 'entry', 'entries')} read anyway"
             )
-    media = None if json_feed else raw_media(body, len(entries))
+    # Media RSS read from the XML itself, when it is all read (a cut one is not worth the time)
+    media = None if json_feed or not read.complete else raw_media(read.document, len(entries))
+    malformed = bool(parsed.get("bozo")) and _is_xml_error(parsed.get("bozo_exception"))
     skip = {s.casefold() for s in not_sections} | _NO_SECTION
     base = url
     if not is_web_url(url):  # a feed file on disk: relative links belong to its site
@@ -123,6 +140,9 @@ def parse_feed(
     articles: list[Article] = []
     first_entry_warning = len(warnings)
     for i, entry in enumerate(entries):
+        if budget is not None and clock() > started + budget:
+            read.complete = False
+            break
         try:
             art = _article(
                 entry,
@@ -139,8 +159,16 @@ def parse_feed(
             label = shorten(plain_text(str(entry.get("title") or "")), 80) or f"number {i + 1}"
             warnings.append(f"{source}: entry {label!r} could not be read ({exc}) and was left out")
             continue
-        if art is not None:
-            articles.append(art)
+        if art is not None:  # the one place Articles are made: their text is made safe here
+            articles.append(safe_article(replace(art, from_malformed_feed=malformed)))
+    if read.failure:
+        warnings.append(f"{source}: reading stopped ({read.failure}); the entries before are "
+                        "kept, the rest of the feed is left out")
+    elif not read.complete:
+        warnings.append(f"{source}: reading stopped when {_budget(budget)} ran out; the "
+                        "entries read until then are kept, the rest of the feed is left out")
+    # they quote entries' titles; content and summary may have said the same
+    warnings = list(dict.fromkeys(xml_safe(w) for w in warnings))
     if not articles and parsed.get("bozo") and _is_xml_error(parsed.get("bozo_exception")):
         # what the forgiving parser recovered was unusable: report the XML error itself,
         # and why the entries it did read were left out (often the real cause)
@@ -148,9 +176,15 @@ def parse_feed(
         left_out = warnings[first_entry_warning:]
         if left_out:
             why = left_out[0].removeprefix(f"{source}: ")
-            reason += f"; none of its {len(entries)} entries could be used ({why})"
+            what = ("its only entry could not be used" if len(entries) == 1
+                    else f"none of its {len(entries):,} entries could be used")
+            reason += f"; {what} ({why})"
         raise FeedProblem(reason)
     return ParsedFeed(articles, warnings)
+
+
+def _budget(seconds: float | None) -> str:
+    return f"its parse budget of {seconds or 0:g} s ([selection] parse_budget_seconds)"
 
 
 # Emoji written as UTF-16 surrogate references ("&#55357;&#56832;", JavaScript-made
@@ -292,8 +326,8 @@ def _article(
         updated = None
 
     media_texts = media.descriptions if media else set()
-    content_html = _content_html(entry, media_texts)
-    summary_html = entry.get("summary") or ""
+    content_html = _shallow(_content_html(entry, media_texts), source, label, warnings)
+    summary_html = _shallow(entry.get("summary") or "", source, label, warnings)
     if summary_html.strip() in media_texts and not content_html:
         summary_html = ""
     body_paras = _story_text(paragraphs(content_html), title) if content_html else []
@@ -323,6 +357,20 @@ def _article(
         source=source,
         word_count=word_count(" ".join(full)),
     )
+
+
+def _shallow(html: str, source: str, label: str, warnings: list[str]) -> str:
+    """``html`` within ``MAX_TEXT`` and ``MAX_HTML_DEPTH`` (nh3 would take minutes over a
+    deeper one), with a warning naming the entry when that changed it."""
+    if len(html) > MAX_TEXT:
+        warnings.append(f"{source}: entry {label!r}: only the first {MAX_TEXT:,} characters "
+                        f"of its {len(html):,} were read")
+        html = html[:MAX_TEXT]
+    limited = limit_html(html)
+    if limited is not html:
+        warnings.append(f"{source}: entry {label!r}: HTML nested deeper than {MAX_HTML_DEPTH} "
+                        "levels was unwrapped (its text kept)")
+    return limited
 
 
 # WordPress files a post it was given no category in "Uncategorized": no section label
@@ -380,7 +428,10 @@ def _rfc822_date(raw: str, local_tz: tzinfo) -> datetime | None:
         return None
     if found.tzinfo is None:
         found = found.replace(tzinfo=local_tz)
-    return found.astimezone(UTC)
+    try:
+        return found.astimezone(UTC)
+    except OverflowError:  # "31 Dec 9999 23:59:59 -0100" is past the last datetime in UTC
+        return None
 
 
 def _content_html(entry: Any, media_texts: set[str]) -> str:

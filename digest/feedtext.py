@@ -8,10 +8,15 @@ escapes it again on the way out.
 from __future__ import annotations
 
 import re
+from dataclasses import fields, replace
 from html import unescape
+from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import nh3
+
+from digest.feedlimits import MAX_LINE, MAX_TEXT, limit_html
+from digest.models import Article, Image
 
 # Tags kept by the first, sanitizing pass: only the ones whose boundaries we
 # turn into paragraph breaks or spaces. Everything else is unwrapped (its text
@@ -53,7 +58,7 @@ def _break(match: re.Match[str]) -> str:
 
 def _sanitize(html: str) -> str:
     return nh3.clean(
-        html,
+        limit_html(html),  # nh3's time grows with the square of the nesting depth
         tags=_BLOCK_TAGS,
         attributes={},
         clean_content_tags=_DROP_WITH_CONTENT,
@@ -86,8 +91,10 @@ def paragraphs(html: str) -> list[str]:
     """The text paragraphs of an HTML fragment: sanitized, no markup, whitespace collapsed.
 
     Double-escaped HTML (``&lt;p&gt;`` in an already-unescaped feed field) is
-    common; a second pass removes the markup it turns into.
+    common; a second pass removes the markup it turns into. Only the first ``MAX_TEXT``
+    characters are read (each pass costs time in proportion to the length).
     """
+    html = html[:MAX_TEXT]
     if "<" not in html and "&" not in html:  # already plain text: only whitespace to tidy
         paras = (" ".join(p.split()) for p in re.split(r"\n\s*\n", html))
         return [p for p in paras if p]
@@ -103,8 +110,9 @@ def paragraphs(html: str) -> list[str]:
 
 
 def plain_text(html: str) -> str:
-    """One line of plain text from an HTML fragment (or plain text with entities)."""
-    return " ".join(paragraphs(html))
+    """One line of plain text from an HTML fragment (or plain text with entities); only its
+    first ``MAX_LINE`` characters are read."""
+    return " ".join(paragraphs(html[:MAX_LINE]))
 
 
 def word_count(text: str) -> int:
@@ -199,3 +207,47 @@ def is_web_url(url: str) -> bool:
     host = parts.hostname or ""
     return (parts.scheme.lower() in ("http", "https") and bool(host)
             and not any(c.isspace() or c in "<>\"\\" for c in host))
+
+
+# --- characters XML cannot carry --------------------------------------------------------
+
+# Not allowed in XML 1.0 (C0 controls but tab, LF and CR; lone surrogates; U+FFFE, U+FFFF),
+# plus DEL, the C1 controls and the other Unicode non-characters, which XML discourages:
+# one of them in a title made the issue's MJML unreadable and stopped the whole issue, and
+# ESC or U+009B in a terminal starts an escape sequence. No text a reader needs is lost.
+_NOT_XML = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+    + "".join(f"\\U{plane:04x}fffe\\U{plane:04x}ffff" for plane in range(1, 17))
+    + "]"
+)
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters above (the common case costs one scan in C)."""
+    if text.isprintable():  # printable text has none of them (and most feed text is)
+        return text
+    return _NOT_XML.sub("", text)
+
+
+def _safe_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return xml_safe(value)
+    if isinstance(value, tuple):
+        return tuple(_safe_value(v) for v in value)
+    if isinstance(value, Image):
+        return Image(url=xml_safe(value.url), alt=_safe_value(value.alt),
+                     credit=_safe_value(value.credit))
+    return value
+
+
+def safe_article(article: Article) -> Article:
+    """``article`` with every text field (title, dek, URL, guid, categories, authors, image
+    alt and credit, …) made ``xml_safe``: feed text is made safe once, where Articles are
+    built, for every format, before it can reach MJML, a mail header or a terminal."""
+    changes = {}
+    for f in fields(article):
+        value = getattr(article, f.name)
+        safe = _safe_value(value)
+        if safe != value:
+            changes[f.name] = safe
+    return replace(article, **changes) if changes else article

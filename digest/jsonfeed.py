@@ -23,7 +23,9 @@ JSON Feed              feedparser's key
 =====================  ===============================================
 
 Every value is untrusted and may have any JSON type: a value of the wrong type
-is ignored, never an error.
+is ignored, never an error. An item that still cannot be read (a date outside the years
+datetime knows, anything unforeseen) is left out and named in the result's
+``unreadable`` list of (label, reason); the rest of the feed is read.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from html import escape
 from typing import Any
 
 from feedparser import FeedParserDict
+
+from digest.feedlimits import MAX_REPEATS
 
 VERSION_PREFIX = "https://jsonfeed.org/version/"
 
@@ -54,6 +58,8 @@ def parse_json_feed(body: bytes) -> FeedParserDict:
     """The feed as feedparser would give it (``version`` "json1" or "json11")."""
     try:
         doc = json.loads(body.lstrip(b"\xef\xbb\xbf"))
+    except RecursionError:
+        raise NotJsonFeed("JSON nested too deeply to be a feed") from None
     except UnicodeDecodeError as exc:
         raise NotJsonFeed(f"JSON that is not UTF-8 ({exc.reason})") from None
     except json.JSONDecodeError as exc:
@@ -62,11 +68,34 @@ def parse_json_feed(body: bytes) -> FeedParserDict:
         raise NotJsonFeed(f'JSON, but not a JSON Feed (no "version": "{VERSION_PREFIX}…")')
     version = _text(doc.get("version")).removeprefix(VERSION_PREFIX)
     items = doc.get("items")
-    entries = [_entry(item) for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+    entries: list[FeedParserDict] = []
+    unreadable: list[tuple[str, str]] = []
+    limited: dict[str, int] = {}
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(item, dict):
+            continue
+        item = _capped(item, limited)
+        try:
+            entries.append(_entry(item))
+        except Exception as exc:  # noqa: BLE001 -- one unreadable item is left out, not the feed
+            label = _text(item.get("title")) or _text(item.get("url")) or f"number {i + 1}"
+            unreadable.append((label[:80], str(exc) or type(exc).__name__))
     feed = FeedParserDict(title=_text(doc.get("title")), link=_text(doc.get("home_page_url")))
-    return FeedParserDict(
-        version="json" + version.replace(".", ""), feed=feed, entries=entries, bozo=False
-    )
+    notes = [f"{n:,} {key} beyond {MAX_REPEATS} on one item were left out"
+             for key, n in limited.items()]
+    return FeedParserDict(version="json" + version.replace(".", ""), feed=feed, entries=entries,
+                          bozo=False, unreadable=unreadable, limited=notes)
+
+
+def _capped(item: dict[str, Any], limited: dict[str, int]) -> dict[str, Any]:
+    """``item`` with at most ``MAX_REPEATS`` tags, authors and attachments, as RSS and Atom
+    entries (digest.feedlimits): a million tags on one item took seconds to read."""
+    for key in ("tags", "authors", "attachments"):
+        value = item.get(key)
+        if isinstance(value, list) and len(value) > MAX_REPEATS:
+            limited[key] = limited.get(key, 0) + len(value) - MAX_REPEATS
+            item = {**item, key: value[:MAX_REPEATS]}
+    return item
 
 
 def _text(value: Any) -> str:
@@ -128,8 +157,8 @@ def _struct_time(raw: str) -> time.struct_time | None:
     wall time; ``digest.feeds`` reads such a date in the newsletter's zone)."""
     try:
         moment = datetime.fromisoformat(raw)
-    except ValueError:
+        if moment.tzinfo is None:
+            return moment.timetuple()
+        return moment.astimezone(UTC).timetuple()
+    except (ValueError, OverflowError):  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         return None
-    if moment.tzinfo is None:
-        return moment.timetuple()
-    return moment.astimezone(UTC).timetuple()

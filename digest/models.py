@@ -43,6 +43,7 @@ class Article:
     image: Image | None
     source: str  # the source's name from the config
     word_count: int = 0
+    from_malformed_feed: bool = False  # read from XML that is not well-formed (recovered)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ all call, so a preview is exactly the issue a send would deliver:
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,10 +59,11 @@ def build_issue(
     articles of earlier *sent* issues are left out (the issue's own key is
     ignored, so resuming or re-previewing a send keeps its articles).
     Raises ``CollectError`` when every source failed, ``RenderError`` when a
-    template fails.
+    template fails (a story that alone makes the email fail is left out instead:
+    ``digest.renderguard``).
     """
     from digest.collect import collect  # collect pulls in feedparser and httpx
-    from digest.render import render
+    from digest.renderguard import render_sparing
 
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
@@ -69,10 +71,15 @@ def build_issue(
     key = issue_key(as_of, config.newsletter.tz)
     controls = get_controls(store, key) if store is not None else EditorControls()
     already_sent = sent_articles(store, except_key=key) if store is not None else {}
-    issue = select(
-        collection.articles, config, as_of=as_of, controls=controls, already_sent=already_sent
-    )
-    rendered = None if issue.skipped else render(issue, config)
+
+    def select_without(bad: Container[str]) -> Issue:
+        articles = [a for a in collection.articles if a.url not in bad]
+        return select(articles, config, as_of=as_of, controls=controls, already_sent=already_sent)
+
+    issue = select_without(())
+    rendered = None
+    if not issue.skipped:
+        issue, rendered = render_sparing(issue, config, select_without)
     return BuiltIssue(collection=collection, issue=issue, rendered=rendered, controls=controls)
 
 

@@ -38,6 +38,7 @@ is recorded in ``Issue.left_out`` with the reason it was left out.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
@@ -139,8 +140,8 @@ def select(
         as_of=as_of,
         window_start=window.start,
         window_end=window.end,
-        lead=lead,
-        latest=tuple(latest),
+        lead=_marked(lead),
+        latest=tuple(_marked(p) for p in latest),
         note=controls.note,
         warnings=tuple(warnings),
         left_out=tuple(left_out),
@@ -158,6 +159,14 @@ def score(article: Article, start: datetime, end: datetime) -> float:
 
 
 # --- helpers -------------------------------------------------------------------
+
+
+def _marked(pick: Pick) -> Pick:
+    """A story recovered from XML that is not well-formed may have lost words or fields
+    on the way: its reason says where it came from, so the editor looks before sending."""
+    if not pick.article.from_malformed_feed:
+        return pick
+    return replace(pick, reason=f"{pick.reason}; from a malformed feed")
 
 
 def _newest_first(article: Article) -> tuple[float, str]:

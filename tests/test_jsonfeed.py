@@ -16,7 +16,7 @@ from werkzeug import Response
 from digest.collect import collect
 from tests.test_collect import ACTIVE, fixed_clock, make_config
 
-ITEMS: list[dict[str, Any]] = [
+ITEMS: list[Any] = [  # the last one is no object: ignored
     {
         "id": "https://json.example/2026/11/18/rents",
         "url": "https://json.example/2026/11/18/rents?utm_source=feed",
@@ -128,3 +128,62 @@ def test_broken_json_and_json_that_is_not_a_feed_are_warnings_naming_the_source(
     assert "not valid JSON: line 2, column" in reasons["Broken"]
     assert "not a JSON Feed" in reasons["Api"]
     assert col.sources_ok == 1 and len(col.articles) == 2  # the issue is built from the rest
+
+
+@pytest.mark.parametrize("date", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_one_item_dated_out_of_range_costs_that_item_not_the_feed(
+    tmp_path: Path, date: str
+) -> None:
+    odd = {"id": "odd", "url": "https://json.example/odd", "title": "Odd date",
+           "date_published": date}
+    path = tmp_path / "feed.json"
+    path.write_bytes(_document(items=[odd, *ITEMS]))
+    col = collect(make_config(("JSON", str(path))), clock=fixed_clock)
+    assert not col.problems, col.problems
+    assert len(col.articles) == 2  # the good items, as without the odd one
+    assert any(w.startswith("JSON: entry 'Odd date' (https://json.example/odd)") and date in w
+               for w in col.warnings), col.warnings
+
+
+def test_an_item_that_cannot_be_read_for_any_reason_is_left_out_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import digest.jsonfeed
+
+    def paragraphs_html(text: str) -> str:
+        if "poison" in text:
+            raise ValueError("something nobody foresaw")
+        return f"<p>{text}</p>"
+
+    monkeypatch.setattr(digest.jsonfeed, "_paragraphs_html", paragraphs_html)
+    poisoned = {"id": "p", "url": "https://json.example/p", "title": "Poisoned",
+                "content_text": "poison", "date_published": "2026-11-19T08:00:00Z"}
+    path = tmp_path / "feed.json"
+    path.write_bytes(_document(items=[poisoned, *ITEMS]))
+    col = collect(make_config(("JSON", str(path))), clock=fixed_clock)
+    assert not col.problems and len(col.articles) == 2
+    assert ("JSON: entry 'Poisoned' could not be read (something nobody foresaw) and was left out"
+            in col.warnings)
+
+
+def test_json_nested_too_deeply_is_a_warning_not_a_crash(tmp_path: Path) -> None:
+    deep, good = tmp_path / "deep.json", tmp_path / "good.json"
+    deep.write_text('{"version": "https://jsonfeed.org/version/1.1", "items": '
+                    + "[" * 100_000 + "]" * 100_000 + "}")
+    good.write_bytes(_document())
+    col = collect(make_config(("Deep", str(deep)), ("Good", str(good))), clock=fixed_clock)
+    assert "nested too deeply" in {p.source: p.reason for p in col.problems}["Deep"]
+    assert len(col.articles) == 2
+
+
+def test_a_million_tags_on_one_item_are_cut_with_a_warning(tmp_path: Path) -> None:
+    import time
+
+    tagged = dict(ITEMS[0], tags=[f"t{i}" for i in range(1_000_000)])
+    path = tmp_path / "feed.json"
+    path.write_bytes(_document(items=[tagged, *ITEMS[1:]]))
+    started = time.monotonic()
+    col = collect(make_config(("JSON", str(path))), clock=fixed_clock)
+    assert time.monotonic() - started < 30  # only a hang detector
+    assert "JSON: 999,900 tags beyond 100 on one item were left out" in col.warnings
+    assert len(col.articles) == 2

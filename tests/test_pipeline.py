@@ -155,3 +155,53 @@ def test_http_source_through_an_injected_client(tmp_path: Path, httpserver: HTTP
         built = build_issue(cfg, store=None, as_of=AS_OF, client=client)
     assert built.issue.lead is not None and built.issue.lead.article.url == f"{SITE}/remote-c"
     assert len(built.issue.latest) == 2
+
+
+# --- one bad story never stops the issue (issue 11) ------------------------------------
+
+WIRE = '[[sources]]\nname = "Wire"\nurl = "wire.xml"\n'
+
+
+@pytest.mark.parametrize("reference", ["&#27;", "&#x1b;", "&#0;", "&#xFFFE;", "\x1b"])
+def test_a_control_character_in_one_title_no_longer_stops_the_issue(
+    tmp_path: Path, reference: str
+) -> None:
+    wire = rss([Item("wire-story", 3, section="Asia", title="TITLE")])
+    (tmp_path / "wire.xml").write_text(wire.replace("TITLE", f"Wire{reference}[2J story"))
+    built = build_issue(load_config(write_config(tmp_path, extra_sources=WIRE)), store=None,
+                        as_of=AS_OF)
+    assert built.rendered is not None
+    html, text = built.rendered.html, built.rendered.text
+    assert "Newest Story" in html and "Featured Story" in text  # the healthy source's stories
+    assert "Wire[2J story" in text  # the story itself goes out, without the character
+    for part in (html, text, built.rendered.subject):
+        assert not any(c in part for c in "\x00\x1b\ufffe")
+
+
+def test_stories_from_a_malformed_feed_say_so_in_the_preview(tmp_path: Path) -> None:
+    broken = rss([Item("wire-story", 1, section="Asia", title="Wire & story")])
+    (tmp_path / "wire.xml").write_text(broken.replace("&amp;", "&"))  # a bare "&": not XML
+    built = build_issue(load_config(write_config(tmp_path, extra_sources=WIRE)), store=None,
+                        as_of=AS_OF)
+    data = preview_json(built)
+    reasons = {s["url"]: s["reason"] for s in [data["lead"], *data["latest"]]}
+    assert reasons[f"{SITE}/wire-story"] == "newest of 6 in the week; from a malformed feed"
+    assert reasons[f"{SITE}/newest-story"] == "2nd newest of 6 in the week"
+    assert any(w.startswith("Wire: the feed is not well-formed") for w in data["warnings"])
+
+
+def test_the_preview_table_marks_stories_from_a_malformed_feed(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+
+    broken = rss([Item("wire-story", 1, section="Asia", title="Wire & story")])
+    (tmp_path / "wire.xml").write_text(broken.replace("&amp;", "&"))
+    config = write_config(tmp_path, extra_sources=WIRE)
+    result = CliRunner().invoke(
+        cli, ["preview", "--config", str(config), "--out", str(tmp_path / "pv")],
+        env={"DIGEST_DATABASE_URL": None, "DIGEST_CONFIG": None, "DIGEST_NOW": None},
+    )
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if "Wire & story" in ln)
+    assert "from a malformed feed" in line
