@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from digest.errors import SendError
@@ -275,9 +286,11 @@ def abandon_batches(store: Store, key: str, *, now: datetime, reason: str) -> li
             .where(SendBatch.issue_key == key, SendBatch.state == "in_flight")
             .order_by(SendBatch.batch)
         ).all()
-        out = [BatchInfo(b.batch, "abandoned", b.size, b.attempts, reason) for b in found]
+        out = []
         for b in found:
-            b.state, b.error, b.updated_at = "abandoned", reason, now
+            why = f"{reason} ({b.error})" if b.error else reason  # keeps a lost answer's cause
+            out.append(BatchInfo(b.batch, "abandoned", b.size, b.attempts, why))
+            b.state, b.error, b.updated_at = "abandoned", why[:2000], now
             s.execute(
                 update(SendRecipient)
                 .where(
@@ -429,6 +442,48 @@ def fail_batch(store: Store, key: str, batch: int, *, now: datetime, error: str)
             .where(SendBatch.issue_key == key, SendBatch.batch == batch)
             .values(state="failed", updated_at=now, error=error[:2000])
         )
+
+
+def leave_in_doubt(store: Store, key: str, batch: int, *, now: datetime, error: str) -> None:
+    """The request went out and its answer was lost (``DeliveryInDoubtError``): the batch
+    stays in flight, exactly as after a crash, with the reason recorded."""
+    with store.session() as s:
+        s.execute(
+            update(SendBatch)
+            .where(SendBatch.issue_key == key, SendBatch.batch == batch, SendBatch.state == "in_flight")
+            .values(updated_at=now, error=error[:2000])
+        )
+
+
+def split_batch(
+    store: Store, key: str, batch: int, subscriber_ids: Sequence[int], *, state: str,
+    now: datetime, error: str,
+) -> int:  # fmt: skip
+    """Move ``subscriber_ids`` out of ``batch`` into a new batch numbered after the last, in
+    ``state``: "in_flight" for readers whose message a backend left in doubt (reported and
+    resent as any batch in flight), "failed" for readers it never reached (sent by the next
+    run). The rest of ``batch`` is then finished as usual. Returns the new batch's number."""
+    with store.session() as s:
+        new = int(s.scalar(select(func.max(SendBatch.batch)).where(SendBatch.issue_key == key)) or 0) + 1
+        values: dict[str, object] = {"batch": new}
+        if state == "failed":
+            values["state"] = "failed"
+        moved = _rowcount(s.execute(
+            update(SendRecipient)
+            .where(SendRecipient.issue_key == key, SendRecipient.batch == batch,
+                   SendRecipient.subscriber_id.in_(list(subscriber_ids)),
+                   SendRecipient.state.in_(OPEN_RECIPIENT_STATES))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ))  # fmt: skip
+        s.execute(
+            update(SendBatch)
+            .where(SendBatch.issue_key == key, SendBatch.batch == batch)
+            .values(size=SendBatch.size - moved)
+        )
+        s.add(SendBatch(issue_key=key, batch=new, state=state, size=moved, attempts=1,
+                        updated_at=now, error=error[:2000]))  # fmt: skip
+        return new
 
 
 def remaining(store: Store, key: str, states: Sequence[str]) -> tuple[int, int]:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,15 +10,21 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
+from werkzeug import Response
 
 from digest.backends import get_backend
 from digest.backends.base import Message, Recipient, unsubscribe_headers
 from digest.backends.sendgrid import SendGridBackend, build_payload, validate_payload
 from digest.config import Config, Secrets
-from digest.errors import DeliveryConfigError, PermanentDeliveryError, TransientDeliveryError
+from digest.errors import (
+    DeliveryConfigError,
+    DeliveryInDoubtError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from digest.models import UNSUBSCRIBE_PLACEHOLDER
 from tests.delivery_support import sample_config
+from tests.lossy_support import LossySendGrid
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRETS = Secrets(secret_key="test-secret-0123456789", sendgrid_api_key="SG.test-key", sendgrid_api_host=None, smtp_password=None)
@@ -172,83 +175,59 @@ def test_retries_are_bounded_and_the_error_says_so(tmp_path: Path, server: HTTPS
     assert len(server.log) == 3 and len(sleeps) == 2
 
 
-def test_a_request_that_hangs_past_the_timeout_is_retried(tmp_path: Path, server: HTTPServer) -> None:
-    def hang(request: Request) -> Response:
-        time.sleep(1.0)
-        return Response(status=202)
-
-    server.expect_ordered_request("/v3/mail/send").respond_with_handler(hang)
-    server.expect_ordered_request("/v3/mail/send").respond_with_data("", status=202)
-    sleeps = Sleeps()
-    started = time.monotonic()
-    backend = _backend(tmp_path, server.url_for("").rstrip("/"), sleeps, timeout_seconds=0.3)
-    result = backend.send_batch(MESSAGE, _recipients(1))
-    assert result.attempts == 2 and len(sleeps) == 1
-    assert time.monotonic() - started < 1.0  # did not wait for the hanging answer
-    _wait_for_log(server, 2)  # the abandoned handler finishes before the next test
-
-
-def test_a_hang_every_time_ends_in_a_clear_timeout_error(tmp_path: Path, server: HTTPServer) -> None:
-    def hang(request: Request) -> Response:
-        time.sleep(0.6)
-        return Response(status=202)
-
-    server.expect_request("/v3/mail/send").respond_with_handler(hang)
-    with pytest.raises(TransientDeliveryError, match="did not answer within 0.2 s"):
-        _backend(tmp_path, server.url_for("").rstrip("/"), Sleeps(), timeout_seconds=0.2, max_retries=1).send_batch(MESSAGE, _recipients(1))
-    _wait_for_log(server, 2)
-
-
-def _wait_for_log(server: HTTPServer, n: int) -> None:
-    deadline = time.monotonic() + 5
-    while len(server.log) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-class DroppingServer:
-    """Closes the first ``drops`` connections without answering, then answers 202."""
-
-    def __init__(self, drops: int):
-        self.drops, self.requests = drops, 0
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = int(next((ln.split(b":")[1] for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length")), b"0"))
-                while len(body) < length:
-                    body += conn.recv(65536)
-                self.requests += 1
-                if self.requests <= self.drops:
-                    conn.shutdown(socket.SHUT_RDWR)
-                    continue
-                conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def test_a_dropped_connection_is_retried(tmp_path: Path) -> None:
-    srv = DroppingServer(drops=2)
+@pytest.mark.parametrize("loss", ["late", "drop"])
+def test_a_request_whose_answer_is_lost_is_in_doubt_and_never_retried(tmp_path: Path, loss: str) -> None:
+    srv = LossySendGrid({1: loss})  # takes the batch, then answers after the timeout, or never
     try:
         sleeps = Sleeps()
-        result = _backend(tmp_path, f"http://127.0.0.1:{srv.port}", sleeps).send_batch(MESSAGE, _recipients(2))
-        assert result.accepted == 2 and result.attempts == 3 and len(sleeps) == 2
-        assert srv.requests == 3
+        backend = _backend(tmp_path, srv.url, sleeps, timeout_seconds=0.3)
+        # was: retried, so SendGrid got the batch twice and everyone in it two copies
+        with pytest.raises(DeliveryInDoubtError, match="after the request was sent") as info:
+            backend.send_batch(MESSAGE, _recipients(2))
+        assert srv.requests == 1 and sleeps == []
+        assert srv.received == {"reader-0@example.com": 1, "reader-1@example.com": 1}
+        if loss == "late":
+            assert "did not answer within 0.3 s" in str(info.value)
+            assert srv.late_answered.wait(10)  # the answer came, to nobody
+        else:
+            assert "connection to SendGrid was lost" in str(info.value)
+    finally:
+        srv.close()
+
+
+def test_a_lost_answer_after_a_503_is_in_doubt_too(tmp_path: Path) -> None:
+    srv = LossySendGrid({1: "503", 2: "drop"})
+    try:
+        sleeps = Sleeps()
+        with pytest.raises(DeliveryInDoubtError, match=r"\(attempt 2\)"):
+            _backend(tmp_path, srv.url, sleeps).send_batch(MESSAGE, _recipients(1))
+        assert srv.requests == 2 and len(sleeps) == 1 and srv.received == {"reader-0@example.com": 1}
+    finally:
+        srv.close()
+
+
+def test_a_refused_connection_is_retried(tmp_path: Path) -> None:
+    srv = LossySendGrid(listening=False)  # nothing listens yet: the request never leaves
+
+    class ListenOnRetry(Sleeps):
+        def __call__(self, seconds: float) -> None:
+            super().__call__(seconds)
+            srv.listen()
+
+    try:
+        sleeps = ListenOnRetry()
+        result = _backend(tmp_path, srv.url, sleeps).send_batch(MESSAGE, _recipients(2))
+        assert result.accepted == 2 and result.attempts == 2 and len(sleeps) == 1
+        assert srv.requests == 1 and srv.received == {"reader-0@example.com": 1, "reader-1@example.com": 1}
+    finally:
+        srv.close()
+
+
+def test_a_server_that_never_listens_ends_in_a_clear_connect_error(tmp_path: Path) -> None:
+    srv = LossySendGrid(listening=False)
+    try:
+        with pytest.raises(TransientDeliveryError, match="gave up after 2 attempts: cannot connect to SendGrid"):
+            _backend(tmp_path, srv.url, Sleeps(), max_retries=1).send_batch(MESSAGE, _recipients(1))
     finally:
         srv.close()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.policy
 import ipaddress
 import socket
 import ssl
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,21 +50,41 @@ def _recipients(n: int) -> list[Recipient]:
 
 
 class Inbox:
-    """aiosmtpd handler: keeps messages; can refuse an address or fail DATA once."""
+    """aiosmtpd handler: keeps messages; can refuse an address or fail DATA once. The lost
+    answers: ``lose_answer_for`` takes that address's message and then drops the connection
+    without replying ("drop") or replies only once the client has reconnected, having given
+    up waiting ("late"); ``drop_at_rcpt`` drops the connection at that RCPT (before any
+    data) ``drops`` times."""
 
-    def __init__(self, refuse: str | None = None, fail_data_once_for: str | None = None):
+    def __init__(self, refuse: str | None = None, fail_data_once_for: str | None = None, *,
+                 lose_answer_for: str | None = None, loss: str = "drop",
+                 drop_at_rcpt: str | None = None, drops: int = 1):  # fmt: skip
         self.messages: list[tuple[list[str], bytes]] = []
         self.sessions = 0
         self.refuse, self.fail_data_once_for = refuse, fail_data_once_for
+        self.lose_answer_for, self.loss = lose_answer_for, loss
+        self.drop_at_rcpt, self.drops = drop_at_rcpt, drops
+        self.reconnected: asyncio.Event | None = None
+
+    @property
+    def received(self) -> Counter[str]:
+        return Counter(rcpt for rcpts, _ in self.messages for rcpt in rcpts)
 
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]) -> list[str]:
         self.sessions += 1
+        if self.reconnected is not None:
+            self.reconnected.set()
         session.host_name = hostname
         return responses
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
         if address == self.refuse:
             return "550 5.1.1 no such mailbox"
+        if address == self.drop_at_rcpt and self.drops > 0:
+            self.drops -= 1
+            assert server.transport is not None
+            server.transport.close()  # the connection drops before the message's data
+            return "250 OK"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -71,6 +93,14 @@ class Inbox:
             self.fail_data_once_for = None
             return "421 4.3.0 try again later"
         self.messages.append((list(envelope.rcpt_tos), envelope.original_content or b""))
+        if self.lose_answer_for in envelope.rcpt_tos:
+            self.lose_answer_for = None
+            if self.loss == "late":  # answer once the client gave up and came back
+                self.reconnected = asyncio.Event()
+                await self.reconnected.wait()
+            else:
+                assert server.transport is not None
+                server.transport.close()  # taken, and the connection lost before the reply
         return "250 Message accepted"
 
 
@@ -117,7 +147,7 @@ def smtpd() -> Iterator[Any]:
 
 def _backend(tmp_path: Path, port: int, password: str | None = None, **delivery: Any) -> SMTPBackend:
     cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="smtp", host="127.0.0.1", port=port,
-                        timeout_seconds=5.0, **delivery)  # fmt: skip
+                        timeout_seconds=delivery.pop("timeout_seconds", 5.0), **delivery)  # fmt: skip
     secrets = Secrets(secret_key="test-secret-0123456789", sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=password)
     options: dict[str, Any] = {"sleep": lambda s: None}
     if (tmp_path / "cert.pem").exists():
@@ -238,3 +268,127 @@ def test_an_unreachable_server_is_a_clear_transient_error(tmp_path: Path) -> Non
     backend = _backend(tmp_path, 9, starttls=False, max_retries=1)  # nothing listens on port 9
     with pytest.raises(TransientDeliveryError, match="cannot reach the SMTP server 127.0.0.1:9"):
         backend.send_batch(MESSAGE, _recipients(1))
+
+
+# --- a lost answer never sends twice -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["drop", "late"])
+def test_a_message_whose_reply_is_lost_is_in_doubt_not_resent_and_the_rest_go(tmp_path: Path, smtpd: Any, loss: str) -> None:
+    inbox = Inbox(lose_answer_for="reader-1@example.com", loss=loss)
+    port = smtpd(inbox)
+    backend = _backend(tmp_path, port, starttls=False, timeout_seconds=0.5)
+    result = backend.send_batch(MESSAGE, _recipients(3))
+    # was: reader-1's message sent again on the new connection, two copies
+    assert inbox.received == {f"reader-{i}@example.com": 1 for i in range(3)}
+    assert result.in_doubt == ("reader-1@example.com",) and "before the server confirmed it" in result.in_doubt_reason
+    assert result.accepted == 2 and result.unsent == () and result.stopped_by is None
+    assert inbox.sessions == 2
+
+
+def test_a_connection_dropped_before_the_data_is_retried_and_delivers_once(tmp_path: Path, smtpd: Any) -> None:
+    inbox = Inbox(drop_at_rcpt="reader-1@example.com")
+    port = smtpd(inbox)
+    result = _backend(tmp_path, port, starttls=False).send_batch(MESSAGE, _recipients(3))
+    assert result.accepted == 3 and result.in_doubt == () and result.attempts == 2
+    assert inbox.received == {f"reader-{i}@example.com": 1 for i in range(3)}
+
+
+def test_a_server_not_listening_yet_is_retried_and_delivers_once(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    inbox, started = Inbox(), list[Controller]()
+
+    def start_listening(seconds: float) -> None:  # the backend's wait before its retry
+        if not started:
+            started.append(Controller(inbox, hostname="127.0.0.1", port=port))
+            started[0].start()
+
+    cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="smtp", host="127.0.0.1",
+                        port=port, starttls=False)  # fmt: skip
+    backend = get_backend(cfg, Secrets.from_env({}), sleep=start_listening)
+    try:
+        result = backend.send_batch(MESSAGE, _recipients(2))
+    finally:
+        for c in started:
+            c.stop()
+    assert result.accepted == 2 and result.attempts == 2 and len(started) == 1
+    assert inbox.received == {"reader-0@example.com": 1, "reader-1@example.com": 1}
+
+
+def test_giving_up_part_way_reports_who_was_not_reached(tmp_path: Path, smtpd: Any) -> None:
+    inbox = Inbox(drop_at_rcpt="reader-1@example.com", drops=5)
+    port = smtpd(inbox)
+    result = _backend(tmp_path, port, starttls=False, max_retries=1).send_batch(MESSAGE, _recipients(3))
+    # was: TransientDeliveryError for the whole batch, so the rerun sent reader-0 a second copy
+    assert result.accepted == 1 and result.unsent == ("reader-1@example.com", "reader-2@example.com")
+    assert result.stopped_by is not None and "gave up after 2 attempts" in str(result.stopped_by)
+    assert inbox.received == {"reader-0@example.com": 1}
+
+
+@pytest.fixture
+def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "smtp-secret-0123456789")
+
+
+def _send(tmp_path: Path, port: int, store: Any, db_url: str, **delivery: Any) -> Any:
+    from digest.send import run_send
+    from tests.delivery_support import NOW
+
+    cfg = sample_config(tmp_path, db_url, backend="smtp", host="127.0.0.1", port=port, starttls=False,
+                        batch_size=3, timeout_seconds=2.0, **delivery)  # fmt: skip
+    backend = get_backend(cfg, Secrets.from_env({}), sleep=lambda s: None)
+    return run_send(cfg, store, as_of=cfg.fixed_as_of(), backend=backend, clock=lambda: NOW)  # type: ignore[arg-type]
+
+
+@pytest.mark.postgres  # the ledger's batch split, on SQLite and PostgreSQL
+@pytest.mark.usefixtures("_secret")
+def test_a_send_leaves_the_one_message_in_doubt_in_a_batch_of_its_own(tmp_path: Path, smtpd: Any, store: Any, db_url: str) -> None:
+    from digest import ledger
+    from tests.delivery_support import SAMPLE_KEY, add_subscribers
+
+    readers = add_subscribers(store, {"active": 7})["active"]  # batches 1-3: 3, 3, 1
+    inbox = Inbox(lose_answer_for="active-4@example.com")
+    port = smtpd(inbox)
+    report = _send(tmp_path, port, store, db_url)
+    assert inbox.received == {r: 1 for r in readers}  # was: active-4 twice, and "sent"
+    assert report.outcome == "failed" and report.exit_code == 1
+    assert report.in_doubt_batches == (4,) and report.in_doubt == 1
+    assert "batch 4 (1 recipient, from batch 2) is in doubt" in report.message
+    assert report.sent == 6 and inbox.received == {r: 1 for r in readers}
+    again = _send(tmp_path, port, store, db_url)  # without resend_in_flight
+    assert again.outcome == "resumed" and again.in_flight_batches == (4,) and again.exit_code == 0
+    assert inbox.received == {r: 1 for r in readers}
+    assert [(b.batch, b.state, b.size) for b in ledger.batches(store, SAMPLE_KEY)] == [
+        (1, "accepted", 3), (2, "accepted", 2), (3, "accepted", 1), (4, "abandoned", 1)]
+
+
+@pytest.mark.usefixtures("_secret")
+def test_resend_in_flight_resends_only_the_message_in_doubt(tmp_path: Path, smtpd: Any, sqlite_store: Any, sqlite_url: str) -> None:
+    from tests.delivery_support import add_subscribers
+
+    readers = add_subscribers(sqlite_store, {"active": 7})["active"]
+    inbox = Inbox(lose_answer_for="active-4@example.com")
+    port = smtpd(inbox)
+    first = _send(tmp_path, port, sqlite_store, sqlite_url)
+    assert inbox.received == {r: 1 for r in readers} and first.in_doubt_batches == (4,)
+    again = _send(tmp_path, port, sqlite_store, sqlite_url, resend_in_flight=True)
+    assert again.outcome == "resumed" and again.sent == 7
+    assert inbox.received == {r: 2 if r == "active-4@example.com" else 1 for r in readers}
+
+
+@pytest.mark.usefixtures("_secret")
+def test_a_batch_given_up_part_way_is_finished_by_the_rerun_without_duplicates(tmp_path: Path, smtpd: Any, sqlite_store: Any, sqlite_url: str) -> None:
+    from tests.delivery_support import add_subscribers
+
+    readers = add_subscribers(sqlite_store, {"active": 7})["active"]
+    inbox = Inbox(drop_at_rcpt="active-4@example.com", drops=2)
+    port = smtpd(inbox)
+    report = _send(tmp_path, port, sqlite_store, sqlite_url, max_retries=1)
+    again = _send(tmp_path, port, sqlite_store, sqlite_url, max_retries=1)
+    # was: batch 2 failed whole, and the rerun sent active-3 a second copy
+    assert inbox.received == {r: 1 for r in readers}
+    assert report.outcome == "failed" and report.transient and report.sent == 4
+    assert "batch 2: 2 recipients not sent" in report.message
+    assert again.outcome == "resumed" and again.sent == 7 and again.in_flight_batches == ()

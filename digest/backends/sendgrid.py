@@ -3,9 +3,11 @@
 One request per batch carries the issue's HTML and text once; each recipient
 is a personalization with their own ``substitutions`` (the unsubscribe link)
 and ``headers`` (List-Unsubscribe, List-Unsubscribe-Post). Retries 429 (after
-Retry-After or X-RateLimit-Reset), 5xx, timeouts and dropped connections with
+Retry-After or X-RateLimit-Reset), 5xx and connections that could not be made, with
 bounded exponential backoff and jitter; any other 4xx raises
-``PermanentDeliveryError`` carrying SendGrid's own error message(s).
+``PermanentDeliveryError`` carrying SendGrid's own error message(s). A timeout or a
+dropped connection once the request may have gone out raises ``DeliveryInDoubtError``
+and is never retried: SendGrid may have accepted the batch (``digest.in_doubt``).
 
 Why httpx and not the ``sendgrid`` library's HTTP client: python_http_client
 (under ``sendgrid.SendGridAPIClient``) opens a new urllib connection per
@@ -40,8 +42,14 @@ from digest.backends.base import (
 )
 from digest.clock import Clock, system_clock
 from digest.config import Config, Secrets
-from digest.errors import DeliveryConfigError, PermanentDeliveryError, TransientDeliveryError
+from digest.errors import (
+    DeliveryConfigError,
+    DeliveryInDoubtError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from digest.models import UNSUBSCRIBE_PLACEHOLDER
+from digest.safetext import header_value
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 SEND_PATH = "/v3/mail/send"
@@ -51,6 +59,10 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 300.0
 # SendGrid documents a 10,000-byte limit on the substitutions of one personalization.
 MAX_SUBSTITUTION_BYTES = 10_000
 _ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
+# Raised before a connection exists (httpcore maps socket errors of connect and the TLS
+# handshake to these; ProxyError is a refused CONNECT): no byte of the request left. Every
+# other transport error may come after the request went out, so it leaves the batch in doubt.
+_NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 
 
 def _address(email_addr: str, name: str | None) -> dict[str, str]:
@@ -326,7 +338,9 @@ class SendGridBackend(Backend):
                     f"{_address(email_addr, name)!r}"
                 )
             p: dict[str, Any] = {
-                "to": [{"email": email_addr, "name": name} if name else {"email": email_addr}],
+                # built without a Recipient, so cleaned here as Recipient cleans it
+                "to": [{"email": email_addr, "name": header_value(name)} if name
+                       else {"email": email_addr}],
                 "substitutions": {UNSUBSCRIBE_PLACEHOLDER: url},
                 "headers": {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": _ONE_CLICK},
             }
@@ -383,14 +397,20 @@ class SendGridBackend(Backend):
                 response = self.client.post(
                     self.url, content=payload, headers=self._headers, timeout=self.timeout
                 )
-            except httpx.TimeoutException:
+            except _NOTHING_SENT as exc:  # no connection, so no request: a retry is safe
                 problem = TransientDeliveryError(
-                    f"SendGrid did not answer within {self.timeout.read:g} s ({self.url})"
+                    f"cannot connect to SendGrid ({self.url}): {exc or type(exc).__name__}"
                 )
             except httpx.TransportError as exc:
-                problem = TransientDeliveryError(
-                    f"the connection to SendGrid failed ({self.url}): {exc or type(exc).__name__}"
-                )
+                # the request went out (or may have) and no answer came back: SendGrid may
+                # have accepted it, so a retry could send everyone in the batch a second copy
+                lost = (f"SendGrid did not answer within {self.timeout.read:g} s"
+                        if isinstance(exc, httpx.TimeoutException) else
+                        f"the connection to SendGrid was lost ({exc or type(exc).__name__})")  # fmt: skip
+                raise DeliveryInDoubtError(
+                    f"{lost} after the request was sent to {self.url}"
+                    + (f" (attempt {attempt})" if attempt > 1 else "")
+                ) from exc
             else:
                 status = response.status_code
                 if 200 <= status < 300:

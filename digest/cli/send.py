@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,6 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from digest import ledger
 from digest.cli.common import (
@@ -35,6 +35,7 @@ from digest.cli.common import (
     console,
     err_console,
     handle_errors,
+    inert,
     load,
     opened_store,
     resolve_as_of,
@@ -85,12 +86,14 @@ class RichProgress:
         self.bar.update(self.task, advance=recipients + skipped, batch=self.batches_done, rate=rate)
 
     def note(self, text: str) -> None:
-        self.out.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True, highlight=False)
+        self.out.print(Text.assemble(("note:", "yellow"), " ", inert(text)), soft_wrap=True,
+                       highlight=False)
 
     def built(self, built: Any) -> None:
         """Problems an editor should see before confirming (a source that failed, …)."""
         for warning in built.warnings:
-            self.out.print(f"[yellow]warning:[/] {escape(str(warning))}", soft_wrap=True)
+            self.out.print(Text.assemble(("warning:", "yellow"), " ", inert(warning)),
+                           soft_wrap=True)
 
     def stop(self) -> None:
         if self.task is not None:
@@ -100,9 +103,9 @@ class RichProgress:
 def _confirm_prompt(plan: SendPlan) -> bool:
     verb = "Resume sending" if plan.resuming else "Send"
     console.print(f"[bold]Issue {plan.key}[/]")
-    console.print(f"  subject:    {plan.subject}", markup=False)
+    console.print(Text.assemble("  subject:    ", inert(plan.subject)))  # feed text: inert
     if plan.lead:
-        console.print(f"  lead:       {plan.lead}", markup=False)
+        console.print(Text.assemble("  lead:       ", inert(plan.lead)))
     console.print(f"  recipients: {plan.recipients:,}{' still to send' if plan.resuming else ' active subscribers'}")
     console.print(f"  through:    {plan.backend}", markup=False)
     return click.confirm(f"{verb} issue {plan.key} to {plan.recipients:,} recipients?", default=False)
@@ -114,7 +117,8 @@ def _summary(report: SendReport, out: Console) -> None:
     message = report.message
     if message.startswith(label + ": "):
         message = message[len(label) + 2 :]
-    out.print(f"[bold {colour}]{label}:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    out.print(Text.assemble((f"{label}:", f"bold {colour}"), " ", inert(message)), soft_wrap=True,
+              highlight=False)
     if report.outcome in ("sent", "resumed", "failed", "interrupted"):
         secs = report.sending_seconds
         rate = f" ({report.sent_now / secs:,.0f}/s)" if secs > 0 and report.sent_now else ""
@@ -129,6 +133,9 @@ def _summary(report: SendReport, out: Console) -> None:
             f"  [yellow]in flight when the previous send stopped:[/] batch {nums} "
             f"({report.in_flight_at_crash:,} recipients)"
         )
+    if report.in_doubt_batches:  # sent, answer lost: not sent again (docs/sending.md)
+        nums = ", ".join(str(b) for b in report.in_doubt_batches)
+        out.print(f"  [red]in doubt, not sent again:[/] batch {nums} ({report.in_doubt:,} recipients)")
 
 
 @contextmanager
@@ -177,7 +184,7 @@ def send_cmd(config_path: Path | None, as_of: str | None, dry_run: bool, yes: bo
         digest send --config examples/digest.toml --yes
         digest send --as-of 2026-11-20T09:00 --dry-run
     """
-    cfg = load(config_path)
+    cfg = load(config_path, needs_feeds=True)
     clock = clock_from_env()
     moment = resolve_as_of(cfg, as_of, clock)
     if not (yes or dry_run) and not sys.stdin.isatty():
@@ -258,7 +265,8 @@ def issues_list_cmd(config_path: Path | None, as_json: bool) -> None:
             "unsub": e["unsubscribed"], "open": e["opened"], "click": e["clicked"],
         }  # fmt: skip
         text = (s.skip_reason if s.status == "skipped" else s.failure if s.status == "failed" else s.subject) or ""
-        table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in (values[c] for c in cols)], text)
+        cells = [f"{v:,}" if isinstance(v, int) else str(v) for v in (values[c] for c in cols)]
+        table.add_row(*cells, inert(text))  # a subject is feed text: never markup
     console.print(table)
 
 
@@ -311,7 +319,7 @@ def issues_show_cmd(key: str, config_path: Path | None, as_json: bool) -> None:
     table.add_column(style="bold")
     table.add_column()
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(k, inert(v))  # subjects and reasons quote feed text: never markup
     console.print(table)
 
 

@@ -10,8 +10,9 @@
 
 A send that fails for a passing reason (``RETRYABLE`` raised: every source
 down, the database unreachable; or a report whose failed batch had a
-``TransientDeliveryError``: the provider's 429/5xx/timeouts outlasting the
-backend's own retries) is tried again every ``schedule.retry_minutes`` while the fire time
+``TransientDeliveryError``: the provider's 429/5xx or no connection, outlasting the
+backend's own retries; never a send with batches in doubt, which waits for an editor's
+decision) is tried again every ``schedule.retry_minutes`` while the fire time
 is inside ``misfire_grace_hours``: ``run_send`` is exactly-once per issue, so a
 retry resumes what the failed attempt left, as ``digest send --yes`` would.
 
@@ -128,7 +129,7 @@ class ScheduledWork:
                 except DigestError as exc:
                     event("failed", f"failed because {exc}", issue=key, level=logging.ERROR)
                     return
-                except Exception as exc:  # a bug; the scheduler keeps running for next week
+                except Exception as exc:  # noqa: BLE001 -- a bug; the scheduler keeps running for next week
                     event(
                         "failed",
                         f"failed because of an unexpected {type(exc).__name__}: {exc}",
@@ -259,7 +260,7 @@ class ScheduledWork:
             except IssueLocked:
                 event("preview", "another scheduler is sending the preview", issue=key)
                 return
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- logged; the scheduler keeps running
                 event(
                     "failed",
                     f"the editors' preview failed because {exc}",
@@ -323,7 +324,7 @@ class ScheduledWork:
             outcome = record_missed(
                 self.store, key=key, fire_time=fire_time, reason=reason, now=self.clock()
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- logged; the scheduler keeps running
             event(
                 "failed",
                 f"{reason}; recording it failed because {exc}",
