@@ -9,8 +9,10 @@
     ├── DeliveryError                a backend could not deliver
     │   ├── DeliveryConfigError      exit 2: a missing setting, named
     │   ├── PermanentDeliveryError   the provider refused (4xx); its own message
-    │   └── TransientDeliveryError   429, 5xx, timeouts, dropped connections
+    │   ├── TransientDeliveryError   429, 5xx, no connection made: retried
+    │   └── DeliveryInDoubtError     sent, then no answer: perhaps delivered, never retried
     ├── SendError                    the send cannot go on (already sending, …)
+    ├── KeyChangedError              DIGEST_SECRET_KEY would break the links already sent
     └── TokenError                   a signed link is tampered, expired or used
 
 Each carries a message meant for an editor: it names the input it is about.
@@ -77,7 +79,7 @@ class PermanentDeliveryError(DeliveryError):
 
 
 class TransientDeliveryError(DeliveryError):
-    """Worth retrying: 429, 5xx, a timeout or a dropped connection."""
+    """Worth retrying: 429, 5xx, a connection that could not be made."""
 
     def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
         self.status = status
@@ -85,8 +87,19 @@ class TransientDeliveryError(DeliveryError):
         super().__init__(message)
 
 
+class DeliveryInDoubtError(DeliveryError):
+    """The request went out and its answer was lost (a read timeout, a connection dropped
+    after it was sent): the provider may have delivered it. Never retried: the batch is
+    left in flight, as after a crash (see ``digest.in_doubt``)."""
+
+
 class SendError(DigestError):
     pass
+
+
+class KeyChangedError(DigestError):
+    """A new DIGEST_SECRET_KEY without the one that signed the last links among
+    DIGEST_SECRET_KEY_PREVIOUS: names both fingerprints and the fix."""
 
 
 class TokenError(DigestError):

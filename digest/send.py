@@ -44,10 +44,11 @@ from digest.backends import get_backend
 from digest.backends.base import Backend, BatchResult, Message, Recipient
 from digest.clock import Clock, issue_key, system_clock
 from digest.config import Config, Secrets
-from digest.errors import DeliveryError, SendError, TransientDeliveryError
+from digest.errors import DeliveryError, DeliveryInDoubtError, SendError, TransientDeliveryError
+from digest.in_doubt import Doubts, InDoubt, split_off
 from digest.locks import IssueLocked, issue_lock
 from digest.models import UNSUBSCRIBE_PLACEHOLDER, RenderedIssue
-from digest.signing_secret import signing_secret
+from digest.signing_secret import SigningKeys, check_key, record_key_use, signing_keys
 from subscribers.db import Store
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ class SendReport:
     failed: int = 0  # refused by the provider or in a failed batch
     in_flight_at_crash: int = 0  # recipients in batches interrupted mid-request
     in_flight_batches: tuple[int, ...] = ()
+    in_doubt: int = 0  # recipients in batches this run left in doubt (digest.in_doubt)
+    in_doubt_batches: tuple[int, ...] = ()
     batches: int = 0
     sent_now: int = 0  # accepted by this run
     elapsed: float = 0.0  # seconds, the whole run (build, prompt and all)
@@ -94,6 +97,7 @@ class SendReport:
             "sent": self.sent, "skipped": self.skipped, "failed": self.failed,
             "in_flight_at_crash": self.in_flight_at_crash,
             "in_flight_batches": list(self.in_flight_batches), "batches": self.batches,
+            "in_doubt": self.in_doubt, "in_doubt_batches": list(self.in_doubt_batches),
             "sent_now": self.sent_now, "elapsed": round(self.elapsed, 3),
             "sending_seconds": round(self.sending_seconds, 3),
             "message": self.message, "subject": self.subject,
@@ -171,15 +175,18 @@ class UnsubscribeLinks:
     URL-safe serializer: base64 JSON payload, "." , base64 HMAC-SHA1 with the derived
     key), computed with one keyed ``hmac`` object prepared once and copied per token, so a
     million tokens cost seconds less. Construction checks the fast tokens against ``Tokens`` and falls back
-    to ``Tokens`` if they ever differ."""
+    to ``Tokens`` if they ever differ. Links are signed with the newest key only
+    (``keys.current``); older keys only verify, in the web app."""
 
-    def __init__(self, config: Config, secrets: Secrets | None = None):
+    def __init__(self, config: Config, secrets: Secrets | None = None, *,
+                 keys: SigningKeys | None = None):
         from itsdangerous import URLSafeSerializer
 
         from subscribers.tokens import UNSUBSCRIBE_SALT, Tokens
 
-        secret, self.development = signing_secret(config, secrets)
-        self._tokens = Tokens(secret)
+        keys = keys or signing_keys(config, secrets)
+        secret, self.development = keys.current, keys.development
+        self._tokens = Tokens(secret, previous=keys.previous)  # what the check below compares
         self._base = config.newsletter.public_url.rstrip("/") + "/unsubscribe/"
         signer = URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT).make_signer()
         self._mac = hmac.new(signer.derive_key(), digestmod=hashlib.sha1)
@@ -241,6 +248,8 @@ def send_test_copy(
         url = subscribe_url(config)
         batch = [Recipient(email=r, substitutions={UNSUBSCRIBE_PLACEHOLDER: url}) for r in recipients]
         result = backend.send_batch(message, batch)
+        if result.stopped_by is not None:  # gave up part-way (SMTP): fail as a whole batch would
+            raise result.stopped_by
         return result.accepted
     finally:
         if own:
@@ -272,8 +281,15 @@ def run_send(
     key = issue_key(as_of, config.newsletter.tz)
     if force and scheduled:
         raise SendError("--force is refused in scheduled runs: send again by hand with `digest send --force`")
+    # The key is settled before anything is built, asked or recorded: a missing one is named
+    # (exit 2), and a changed one that would break the links already sent is refused (exit 1).
+    keys = signing_keys(config)
+    check_key(config, store, keys)
+    if keys.development and progress:
+        progress.note("DIGEST_SECRET_KEY is not set: using the development secret beside the "
+                      "database (fine for the sample; set DIGEST_SECRET_KEY for a real list)")
     job = _Send(config, store, key=key, as_of=as_of, backend=backend, force=force, clock=clock,
-                client=client, progress=progress, stop=stop, confirm=confirm)  # fmt: skip
+                client=client, progress=progress, stop=stop, confirm=confirm, keys=keys)  # fmt: skip
     try:
         if dry_run:
             report = job.dry_run()
@@ -294,8 +310,10 @@ class _Send:
         self, config: Config, store: Store, *, key: str, as_of: datetime, backend: Backend | None,
         force: bool, clock: Clock, client: httpx.Client | None, progress: SendProgress | None,
         stop: threading.Event | None, confirm: Confirm | None = None,
+        keys: SigningKeys | None = None,
     ):  # fmt: skip
         self.config, self.store, self.key, self.as_of = config, store, key, as_of
+        self.keys = keys or signing_keys(config)
         self.confirm = confirm
         self.force, self.clock, self.client = force, clock, client
         self.progress, self.stop = progress, stop
@@ -344,7 +362,8 @@ class _Send:
             resumed = True
             subject, html, text = rec.subject or "", rec.html or "", rec.text or ""
             lead = self._stored_lead()
-            _, left = ledger.remaining(self.store, self.key, ("queued", "failed"))
+            resend = ("in_flight",) if self.config.delivery.resend_in_flight else ()
+            _, left = ledger.remaining(self.store, self.key, ("queued", "failed", *resend))
             if not self._confirmed(subject, lead, left, resuming=True):
                 return self._cancelled(subject, lead)
             self._note(f"resuming issue {self.key} from its stored rendering")
@@ -455,10 +474,8 @@ class _Send:
             else:
                 ledger.abandon_batches(store, key, now=self.clock(),
                                        reason="in flight when a send stopped; not resent")  # fmt: skip
-        links = UnsubscribeLinks(self.config)
-        if links.development:
-            self._note("DIGEST_SECRET_KEY is not set: using the development secret beside the "
-                       "database (fine for the sample; set DIGEST_SECRET_KEY for a real list)")  # fmt: skip
+        links = UnsubscribeLinks(self.config, keys=self.keys)
+        record_key_use(store, self.keys.fingerprint, at=self.clock(), issue=key)  # before any link leaves
         all_batches = ledger.batches(store, key)
         todo_batches, todo_recipients = ledger.remaining(store, key, states)
         report.batches = len(all_batches)
@@ -469,6 +486,7 @@ class _Send:
                                 done_batches=len(all_batches) - todo_batches)  # fmt: skip
         failure: str | None = None
         stopped = False
+        doubts = Doubts()
         sending_started = time.monotonic()
 
         todo = iter(ledger.todo_batches(store, key, states))
@@ -516,56 +534,40 @@ class _Send:
                     raise
                 try:
                     result = request.result()
+                except DeliveryInDoubtError as exc:  # left in flight; the send carries on (digest.in_doubt)
+                    ledger.leave_in_doubt(store, key, current.batch, now=self.clock(), error=str(exc))
+                    self._note(doubts.add(InDoubt(current.batch, len(current.rows), str(exc))))
+                    if doubts.too_many:
+                        failure = doubts.stop_reason()
+                        break
+                    current = following
+                    continue
                 except DeliveryError as exc:
                     failure = f"batch {current.batch} ({len(current.rows)} recipients): {exc}"
                     report.transient = isinstance(exc, TransientDeliveryError)
                     ledger.fail_batch(store, key, current.batch, now=self.clock(), error=str(exc))
                     break
-                except Exception as exc:  # a bug or an error the backend does not know
+                except Exception as exc:  # noqa: BLE001 -- a bug or an error the backend does not know
                     failure = (
                         f"batch {current.batch} ({len(current.rows)} recipients): unexpected "
                         f"{type(exc).__name__}: {exc}. Whether it went out is unknown: it is left "
                         "in flight, as after a crash (see delivery.resend_in_flight)"
                     )
                     break
-                rejected_ids = _rejected_ids(current.rows, result)
-                if following is not None and not (self.stop is not None and self.stop.is_set()):
-                    accepted, departed = ledger.finish_and_start(
-                        store, key, current.batch, following.batch, now=self.clock(), rejected_ids=rejected_ids
-                    )  # this batch accepted and the next in flight, in one commit
-                else:
-                    accepted = ledger.finish_batch(store, key, current.batch, now=self.clock(), rejected_ids=rejected_ids)
+                go_on = following is not None and not result.unsent and not (self.stop is not None and self.stop.is_set())
+                accepted, departed = self._record(current, result, following if go_on else None, doubts)
                 report.sent_now += accepted
                 if self.progress:
                     self.progress.batch_done(batch=current.batch, recipients=len(current.rows), skipped=current.skipped)
+                if result.unsent:  # the backend gave up part-way: the readers it never reached wait
+                    failure = f"batch {current.batch}: {len(result.unsent)} recipients not sent: {result.stopped_by}"
+                    report.transient = isinstance(result.stopped_by, TransientDeliveryError)
+                    break
                 current = following
         report.sending_seconds = time.monotonic() - sending_started
-        left_batches, left_recipients = ledger.remaining(store, key, states)
-        if failure is not None:
-            ledger.mark_issue(store, key, status="failed", now=self.clock(), failure=failure)
-            report.outcome = "failed"
-            report.message = (
-                f"issue {key} stopped: {failure}. {left_batches} batch(es), {left_recipients} "
-                "recipients not sent yet; fix the cause and run `digest send` again to resume."
-            )
-        elif stopped and left_batches:
-            ledger.mark_issue(store, key, status="sending", now=self.clock())
-            report.outcome = "interrupted"
-            report.message = (
-                f"issue {key} paused after the batch in progress: {left_batches} batch(es), "
-                f"{left_recipients} recipients left; run `digest send` again to resume."
-            )
-        else:
-            ledger.mark_issue(store, key, status="sent", now=self.clock())
-            report.message = f"issue {key} sent"
-        rec = ledger.get_issue(store, key)
-        assert rec is not None
-        report.recipients, report.sent = rec.recipients, rec.sent
-        report.skipped, report.failed = rec.skipped_recipients, rec.failed_recipients
-        if report.outcome in ("sent", "resumed"):
-            report.message += f" to {rec.sent} recipients ({rec.skipped_recipients} skipped, {rec.failed_recipients} refused)"
+        self._conclude(report, failure, stopped, doubts, states)
         if interrupted and not self.config.delivery.resend_in_flight:
-            report.message += (
+            report.message = report.message.rstrip(".") + (
                 f". {_batches_text(interrupted)} ({report.in_flight_at_crash} recipients) "
                 "was in flight when the previous send stopped and was not resent: it may have "
                 "gone out (set delivery.resend_in_flight = true to resend such batches)"
@@ -577,13 +579,74 @@ class _Send:
         an outcome nobody can read leaves it in flight."""
         try:
             result = request.result()
+        except DeliveryInDoubtError as exc:
+            ledger.leave_in_doubt(self.store, self.key, current.batch, now=self.clock(), error=str(exc))
+            return
         except DeliveryError as exc:
             ledger.fail_batch(self.store, self.key, current.batch, now=self.clock(), error=str(exc))
             return
-        except Exception:
+        except Exception:  # noqa: BLE001 -- unknown outcome: left in flight; the caller re-raises its own error
             return
-        ledger.finish_batch(self.store, self.key, current.batch, now=self.clock(),
-                            rejected_ids=_rejected_ids(current.rows, result))  # fmt: skip
+        self._record(current, result, None, Doubts())
+
+    def _record(
+        self, current: _Prepared, result: BatchResult, following: _Prepared | None, doubts: Doubts
+    ) -> tuple[int, list[int] | None]:
+        """Record what the backend answered for ``current``: readers it left in doubt or never
+        reached are split off first (``digest.in_doubt.split_off``), the rest accepted (those
+        refused one by one failed) and, with ``following``, the next batch put in flight in the
+        same commit. Returns (accepted, the ids skipped from ``following``, None without it)."""
+        store, key, now = self.store, self.key, self.clock()
+        doubts.answered()
+        if result.in_doubt or result.unsent:
+            doubt, _ = split_off(store, key, current.batch, current.rows, result, now=now)
+            if doubt is not None:
+                self._note(doubts.add(doubt))
+        rejected = _rejected_ids(current.rows, result)
+        if following is None:
+            return ledger.finish_batch(store, key, current.batch, now=now, rejected_ids=rejected), None
+        return ledger.finish_and_start(store, key, current.batch, following.batch, now=now, rejected_ids=rejected)
+
+    def _conclude(
+        self, report: SendReport, failure: str | None, stopped: bool, doubts: Doubts, states: tuple[str, ...]
+    ) -> None:
+        """Mark the issue and word the report. Batches in doubt make the outcome "failed" (exit 1,
+        and not "sent": a later `digest send` can still resend them) and not transient: an
+        editor decides about them before any rerun, so the scheduler does not retry."""
+        key, store = self.key, self.store
+        left_batches, left_recipients = ledger.remaining(store, key, states)
+        if "in_flight" in states:  # resend_in_flight: this run's batches in doubt are not left to send
+            left_batches, left_recipients = left_batches - len(doubts.found), left_recipients - doubts.recipients
+        report.in_doubt_batches, report.in_doubt = doubts.batches, doubts.recipients
+        cause = failure  # what stopped the send, if anything
+        status = "sent"
+        if cause is not None:
+            status, report.outcome = "failed", "failed"
+        elif stopped and left_batches:
+            status, report.outcome = "sending", "interrupted"
+        elif doubts.found:
+            status, report.outcome, failure = "failed", "failed", doubts.summary()
+        ledger.mark_issue(store, key, status=status, now=self.clock(), failure=failure)
+        rec = ledger.get_issue(store, key)
+        assert rec is not None
+        report.recipients, report.sent = rec.recipients, rec.sent
+        report.skipped, report.failed = rec.skipped_recipients, rec.failed_recipients
+        counts = f"{rec.skipped_recipients} skipped, {rec.failed_recipients} refused"
+        left = f"{left_batches} batch(es), {left_recipients} recipients"
+        then = f". {doubts.summary()}." if doubts.found else ""
+        if report.outcome in ("sent", "resumed"):
+            report.message = f"issue {key} sent to {rec.sent} recipients ({counts})"
+        elif report.outcome == "interrupted":
+            report.message = f"issue {key} paused after the batch in progress: {left} left" + (
+                then or "; run `digest send` again to resume.")  # fmt: skip
+        elif cause is not None:
+            report.message = f"issue {key} stopped: {cause}. {left} not sent yet" + (
+                then or "; fix the cause and run `digest send` again to resume.")  # fmt: skip
+        else:
+            report.message = (f"issue {key} sent to {rec.sent} of {rec.recipients} recipients "
+                              f"({counts}), but {doubts.summary()}.")  # fmt: skip
+        if doubts.found:
+            report.transient = False
 
     # --- dry run: everything but the provider calls, nothing recorded ---
 
@@ -609,7 +672,7 @@ class _Send:
                               message=f"dry run: issue {self.key} would be skipped: {built.issue.skip_reason}")  # fmt: skip
         r = built.rendered
         message = issue_message(self.config, key=self.key, subject=r.subject, html=r.html, text=r.text)
-        links = UnsubscribeLinks(self.config)
+        links = UnsubscribeLinks(self.config, keys=self.keys)
         total = ledger.count_active(self.store)
         bs = self.config.delivery.batch_size
         nbatches = -(-total // bs)

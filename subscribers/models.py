@@ -57,7 +57,7 @@ class Subscriber(Base):
     __tablename__ = "subscribers"
     # Ids are never reused (SQLite would hand an erased last row's id to the next
     # subscriber, and an old unsubscribe link names the id).
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320))  # normalized by email-validator
@@ -237,6 +237,25 @@ class SendRecipient(Base):
     )
 
 
+# --- signing keys ------------------------------------------------------------------
+
+
+class SigningKey(Base):
+    """A key that has signed links, by fingerprint (never the key itself): `digest send` and
+    `digest serve` refuse a new key while the links signed by the last one would stop
+    working (``digest.signing_secret``). ``sequence`` orders the keys by last use (the
+    highest is the key in use); clocks can repeat or go back, a counter cannot."""
+
+    __tablename__ = "signing_keys"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    first_used_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    first_issue: Mapped[str | None] = mapped_column(String(10))  # the first issue it signed
+    last_issue: Mapped[str | None] = mapped_column(String(10))  # the last issue it signed
+
+
 # --- webhooks ----------------------------------------------------------------------
 
 
@@ -260,6 +279,7 @@ __all__ = [
     "IssueRecord",
     "SendBatch",
     "SendRecipient",
+    "SigningKey",
     "Subscriber",
     "Tombstone",
     "WebhookEvent",

@@ -4,11 +4,17 @@ Signed with itsdangerous and ``DIGEST_SECRET_KEY``; each purpose has its own
 salt, so a confirm token is never accepted as an unsubscribe token or the
 other way round. "Works once" is the workflow's part: a confirm token carries
 a nonce that must match the subscriber's current ``confirm_nonce``.
+
+Keys rotate without breaking links already sent: the newest key signs, and the
+older keys (``DIGEST_SECRET_KEY_PREVIOUS``) still verify, as itsdangerous does
+with a list of keys. A token has one form only: base64 that decodes to the same
+bytes but is written differently (padding, unused trailing bits) is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from itsdangerous import (
@@ -17,6 +23,8 @@ from itsdangerous import (
     TimestampSigner,
     URLSafeSerializer,
     URLSafeTimedSerializer,
+    base64_decode,
+    base64_encode,
 )
 
 from digest.clock import Clock, system_clock
@@ -38,16 +46,20 @@ def _signer_with_clock(clock: Clock) -> type[TimestampSigner]:
 class Tokens:
     """Makes and reads the signed tokens of the subscribe/unsubscribe links."""
 
-    def __init__(self, secret_key: str, *, clock: Clock = system_clock):
+    def __init__(self, secret_key: str, *, previous: Sequence[str] = (),
+                 clock: Clock = system_clock):
+        """``secret_key`` signs; it and every key of ``previous`` verify."""
         if not secret_key:
             raise TokenError(
                 "DIGEST_SECRET_KEY is not set; set it with "
                 "export DIGEST_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
-        self._unsubscribe = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT)
+        # itsdangerous signs with the last key of the list and verifies with any of them
+        keys = [k for k in previous if k and k != secret_key] + [secret_key]
+        self._unsubscribe = URLSafeSerializer(keys, salt=UNSUBSCRIBE_SALT)
         signer = _signer_with_clock(clock)
-        self._confirm = URLSafeTimedSerializer(secret_key, salt=CONFIRM_SALT, signer=signer)
-        self._csrf = URLSafeTimedSerializer(secret_key, salt=CSRF_SALT, signer=signer)
+        self._confirm = URLSafeTimedSerializer(keys, salt=CONFIRM_SALT, signer=signer)
+        self._csrf = URLSafeTimedSerializer(keys, salt=CSRF_SALT, signer=signer)
 
     # --- unsubscribe: bound to one subscriber, never expires ----------------------
 
@@ -67,7 +79,7 @@ class Tokens:
     def read_unsubscribe_bound(self, token: str) -> tuple[int, str | None]:
         """(subscriber id, address tag or None) of an unsubscribe token."""
         try:
-            data: Any = self._unsubscribe.loads(token)
+            data: Any = self._unsubscribe.loads(canonical(token))
         except BadData:
             raise TokenError("this unsubscribe link is not valid (it may be incomplete)") from None
         subscriber_id = _int_field(data, "u", "unsubscribe")
@@ -81,7 +93,7 @@ class Tokens:
 
     def read_confirm(self, token: str, max_age_seconds: int) -> tuple[int, str]:
         try:
-            data: Any = self._confirm.loads(token, max_age=max_age_seconds)
+            data: Any = self._confirm.loads(canonical(token), max_age=max_age_seconds)
         except SignatureExpired:
             raise TokenError("this confirmation link has expired") from None
         except BadData:
@@ -99,12 +111,24 @@ class Tokens:
 
     def read_csrf(self, token: str, max_age_seconds: int) -> str:
         try:
-            data: Any = self._csrf.loads(token, max_age=max_age_seconds)
+            data: Any = self._csrf.loads(canonical(token), max_age=max_age_seconds)
         except BadData:
             raise TokenError("the form has expired or was not sent by this site") from None
         if not isinstance(data, str):
             raise TokenError("the form was not sent by this site")
         return data
+
+
+def canonical(token: str) -> str:
+    """``token`` if each of its parts is base64 exactly as itsdangerous writes it, else
+    ``BadData``. itsdangerous' decoder forgives padding and unused trailing bits, so one
+    signature has many spellings; a link must have one (a replayed variant is then not
+    a different link, and nothing downstream sees two forms of one token)."""
+    body = token.removeprefix(".")  # "." marks a compressed payload
+    for part in body.split("."):
+        if not part or base64_encode(base64_decode(part)).decode("ascii") != part:
+            raise BadData("the token is not in its canonical form")
+    return token
 
 
 def address_tag(email: str) -> str:

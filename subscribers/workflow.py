@@ -91,13 +91,16 @@ class Workflow:
         self.clock = clock
         self._backend = backend
         self._tokens: Tokens | None = None
+        self._key_recorded = False  # the signing key's fingerprint, once per workflow
 
     # --- dependencies ---------------------------------------------------------------
 
     @property
     def tokens(self) -> Tokens:
         if self._tokens is None:
-            self._tokens = Tokens(self.secrets.secret_key or "", clock=self.clock)
+            # the newest key signs; the previous ones verify the links already sent
+            self._tokens = Tokens(self.secrets.secret_key or "",
+                                  previous=self.secrets.previous_secret_keys, clock=self.clock)
         return self._tokens
 
     @property
@@ -200,6 +203,7 @@ class Workflow:
                 sub.confirm_nonce = pysecrets.token_urlsafe(18)
             token = self.tokens.confirm(sub.id, sub.confirm_nonce)
             email, name, source = sub.email, sub.name, sub.source
+        self._record_key()
         try:
             message = self.confirmation_message(confirm_url(self.config.newsletter.public_url, token),
                                                 name=name, source=source)
@@ -216,6 +220,16 @@ class Workflow:
                 repo.record_event(s, sub, "confirmation_sent", at=self.now(), source=source,
                                   detail=f"via the {self.config.delivery.backend} backend")
         return True
+
+    def _record_key(self) -> None:
+        """Note the fingerprint of the key that signs confirmation links (once: it cannot
+        change under a running workflow), so a later key change is caught."""
+        if self._key_recorded or not self.secrets.secret_key:
+            return
+        from digest.signing_secret import fingerprint, record_key_use
+
+        record_key_use(self.store, fingerprint(self.secrets.secret_key), at=self.now())
+        self._key_recorded = True
 
     def confirmation_message(self, url: str, *, name: str | None, source: str) -> Message:
         from digest.render import render_email

@@ -4,6 +4,7 @@ confirmation link expires; a tampered or foreign token is refused."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +106,66 @@ def test_unsubscribe_token_can_name_the_address() -> None:
     sid, tag = tokens.read_unsubscribe_bound(token)
     assert sid == 5 and tag == tokens.read_unsubscribe_bound(tokens.unsubscribe(5, "ada@example.com"))[1]
     assert tokens.read_unsubscribe_bound(tokens.unsubscribe(5))[1] is None
+
+
+# --- one canonical form -------------------------------------------------------------------------
+
+
+def _flip_unused_bits(token: str) -> str:
+    """The same signature bytes, spelled differently: a 20-byte signature is 27 base64
+    characters whose last one carries 4 bits nobody reads."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(token[-1])
+    return token[:-1] + alphabet[last ^ 1]
+
+
+@pytest.mark.parametrize("variant", [
+    lambda t: t + "==",
+    lambda t: t + "=",
+    _flip_unused_bits,
+], ids=["==", "=", "unused bits"])
+def test_a_token_has_one_canonical_form(variant) -> None:  # type: ignore[no-untyped-def]
+    """itsdangerous decodes these to the very same bytes, so they passed the signature
+    check; a link must be exactly what was sent."""
+    tokens = Tokens("s3cret")
+    unsubscribe, confirm, csrf = tokens.unsubscribe(7, "a@example.com"), tokens.confirm(7, "n"), tokens.csrf("f")
+    assert variant(unsubscribe) != unsubscribe
+    with pytest.raises(TokenError, match="unsubscribe link is not valid"):
+        tokens.read_unsubscribe(variant(unsubscribe))
+    with pytest.raises(TokenError, match="confirmation link is not valid"):
+        tokens.read_confirm(variant(confirm), WEEK)
+    with pytest.raises(TokenError):
+        tokens.read_csrf(variant(csrf), WEEK)
+
+
+# --- rotation: the newest key signs, the previous ones still verify -----------------------------
+
+
+def test_previous_keys_verify_and_only_the_newest_signs() -> None:
+    old, new = Tokens("the old key"), Tokens("the new key", previous=["the old key"])
+    assert new.read_unsubscribe(old.unsubscribe(7, "a@example.com")) == 7
+    assert new.read_confirm(old.confirm(9, "n"), WEEK) == (9, "n")
+    assert new.read_csrf(old.csrf("form"), WEEK) == "form"
+    assert new.unsubscribe(7) == Tokens("the new key").unsubscribe(7)
+    with pytest.raises(TokenError):  # a link of the new key means nothing to the old one alone
+        old.read_unsubscribe(new.unsubscribe(7))
+    with pytest.raises(TokenError):
+        Tokens("the new key").read_unsubscribe(old.unsubscribe(7))
+
+
+def test_the_fast_send_path_signs_with_the_newest_key_exactly_as_itsdangerous(tmp_path: Path) -> None:
+    """`digest send` computes unsubscribe tokens with its own hmac: after a rotation they
+    must still be itsdangerous' tokens of the newest key, readable with every key."""
+    from digest.send import UnsubscribeLinks
+    from digest.signing_secret import SigningKeys
+    from tests.delivery_support import sample_config
+
+    old, new = "the-old-key-0123456789", "the-new-key-0123456789"
+    links = UnsubscribeLinks(sample_config(tmp_path, "sqlite://"), keys=SigningKeys(new, (old,)))
+    assert links.fast
+    for subscriber_id in (1, 7, 123_456, 2**31 + 5):
+        token = links.token(subscriber_id)
+        assert token == Tokens(new).unsubscribe(subscriber_id)
+        assert Tokens(new, previous=[old]).read_unsubscribe(token) == subscriber_id
+        with pytest.raises(TokenError):
+            Tokens(old).read_unsubscribe(token)
