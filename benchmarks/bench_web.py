@@ -380,6 +380,29 @@ def _profile_load(
     )
 
 
+def _subscribed(
+    store: Any, prefix: str, sink: str, mails_before: int, expected: int, timeout: float = 30.0
+) -> tuple[int, int]:
+    """Pending subscribers and confirmation e-mails of a run, once they reach ``expected``
+    (or after ``timeout`` s): the server does each post's work after its answer, after a
+    random wait (``subscribers.web.pages.SUBSCRIBE_DELAY``), so some is still under way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with store.engine.connect() as conn:
+            pending = int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM subscribers WHERE status = 'pending' AND email LIKE :p"
+                    ),
+                    {"p": prefix + "%"},
+                ).scalar_one()
+            )
+        mails = httpx.get(sink + "/stats").json()["other_recipients"] - mails_before
+        if (pending >= expected and mails >= expected) or time.monotonic() > deadline:
+            return pending, mails
+        time.sleep(0.2)
+
+
 def _subscribe(
     kind: str, base: str, runs: int, seconds: float, folder: Path, *, store: Any, sink: str
 ) -> list[Figure]:
@@ -413,17 +436,7 @@ def _subscribe(
         bad = _bad(got)
         if bad:
             notes.append(f"run {r + 1}: {bad} failed requests {got['statuses']}")
-        time.sleep(0.5)  # a confirmation still on its way to the sink
-        with store.engine.connect() as conn:
-            pending = int(
-                conn.execute(
-                    text(
-                        "SELECT count(*) FROM subscribers WHERE status = 'pending' AND email LIKE :p"
-                    ),
-                    {"p": prefix + "%"},
-                ).scalar_one()
-            )
-        mails = httpx.get(sink + "/stats").json()["other_recipients"] - mails_before
+        pending, mails = _subscribed(store, prefix, sink, mails_before, got["requests"])
         if pending < got["requests"] or mails < got["requests"]:
             notes.append(
                 f"run {r + 1}: {got['requests']} posts answered but {pending} pending subscribers "

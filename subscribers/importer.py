@@ -7,17 +7,19 @@ cannot be imported is reported with its line number and the reason; every
 valid row is imported; addresses already on the list are left exactly as
 they are, so importing the same file again changes nothing. Erased
 (tombstoned) addresses are refused: only the person can bring them back,
-through the subscribe page.
+through the subscribe page. A quote left open costs only its own row (see
+"quotes that do not close" below).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import itertools
 import logging
 import secrets as pysecrets
-from collections.abc import Callable, Iterator
+import unicodedata
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,48 +70,12 @@ def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
 
     Raises ``UsageError`` naming the file when it is missing or has no ``email`` column.
     """
-    try:
-        raw = path.open("rb")
-        # Excel's "Unicode Text" is UTF-16 (with a byte order mark); everything else UTF-8
-        encoding = "utf-16" if raw.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
-        handle = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be read: {exc.strerror}") from None
-    with handle:
+    with _open(path) as handle:
         first = handle.readline()  # read, not peeked: the file may be a pipe
-        reader = csv.reader(itertools.chain([first], handle), delimiter=_delimiter(first))
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise UsageError(f"{path}: the file is empty (it needs a header row with an "
-                             f"'email' column)") from None
-        except csv.Error as exc:
-            raise UsageError(f"{path}, line 1: not a CSV header: {exc}") from None
-        columns = [h.strip().lower() for h in header]
-        known = [_HEADER_ALIASES.get(c, c) for c in columns]
-        if "email" not in known:
-            found = ", ".join(repr(c) for c in columns if c) or "nothing"
-            raise UsageError(f"{path}, line 1: the header has no 'email' column (found {found}); "
-                             f"the first row must name the columns, e.g. email,name")
-        email_at = known.index("email")
-        name_at = known.index("name") if "name" in known else None
-        while True:
-            start = reader.line_num + 1  # a quoted field can run over several lines
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                problems.append(Problem(start, f"not valid CSV: {exc}"))
-                continue
-            line = start
-            if email_at < len(values) and "\n" in values[email_at]:
-                problems.append(Problem(line, f"a quote opened here is not closed, so this row "
-                                              f"ran on to line {reader.line_num}; those lines "
-                                              f"were not imported"))
-                continue
+        delimiter = _delimiter(first)
+        email_at, name_at = _columns(path, first, delimiter)
+        lines = _Lines(handle, lambda line: _reads_as_row(line, delimiter, email_at))
+        for line, values in _records(lines, delimiter, email_at, problems):
             if not any(v.strip() for v in values):
                 continue  # a blank line
             if any("\ufffd" in v for v in values):
@@ -119,7 +85,45 @@ def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
                 problems.append(Problem(line, "the row has no email column"))
                 continue
             name = values[name_at].strip() if name_at is not None and name_at < len(values) else ""
-            yield Row(line, values[email_at].strip(), from_cell(name) or None)
+            yield Row(line, from_cell(values[email_at].strip()), _printable(from_cell(name)) or None)
+
+
+def _open(path: Path) -> io.TextIOWrapper:
+    try:
+        raw = path.open("rb")
+        # Excel's "Unicode Text" is UTF-16 (with a byte order mark); everything else UTF-8
+        encoding = "utf-16" if raw.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+        return io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def _columns(path: Path, first: str, delimiter: str) -> tuple[int, int | None]:
+    """Where the ``email`` and ``name`` columns are, from the header line."""
+    if not first:
+        raise UsageError(f"{path}: the file is empty (it needs a header row with an "
+                         f"'email' column)")
+    try:
+        # the header alone: a quote left open in it must not swallow the rows
+        header = next(csv.reader([first], delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise UsageError(f"{path}, line 1: not a CSV header: {exc}") from None
+    columns = [h.strip().lower() for h in header]
+    known = [_HEADER_ALIASES.get(c, c) for c in columns]
+    if "email" not in known:
+        found = ", ".join(repr(c) for c in columns if c) or "nothing"
+        raise UsageError(f"{path}, line 1: the header has no 'email' column (found {found}); "
+                         f"the first row must name the columns, e.g. email,name")
+    return known.index("email"), known.index("name") if "name" in known else None
+
+
+def _printable(name: str) -> str:
+    """``name`` without control characters (ESC sequences retitle a terminal or clear it;
+    NUL and ESC have no place in a To: header). Line breaks and tabs stay:
+    ``repository.clean_name`` makes every run of whitespace one space."""
+    return "".join(c for c in name if c.isspace() or unicodedata.category(c) != "Cc")
 
 
 # column names other tools export (Mailchimp: "Email Address"; Excel: "E-mail")
@@ -134,6 +138,118 @@ def _delimiter(first: str) -> str:
             if other in first:
                 return other
     return ","
+
+
+# --- quotes that do not close ------------------------------------------------------------
+#
+# A quoted field may hold line breaks, so the csv module reads on past the end of a line
+# until the quote closes: a quote opened by mistake ("Bo instead of Bo) swallowed every
+# row after it into one name, silently. The rule here: a record that spans several lines
+# is taken only when it is plausible. It is refused, reported at the line where it began,
+# and its other lines are read again as rows of their own, when
+#   * one of those lines would on its own be a row with a valid address in the email
+#     column: a name or a note may span lines, but a line that is a row of the file
+#     was not meant to be part of the field above it (the record is cut off there);
+#   * the file ends inside the quote (it was never closed);
+#   * the email cell itself spans lines (no address does);
+#   * the csv module gives up on it (e.g. a field past its size limit).
+# So a bad quote costs its own row, reported, and nothing after it; a quoted name over
+# several lines ("Ann<newline>Smith") still imports (docs/subscribers.md).
+
+
+class _RanInto(Exception):
+    """The record being read reached ``line``, which reads as a row of its own."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class _Lines:
+    """The file's lines, numbered, as the csv reader pulls them (it never reads ahead of
+    the record it is on); the lines a refused record took can be given back to be read
+    again."""
+
+    def __init__(self, handle: Iterable[str], reads_as_row: Callable[[str], bool]) -> None:
+        self._handle = iter(handle)
+        self._reads_as_row = reads_as_row
+        self._number = 1  # the header is line 1
+        self._again: deque[tuple[int, str]] = deque()
+        self.taken: list[tuple[int, str]] = []  # the lines of the record being read
+        self.ran_out = False  # the file ended inside the record (a quote left open)
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._again:
+            number, line = self._again.popleft()
+        else:
+            try:
+                line = next(self._handle)
+            except StopIteration:
+                self.ran_out = bool(self.taken)
+                raise
+            self._number += 1
+            number = self._number
+        if self.taken and self._reads_as_row(line):
+            self._again.appendleft((number, line))
+            raise _RanInto(number)
+        self.taken.append((number, line))
+        return line
+
+    def start_record(self) -> None:
+        self.taken = []
+        self.ran_out = False
+
+    def give_back(self) -> None:
+        """Read the current record's lines after its first one again."""
+        self._again.extendleft(reversed(self.taken[1:]))
+
+
+def _reads_as_row(line: str, delimiter: str, email_at: int) -> bool:
+    try:
+        values = next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return False
+    if email_at >= len(values):
+        return False
+    try:
+        repo.check_address(from_cell(values[email_at].strip()))
+    except repo.InvalidAddress:
+        return False
+    return True
+
+
+def _records(lines: _Lines, delimiter: str, email_at: int,
+             problems: list[Problem]) -> Iterator[tuple[int, list[str]]]:
+    """Each record and the number of its first line; refused ones go to ``problems``."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    while True:
+        lines.start_record()
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except _RanInto as exc:
+            reason = (f"a quote opened here is not closed (line {exc.line} reads as a row "
+                      "of its own)")
+        except csv.Error as exc:
+            reason = f"not valid CSV: {exc}"
+        else:
+            if lines.ran_out:
+                reason = "a quote opened here is not closed by the end of the file"
+            elif email_at < len(values) and len(lines.taken) > 1 and any(
+                    c in values[email_at] for c in "\r\n"):
+                reason = (f"a quote opened here is not closed until line "
+                          f"{lines.taken[-1][0]}, and an address cannot span lines")
+            else:
+                yield lines.taken[0][0], values
+                continue
+        problems.append(Problem(lines.taken[0][0], f"{reason}; this row is not imported, the "
+                                                   "lines after it are read as rows"))
+        lines.give_back()
+        reader = csv.reader(lines, delimiter=delimiter)  # a fresh one: that one was mid-quote
 
 
 def import_csv(

@@ -136,6 +136,43 @@ def test_export_names_never_open_as_spreadsheet_formulas(tmp_path: Path, db_url:
     assert [x["name"] for x in second.listing()] == names
 
 
+FORMULA_ADDRESSES = ["=cmd@example.com", "+plus@example.com", "-minus@example.com",
+                     "\uff1dwide@example.com", "\uff0bwide@example.com", "\uff0dwide@example.com",
+                     "\uff20wide@example.com", "\ufe66small@example.com", "'=quoted@example.com",
+                     "'tis@example.com", "plain@example.com"]
+
+
+def test_export_addresses_never_open_as_spreadsheet_formulas(tmp_path: Path, db_url: str) -> None:
+    """Issue 11, item 10: valid addresses that start like a formula (= + - @, or their
+    full-width and small forms) went out raw; every such cell gets the apostrophe, and the
+    export still imports back to the same addresses."""
+    from datetime import UTC, datetime
+
+    first = Editor(tmp_path, db_url)
+    with opened(db_url) as store, store.session() as s:
+        for address in FORMULA_ADDRESSES:
+            repo.add(s, address, at=datetime(2026, 1, 5, tzinfo=UTC), source="cli",
+                     status="active")
+    export = first.run("subscribers", "export").stdout
+    cells = [row["email"] for row in csv.DictReader(io.StringIO(export))]
+    assert cells == ["'" + a if a[0] != "p" and not a.startswith("'t") else a
+                     for a in FORMULA_ADDRESSES]
+    (tmp_path / "second").mkdir()
+    second = Editor(tmp_path / "second", f"sqlite:///{tmp_path / 'second' / 'x.db'}")
+    r = second.run("subscribers", "import", second.csv_file(export), "--confirmed")
+    assert r.exit_code == 0, r.output
+    assert [x["email"] for x in second.listing()] == FORMULA_ADDRESSES
+
+
+def test_imported_names_print_no_control_characters(editor: Editor) -> None:
+    path = editor.csv_file("email,name\nesc@example.com,Ann\x1b]0;owned\x07\x1b[2J Smith\n")
+    r = editor.run("subscribers", "import", path, "--confirmed")
+    assert r.exit_code == 0, r.output
+    listing = editor.run("subscribers", "list").stdout
+    assert "esc@example.com" in listing and "Ann]0;owned[2J Smith" in listing
+    assert "\x1b" not in listing and "\x07" not in listing
+
+
 def test_import_reports_every_bad_row_and_imports_the_rest(editor: Editor) -> None:
     editor.run("subscribers", "add", "known@example.com", "--confirmed")
     path = editor.csv_file(
@@ -230,7 +267,20 @@ def test_import_unclosed_quote_names_the_line_where_it_opened(editor: Editor) ->
     assert r.exit_code == 1
     assert "list.csv, line 3: a quote opened here is not closed" in r.stderr
     assert "line 4" in r.stderr  # where the row ran on to
-    assert editor.statuses() == {"first@example.com": "active"}
+    # the rows after the bad one are imported, not swallowed into it
+    assert editor.statuses() == {"first@example.com": "active", "lost@example.com": "active"}
+
+
+def test_import_unclosed_quote_in_a_name_reports_it_and_imports_the_rest(editor: Editor) -> None:
+    """Issue 11, item 10: "imported 2", exit 0, and three rows silently lost."""
+    path = editor.csv_file('email,name\na@example.com,Ann\nb@example.com,"Bo\n'
+                           "c@example.com,Cy\nd@example.com,Di\ne@example.com,Ed\n")
+    r = editor.run("subscribers", "import", path, "--confirmed")
+    assert r.exit_code == 1
+    assert "list.csv, line 3: a quote opened here is not closed" in r.stderr
+    assert "imported 4 (active)" in r.stdout and "1 not imported" in r.stdout
+    assert sorted(editor.statuses()) == ["a@example.com", "c@example.com", "d@example.com",
+                                         "e@example.com"]
 
 
 def test_import_without_confirmed_sends_confirmations(editor: Editor) -> None:
@@ -288,23 +338,25 @@ def test_bad_input_is_named(editor: Editor) -> None:
 
 
 def test_add_without_secret_key_changes_nothing(editor: Editor) -> None:
-    # a public address that is not this machine: no development secret, the key is required
-    editor.config.write_text(CONFIG.replace('"http://127.0.0.1:8000"', '"https://news.example"'))
+    # not the bundled sample (even on this machine): the key is required, a configuration
+    # matter like a missing setting (exit 2), named with the command that sets it
     r = editor.run("subscribers", "add", "a@example.com", env={"DIGEST_SECRET_KEY": ""})
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     assert "DIGEST_SECRET_KEY is not set" in r.stderr and "--confirmed" in r.stderr
+    assert "export DIGEST_SECRET_KEY=$(python -c" in r.stderr and str(editor.config) in r.stderr
     assert editor.listing() == []
     assert editor.run("subscribers", "add", "a@example.com", "--confirmed",
                       env={"DIGEST_SECRET_KEY": ""}).exit_code == 0
 
 
 def test_add_in_a_local_trial_signs_with_the_development_secret(tmp_path: Path) -> None:
-    """SQLite and a loopback public_url (the sample): `subscribers add` works without
-    DIGEST_SECRET_KEY, and its link is signed with the secret `digest send` and
-    `digest serve` use there."""
+    """The sample (web.development_secret, SQLite, a loopback public_url): `subscribers add`
+    works without DIGEST_SECRET_KEY, and its link is signed with the secret `digest send`
+    and `digest serve` use there."""
     from subscribers.tokens import Tokens
 
     editor = Editor(tmp_path, f"sqlite:///{tmp_path / 'trial.db'}")
+    editor.config.write_text(CONFIG + "\n[web]\ndevelopment_secret = true\n")
     r = editor.run("subscribers", "add", "a@example.com", env={"DIGEST_SECRET_KEY": ""})
     assert r.exit_code == 0, r.output
     [msg] = outbox_messages(editor.dir / "outbox")
@@ -397,7 +449,7 @@ def test_serve_without_a_key_points_a_local_trial_at_its_development_secret(tmp_
     from digest.signing_secret import dev_secret_path, signing_secret
 
     cfg_path = tmp_path / "digest.toml"
-    cfg_path.write_text(CONFIG + '\n[storage]\nurl = "sqlite:///d.db"\n')
+    cfg_path.write_text(CONFIG + '\n[storage]\nurl = "sqlite:///d.db"\n[web]\ndevelopment_secret = true\n')
     args = ["serve", "--config", str(cfg_path)]
     env = {"DIGEST_SECRET_KEY": "", "DIGEST_DATABASE_URL": ""}
     r = CliRunner().invoke(cli, args, env=env)

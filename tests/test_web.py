@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -71,11 +72,13 @@ class Site:
         return f"/unsubscribe/{Tokens(secrets().secret_key or '').unsubscribe(subscriber_id, email)}"
 
 
-def make_site(tmp_path: Path, store: Store, web: dict[str, object] | None = None) -> Site:
+def make_site(tmp_path: Path, store: Store, web: dict[str, object] | None = None,
+              *, subscribe_delay: float = 0.0) -> Site:
     clock = FakeClock(T0)
     cfg = make_config(tmp_path, web=web)
+    # TestClient waits for the work after the answer: no random wait before it here
     app = create_app(cfg, store=store, secrets=secrets(), clock=clock,
-                     backend=FileBackend(cfg, secrets()))
+                     backend=FileBackend(cfg, secrets()), subscribe_delay=subscribe_delay)
     return Site(TestClient(app), cfg, store, clock, tmp_path / "outbox")
 
 
@@ -164,6 +167,127 @@ def test_resend_is_throttled(site: Site) -> None:
     site.clock.now = T0 + timedelta(minutes=site.config.web.resend_confirmation_minutes + 1)
     site.subscribe("p@example.com")
     assert [k for k, _ in site.ledger("p@example.com")].count("confirmation_sent") == 2
+
+
+def test_the_answer_goes_out_before_the_address_is_looked_up(
+    tmp_path: Path, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11, item 9: how long the answer takes must not depend on the address's state
+    (active addresses were answered ~3 ms sooner, enough to enumerate the list). Nothing
+    that depends on the state may happen before the answer is complete, and it waits a
+    random moment after it; its effects (status, confirmation emails) still follow."""
+    from subscribers.web import pages
+
+    site = make_site(tmp_path, sqlite_store, subscribe_delay=0.01)
+    site.add("active@example.com", "active")
+    site.add("pending@example.com", "pending")
+    site.add("left@example.com", "unsubscribed")
+    wf = site.client.app.state.workflow  # type: ignore[attr-defined]
+    seen: list[str] = []
+    real = wf.request_subscription
+
+    def looked_up(*args: object, **kwargs: object) -> object:
+        seen.append("looked up")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(wf, "request_subscription", looked_up)
+    real_uniform = pages._jitter.uniform
+
+    def waited(low: float, high: float) -> float:
+        seen.append(f"waited up to {high} s")
+        return real_uniform(low, high)
+
+    monkeypatch.setattr(pages._jitter, "uniform", waited)
+    app = site.client.app
+
+    async def watched(scope: Any, receive: Any, send: Any) -> None:
+        async def sending(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                seen.append("answered")
+
+        await app(scope, receive, sending)
+
+    client = TestClient(watched)
+    for email in ["new@example.com", "pending@example.com", "active@example.com",
+                  "left@example.com"]:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text)
+        assert token
+        seen.clear()
+        r = client.post("/subscribe", data={"email": email, "csrf_token": token.group(1)})
+        assert r.status_code == 200 and "Check your inbox" in r.text
+        assert seen == ["answered", "waited up to 0.01 s", "looked up"], email
+    sent_to = sorted(m["To"] for m in outbox_messages(site.outbox))
+    assert sent_to == ["left@example.com", "new@example.com", "pending@example.com"]
+    assert site.status("new@example.com") == "pending"
+    assert site.status("left@example.com") == "pending"
+    assert site.status("active@example.com") == "active"
+
+
+def test_posts_wait_for_room_when_the_work_after_answers_backs_up(site: Site) -> None:
+    """Answering before the work must not let a flood pile up work without end: past the
+    backlog a post waits, before its answer, for an earlier post's work to finish."""
+    import threading
+
+    import anyio
+    import anyio.lowlevel
+    import anyio.to_thread
+    import httpx
+
+    app: Any = site.client.app
+    backlog = app.state.subscribe_backlog = anyio.Semaphore(1)
+    wf = app.state.workflow
+    stuck, release = threading.Event(), threading.Event()
+    real = wf.request_subscription
+
+    def slow_first(email: str, **kwargs: Any) -> Any:
+        if email == "first@example.com":
+            stuck.set()
+            assert release.wait(10)
+        return real(email, **kwargs)
+
+    wf.request_subscription = slow_first
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            page = await client.get("/")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token
+
+            async def post(email: str) -> None:
+                r = await client.post("/subscribe", data={"email": email,
+                                                          "csrf_token": token.group(1)})
+                assert r.status_code == 200
+
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(post, "first@example.com")
+                    await anyio.to_thread.run_sync(stuck.wait)  # its work began, and hangs
+                    tg.start_soon(post, "second@example.com")
+                    while backlog.statistics().tasks_waiting == 0:
+                        await anyio.lowlevel.checkpoint()
+                    assert site.status("second@example.com") is None  # waiting for room
+                    release.set()
+
+    anyio.run(main)
+    assert site.status("first@example.com") == site.status("second@example.com") == "pending"
+
+
+def test_a_failure_after_the_answer_is_logged_not_shown(
+    site: Site, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    normal = site.subscribe("first@example.com")
+    wf = site.client.app.state.workflow  # type: ignore[attr-defined]
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(wf, "request_subscription", broken)
+    r = site.subscribe("second@example.com")
+    assert r.status_code == 200 and r.content == normal.content  # type: ignore[attr-defined]
+    assert "the database went away" in caplog.text
+    assert "second@example.com" not in caplog.text
 
 
 def test_post_without_csrf_is_refused(site: Site) -> None:
@@ -354,6 +478,71 @@ def test_another_subscribers_link_only_touches_that_subscriber(site: Site) -> No
     site.client.post(site.unsubscribe_path(a), content=b"List-Unsubscribe=One-Click")
     assert site.status("a@example.com") == "unsubscribed"
     assert site.status("b@example.com") == "active"
+
+
+def test_a_link_with_padding_appended_does_not_work(site: Site) -> None:
+    """A token has one canonical form: `==` decodes to the same signature, but it is not
+    the link that was sent."""
+    sid = site.add("pad@example.com")
+    link = site.unsubscribe_path(sid, "pad@example.com")
+    for variant in (link + "==", link + "="):
+        assert site.client.get(variant).status_code == 400
+        r = TestClient(site.client.app).post(variant, content=b"List-Unsubscribe=One-Click")
+        assert r.status_code == 400 and "This link does not work" in r.text
+    assert site.status("pad@example.com") == "active"
+    assert site.client.get(link).status_code == 200
+
+
+def test_links_of_an_issue_signed_with_the_previous_key_still_unsubscribe(
+    tmp_path: Path, sqlite_store: Store, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Key rotation: an issue went out signed with the old key; the app now signs with a new
+    one and has the old one in DIGEST_SECRET_KEY_PREVIOUS, so the issue's page and its
+    RFC 8058 one-click POST both still work (and without the old key, neither does)."""
+    from digest.config import Secrets
+    from digest.send import run_send
+    from tests.delivery_support import NOW, add_subscribers, sample_config
+
+    old, new = "the-key-of-the-issue-already-sent", "the-key-after-the-rotation-0123"
+    monkeypatch.setenv("DIGEST_SECRET_KEY", old)
+    monkeypatch.delenv("DIGEST_DATABASE_URL", raising=False)
+    cfg = sample_config(tmp_path, sqlite_url)
+    add_subscribers(sqlite_store, {"active": 2})
+    assert run_send(cfg, sqlite_store, as_of=cfg.fixed_as_of(), clock=lambda: NOW).outcome == "sent"  # type: ignore[arg-type]
+    links = {str(m["To"]): path_of(str(m["List-Unsubscribe"]).strip("<>"))
+             for m in outbox_messages(tmp_path / "outbox")}
+    page_link, one_click_link = links["active-0@example.com"], links["Reader 1 <active-1@example.com>"]
+
+    def app(**env: str) -> TestClient:
+        keys = Secrets.from_env(env)
+        return TestClient(create_app(cfg, store=sqlite_store, secrets=keys, clock=FakeClock(T0),
+                                     backend=FileBackend(cfg, keys)))
+
+    alone = app(DIGEST_SECRET_KEY=new)
+    r = alone.post(one_click_link, content=b"List-Unsubscribe=One-Click")
+    assert r.status_code == 400 and "This link does not work" in r.text
+    rotated = app(DIGEST_SECRET_KEY=new, DIGEST_SECRET_KEY_PREVIOUS=f"{'x' * 20},{old}")
+    page = rotated.get(page_link)
+    assert page.status_code == 200 and "active-0@example.com" in page.text
+    assert rotated.post(page_link).status_code == 200  # the page's button
+    provider = TestClient(rotated.app)  # a mail provider: no cookie, no form token
+    r = provider.post(one_click_link, content=b"List-Unsubscribe=One-Click",
+                      headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200
+    with sqlite_store.session() as s:
+        for email in ("active-0@example.com", "active-1@example.com"):
+            sub = repo.get_by_email(s, email)
+            assert sub is not None and sub.status == "unsubscribed"
+    # a confirmation link signed before the rotation works too
+    from subscribers.tokens import Tokens
+
+    with sqlite_store.session() as s:
+        pending = repo.add(s, "pending@example.com", at=T0, source="cli", status="pending")
+        pending.confirm_nonce = "nonce-before-the-rotation"
+        s.flush()
+        confirm = Tokens(old, clock=FakeClock(T0)).confirm(pending.id, pending.confirm_nonce)
+    page = rotated.get(f"/confirm/{confirm}")
+    assert page.status_code == 200 and "pending@example.com" in page.text
 
 
 # --- the rest -----------------------------------------------------------------------------

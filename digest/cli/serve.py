@@ -10,14 +10,22 @@ from pathlib import Path
 import click
 
 from digest.cli.common import clock_from_env, config_option, err_console, handle_errors, load
-from digest.config import Secrets
-from digest.signing_secret import MIN_SECRET_CHARS, dev_secret_path
+from digest.config import Config, Secrets
+from digest.errors import DeliveryConfigError
+from digest.signing_secret import (
+    MIN_SECRET_CHARS,
+    NEW_KEY_COMMAND,
+    SigningKeys,
+    check_key,
+    dev_secret_path,
+    previous_keys,
+)
 
 SECRET_HELP = (
     "DIGEST_SECRET_KEY is not set. `digest serve` signs every confirm and unsubscribe link "
     "with it, so it refuses to start without one. Create one and keep it (links stop working "
     "if it changes):\n"
-    "    export DIGEST_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')\n"
+    f"    export DIGEST_SECRET_KEY=$({NEW_KEY_COMMAND})\n"
     "Use the same value for `digest send`, so the unsubscribe links in issues work."
 )
 
@@ -32,8 +40,11 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     """Run the web app: the subscribe page, confirm and unsubscribe links (with the RFC 8058
     one-click POST), the archive, the delivery webhooks and /healthz.
 
-    Needs DIGEST_SECRET_KEY in the environment. Links in emails point at
-    newsletter.public_url: put the app behind a proxy that serves that address.
+    Needs DIGEST_SECRET_KEY in the environment: the key `digest send` signed the links
+    with, or a new one with the old ones in DIGEST_SECRET_KEY_PREVIOUS (comma-separated;
+    they still verify). It refuses a key that would break the links already sent: see
+    `digest keys rotate`. Links in emails point at newsletter.public_url: put the app
+    behind a proxy that serves that address.
 
     \b
     Example:
@@ -42,28 +53,7 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     """
     cfg = load(config_path)
     secrets = Secrets.from_env()
-    if not secrets.secret_key:
-        message = SECRET_HELP
-        dev = dev_secret_path(cfg)
-        if dev is not None and dev.exists():
-            # The sample and local trials sign with a generated development secret;
-            # serving their links locally needs that same value, set explicitly.
-            message += (
-                "\nThis config's sends were signed with a generated development secret; to "
-                f"serve their links on this machine:\n    export DIGEST_SECRET_KEY=$(cat {dev})"
-            )
-        err_console.print(f"[bold red]error:[/] {message}", markup=False, soft_wrap=True,
-                          highlight=False)
-        sys.exit(2)
-    if len(secrets.secret_key) < MIN_SECRET_CHARS:
-        err_console.print(
-            f"[bold red]error:[/] DIGEST_SECRET_KEY is only {len(secrets.secret_key)} characters: "
-            "anyone holding one of its links could guess it and forge links that unsubscribe "
-            f"other readers. Use at least {MIN_SECRET_CHARS}, for example:\n"
-            "    export DIGEST_SECRET_KEY=$(python -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))')",
-            markup=True, soft_wrap=True, highlight=False)
-        sys.exit(2)
+    keys = _serving_keys(cfg, secrets)
     from subscribers.webhooks import config_warnings
 
     for warning in config_warnings(cfg):
@@ -77,20 +67,49 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     from subscribers.web.accesslog import uvicorn_log_config
     from subscribers.web.app import create_app
     from subscribers.web.database import DATABASE_THREADS
+    from subscribers.web.limits import uvicorn_options
 
     # Connections kept open (requests beyond them wait for one): one for each of the pages'
     # database threads, and as many again for the confirmation emails on Starlette's pool.
     store = open_store(cfg.database_url, base_dir=cfg.base_dir, serialize=True,
                        pool_size=2 * DATABASE_THREADS)
+    try:
+        check_key(cfg, store, keys)  # links already sent must keep working
+    except BaseException:
+        store.dispose()
+        raise
     app = create_app(cfg, store=store, secrets=secrets, clock=clock_from_env())
     click.echo(f"Serving {cfg.newsletter.name} on http://{bind_host}:{bind_port} "
                f"(links in emails use {cfg.newsletter.public_url}); Ctrl+C stops.")
     try:
         uvicorn.run(app, host=bind_host, port=bind_port, log_level="info",
                     log_config=uvicorn_log_config(),
-                    proxy_headers=True, server_header=False)
+                    proxy_headers=True, server_header=False,
+                    **uvicorn_options())  # request heads capped (431)
     finally:
         store.dispose()
+
+
+def _serving_keys(cfg: Config, secrets: Secrets) -> SigningKeys:
+    """The keys from the environment, or a configuration error (exit 2) saying how to set
+    them. No development secret here: serving the sample's links takes it set explicitly."""
+    if not secrets.secret_key:
+        message = SECRET_HELP
+        dev = dev_secret_path(cfg)
+        if dev is not None and dev.exists():
+            message += (
+                "\nThis config's sends were signed with a generated development secret; to "
+                f"serve their links on this machine:\n    export DIGEST_SECRET_KEY=$(cat {dev})"
+            )
+        raise DeliveryConfigError(message)
+    if len(secrets.secret_key) < MIN_SECRET_CHARS:
+        raise DeliveryConfigError(
+            f"DIGEST_SECRET_KEY is only {len(secrets.secret_key)} characters: anyone holding "
+            "one of its links could guess it and forge links that unsubscribe other readers. "
+            f"Use at least {MIN_SECRET_CHARS}, for example:\n"
+            f"    export DIGEST_SECRET_KEY=$({NEW_KEY_COMMAND})"
+        )
+    return SigningKeys(secrets.secret_key, previous_keys(secrets))
 
 
 def _check_can_listen(host: str, port: int) -> None:

@@ -19,12 +19,14 @@ from digest.cli.common import (
     config_option,
     err_console,
     handle_errors,
+    inert,
     load,
     opened_store,
 )
 from digest.config import Config, Secrets
-from digest.errors import DeliveryConfigError, DigestError, TokenError
-from digest.signing_secret import HOW_TO_SET, signing_secret
+from digest.errors import DeliveryConfigError, DigestError
+from digest.safetext import visible_controls
+from digest.signing_secret import SigningKeys, check_key, missing_key_message, signing_keys
 from subscribers import repository as repo
 from subscribers.importer import Problem, import_csv
 from subscribers.models import SUBSCRIBER_STATUSES, Subscriber
@@ -38,26 +40,29 @@ STATUS = click.Choice(SUBSCRIBER_STATUSES)
 def _workflow(cfg: Config, *, signs_links: bool = False) -> Iterator[Workflow]:
     """The workflow on the configured store. ``signs_links``: confirmation emails will be
     sent, so a signing secret is needed before the list is touched: DIGEST_SECRET_KEY, or
-    for the sample and local trials the same development secret `digest send` uses."""
+    for the bundled sample the same development secret `digest send` uses; and it must be
+    the key the links were signed with last (or have that one among the previous keys)."""
     secrets = Secrets.from_env()
-    if signs_links:
-        secrets = replace(secrets, secret_key=_link_secret(cfg, secrets))
+    keys = _link_keys(cfg, secrets) if signs_links else None
+    if keys is not None:
+        secrets = replace(secrets, secret_key=keys.current)
     with opened_store(cfg) as store:
+        if keys is not None:
+            check_key(cfg, store, keys)
         yield Workflow(cfg, store, secrets=secrets, clock=clock_from_env())
 
 
-def _link_secret(cfg: Config, secrets: Secrets) -> str:
+def _link_keys(cfg: Config, secrets: Secrets) -> SigningKeys:
+    """A missing key is a configuration matter (exit 2), as for `digest send` and `serve`."""
     try:
-        secret, _development = signing_secret(cfg, secrets)
+        return signing_keys(cfg, secrets)
     except DeliveryConfigError as exc:
         if secrets.secret_key:  # set but too short: that message says so
-            raise TokenError(str(exc)) from None
-        raise TokenError(
-            "DIGEST_SECRET_KEY is not set, so no confirmation link can be signed. Set it to the "
-            f"same value `digest serve` uses ({HOW_TO_SET}), or pass --confirmed if the person "
-            "has already agreed"
-        ) from None
-    return secret
+            raise
+        raise DeliveryConfigError(
+            f"{missing_key_message(cfg)}\nGive `digest serve` the same value; or pass "
+            "--confirmed if the person has already agreed"
+        ) from exc
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -183,8 +188,8 @@ def import_command(file: Path, confirmed: bool, config_path: Path | None) -> Non
     with _workflow(cfg, signs_links=not confirmed) as wf:
 
         def show(p: Problem) -> None:
-            err_console.print(f"{file}, line {p.line}: {p.reason}", markup=False,
-                              highlight=False, soft_wrap=True)
+            err_console.print(inert(f"{file}, line {p.line}: {p.reason}"), highlight=False,
+                              soft_wrap=True)  # the reason may quote the row
 
         report = import_csv(file, wf, confirmed=confirmed, on_problem=show)
     status = "active" if confirmed else "pending"
@@ -215,9 +220,10 @@ EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "confirmed_
 @config_option
 @handle_errors
 def export_command(status: str | None, config_path: Path | None) -> None:
-    """Write the list as CSV to standard output (it imports back as it is). A name that
-    starts like a spreadsheet formula (= + - @) gets an apostrophe in front, so a
-    spreadsheet shows it as text; importing takes it off again.
+    """Write the list as CSV to standard output (it imports back as it is). A cell (name
+    or address) that starts like a spreadsheet formula (= + - @, or their full-width forms)
+    gets an apostrophe in front, so a spreadsheet shows it as text; importing takes it off
+    again.
 
     \b
     Example:
@@ -229,9 +235,10 @@ def export_command(status: str | None, config_path: Path | None) -> None:
     writer.writerow(EXPORT_COLUMNS)
     with _workflow(cfg) as wf, wf.store.session() as s:
         for sub in repo.iter_subscribers(s, status=status):
-            writer.writerow([sub.email, to_cell(sub.name or ""), sub.status, sub.source,
-                             _iso(sub.created_at) or "", _iso(sub.confirmed_at) or "",
-                             _iso(sub.unsubscribed_at) or ""])
+            # every cell, addresses included: =cmd@example.com is a valid address
+            writer.writerow([to_cell(cell) for cell in (
+                sub.email, sub.name or "", sub.status, sub.source, _iso(sub.created_at) or "",
+                _iso(sub.confirmed_at) or "", _iso(sub.unsubscribed_at) or "")])
 
 
 def _as_json(sub: Subscriber) -> dict[str, Any]:
@@ -266,7 +273,8 @@ def list_command(status: str | None, as_json: bool, config_path: Path | None) ->
         n = 0
         for sub in subs:
             n += 1
-            name = f"  {sub.name}" if sub.name else ""
+            # names come from forms and CSV files: no control character reaches the terminal
+            name = f"  {visible_controls(sub.name)}" if sub.name else ""
             out.write(f"{sub.email:<40} {sub.status:<12} {_local(sub.created_at, cfg)}{name}\n")
         what = f"{status} subscribers" if status else "subscribers"
         out.write(f"{n} {what}\n" if n != 1 else f"1 {what[:-1]}\n")

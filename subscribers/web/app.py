@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import jinja2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -94,12 +95,14 @@ def create_app(
     clock: Clock = system_clock,
     backend: Backend | None = None,
     database_threads: int = DATABASE_THREADS,
+    subscribe_delay: float = pages.SUBSCRIBE_DELAY,
 ) -> Starlette:
     """The app ``digest serve`` runs. Raises ``TokenError`` (with how to set it) when
     DIGEST_SECRET_KEY is missing: links cannot be signed without it.
 
     ``database_threads``: how many requests work on the database at once
-    (``subscribers.web.database``)."""
+    (``subscribers.web.database``). ``subscribe_delay``: at most how many seconds the
+    work of ``POST /subscribe`` waits after the answer (``subscribers.web.pages``)."""
     if not secrets.secret_key:
         Tokens("")  # raises the TokenError that says how to set the key
     from subscribers import webhooks
@@ -128,6 +131,8 @@ def create_app(
                                            web.rate_limit_window_seconds, clock)
     state.stylesheet = _load_stylesheet(config)
     state.database_limiter = database_limiter(database_threads)
+    state.subscribe_delay = subscribe_delay
+    state.subscribe_backlog = anyio.Semaphore(pages.SUBSCRIBE_BACKLOG)
     return app
 
 
