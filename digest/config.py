@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from digest.config_values import check_addresses, check_subject
 from digest.errors import ConfigError
 
 DEFAULT_CONFIG = "digest.toml"
@@ -60,6 +61,7 @@ class SelectionConfig:
     max_per_section: int = 0
     min_articles: int = 1
     as_of: str | None = None  # a fixed as-of (ISO 8601) for demos; normally absent = now
+    parse_budget_seconds: float = 10.0  # reading one source stops after this (digest.feeds)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class WebConfig:
     rate_limit_window_seconds: int = 600
     soft_bounce_limit: int = 3
     form_version: str = "2026-11-subscribe-v1"
+    # The bundled sample only: without $DIGEST_SECRET_KEY, sign links with a development
+    # secret generated beside a SQLite database (digest.signing_secret); a real list sets the key
+    development_secret: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,7 @@ def _check_value(value: Any, tp: Any, *, path: str, key: str) -> Any:
     origin = getattr(tp, "__origin__", None)
     args = getattr(tp, "__args__", ())
     if args and type(None) in args and origin is not list:  # X | None
-        inner = [a for a in args if a is not type(None)][0]
+        inner = next(a for a in args if a is not type(None))
         return _check_value(value, inner, path=path, key=key)
     if origin is list:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -284,8 +289,8 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
     for key in ("name", "postal_address"):
         if not getattr(nl, key).strip():
             raise ConfigError("must not be empty", path=where, key=f"newsletter.{key}")
-    _check_subject(nl.subject, where)
-    _check_addresses(nl, where)
+    check_subject(nl.subject, where)
+    check_addresses(nl, where)
     sel: SelectionConfig | None = built.get("selection")
     if sel:
         for key in ("window_days", "latest_count", "min_articles"):
@@ -299,6 +304,9 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
             )
         if sel.max_per_section < 0:
             raise ConfigError("must be 0 (no cap) or more", path=where, key="selection.max_per_section")
+        if not sel.parse_budget_seconds > 0:
+            raise ConfigError(f"must be more than 0 seconds, got {sel.parse_budget_seconds}",
+                              path=where, key="selection.parse_budget_seconds")
     dl: DeliveryConfig | None = built.get("delivery")
     if dl and not 1 <= dl.batch_size <= 1000:
         raise ConfigError("must be between 1 and 1000", path=where, key="delivery.batch_size")
@@ -338,7 +346,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
     if sel and sel.as_of:
         try:
             cfg.fixed_as_of()
-        except Exception:
+        except Exception:  # noqa: BLE001 -- whatever the reason, the value is what is wrong
             raise ConfigError(
                 f"{sel.as_of!r} is not an ISO 8601 date-time (e.g. 2026-01-09T09:00)",
                 path=where,
@@ -351,37 +359,6 @@ MAX_WINDOW_DAYS = 366
 # zoneinfo knows these, but they are US standard time all year: "EST" in July is an hour off
 _NO_DST_ABBREVIATIONS = {"EST": "America/New_York", "MST": "America/Denver",
                          "HST": "Pacific/Honolulu"}
-
-_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+$")
-
-
-def _check_addresses(nl: NewsletterConfig, where: str) -> None:
-    """Addresses look like addresses and URLs are http(s): typos fail here, not mid-send."""
-    emails = [("newsletter.from_email", nl.from_email), ("newsletter.reply_to", nl.reply_to)]
-    emails += [("newsletter.editors", e) for e in nl.editors]
-    for key, value in emails:
-        if value is not None and not _EMAIL.match(value.strip()):
-            raise ConfigError(f"{value!r} is not an email address", path=where, key=key)
-    for key, value in (("newsletter.site_url", nl.site_url), ("newsletter.public_url", nl.public_url)):
-        scheme, _, rest = value.partition("://")
-        if scheme.lower() not in ("http", "https") or not rest.strip("/"):
-            raise ConfigError(
-                f"must be an http(s) URL such as 'https://example.com', got {value!r}",
-                path=where,
-                key=key,
-            )
-
-
-def _check_subject(subject: str, where: str) -> None:
-    try:
-        subject.format(lead_title="", name="", date="", issue="")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(
-            f"bad placeholder {exc} (fields: lead_title, name, date, issue)",
-            path=where,
-            key="newsletter.subject",
-        ) from None
-
 
 def _absolutize_source(src: SourceConfig, base: Path, where: str, i: int) -> SourceConfig:
     if not src.name.strip():  # warnings and problems name the source by it
@@ -420,8 +397,10 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
     return Path(env) if env else Path(DEFAULT_CONFIG)
 
 
-def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
-    """Read and validate the config file (``--config``, ``$DIGEST_CONFIG`` or ./digest.toml)."""
+def load_config(explicit: str | os.PathLike[str] | None = None, *, strict: bool = True) -> Config:
+    """Read and validate the config file (``--config``, ``$DIGEST_CONFIG`` or ./digest.toml).
+    ``strict``: also the delivery backend and its settings (digest.config_checks);
+    ``digest check`` loads without, to report every problem rather than the first."""
     path = config_path(explicit)
     try:
         raw = path.read_bytes()
@@ -437,7 +416,12 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError("is not UTF-8 text", path=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"is not valid TOML: {exc}", path=str(path)) from None
-    return parse_config(data, path=path.resolve())
+    cfg = parse_config(data, path=path.resolve())
+    if strict:  # lazily: the backends it consults import this module
+        from digest.config_checks import check_delivery
+
+        check_delivery(cfg)
+    return cfg
 
 
 @dataclass(frozen=True)
@@ -448,6 +432,8 @@ class Secrets:
     sendgrid_api_key: str | None
     sendgrid_api_host: str | None
     smtp_password: str | None
+    # $DIGEST_SECRET_KEY_PREVIOUS: older keys that still verify links already sent (never sign)
+    previous_secret_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Secrets:
@@ -457,4 +443,7 @@ class Secrets:
             sendgrid_api_key=env.get("SENDGRID_API_KEY") or None,
             sendgrid_api_host=env.get("SENDGRID_API_HOST") or None,
             smtp_password=env.get("DIGEST_SMTP_PASSWORD") or None,
+            previous_secret_keys=tuple(
+                k.strip() for k in env.get("DIGEST_SECRET_KEY_PREVIOUS", "").split(",") if k.strip()
+            ),
         )

@@ -153,10 +153,13 @@ def test_pin_drop_note_show_up_in_preview(tmp_path: Path) -> None:
 def test_controls_for_another_week_and_a_pin_outside_the_window(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     c = ("--config", str(config))
-    later = run("pin", f"{SITE}/newest-story", "--as-of", "2026-11-27", *c)
+    # outside the issue's window: refused, unless forced (then preview warns)
+    refused = run("pin", f"{SITE}/newest-story", "--as-of", "2026-11-27", *c)
+    assert refused.exit_code == 1 and "outside the window of issue 2026-W48" in refused.output
+    later = run("pin", f"{SITE}/newest-story", "--as-of", "2026-11-27", "--force", *c)
     assert later.output.strip() == f"2026-W48: pinned {SITE}/newest-story as the lead"
     assert preview_data(config)["lead"]["reason"] == "newest in Featured"
-    run("pin", f"{SITE}/last-month", *c)
+    assert run("pin", f"{SITE}/last-month", "--force", *c).exit_code == 0
     data = preview_data(config)
     assert data["lead"]["url"] == f"{SITE}/featured-story"
     assert any(f"{SITE}/last-month" in w and "outside the window" in w for w in data["warnings"])
@@ -217,7 +220,7 @@ def test_collect_lists_the_window(tmp_path: Path) -> None:
     table = run("collect", "--config", str(config))
     assert table.exit_code == 0, table.output
     assert "Newest Story" in table.output and "Last Month" not in table.output
-    assert "1 more article(s) in the feeds fall outside the window" in table.output
+    assert "1 more article in the feeds falls outside the window" in table.output
     result = run("collect", "--config", str(config), "--json")
     data = json.loads(result.stdout)
     assert [a["url"].rsplit("/", 1)[1] for a in data["articles"]] == [

@@ -24,6 +24,8 @@ from typing import Any, ClassVar
 import idna
 
 from digest.config import Config, Secrets
+from digest.errors import DeliveryError
+from digest.safetext import header_value
 
 
 @dataclass(slots=True)  # not frozen: a million of these are made per send, cheaply
@@ -32,6 +34,12 @@ class Recipient:
     name: str | None = None
     substitutions: dict[str, str] = field(default_factory=dict)  # placeholder -> value
     headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe, …
+
+    def __post_init__(self) -> None:
+        # names come from sign-up forms and CSV files: cleaned here, where every backend
+        # gets them (SendGrid's batch path, which skips Recipient, calls header_value too)
+        if self.name and not self.name.isprintable():
+            self.name = header_value(self.name)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,13 @@ class Message:
     categories: tuple[str, ...] = ()
     custom_args: dict[str, str] = field(default_factory=dict)  # e.g. {"issue": "2026-W02"}
     headers: dict[str, str] = field(default_factory=dict)  # the same for every recipient
+
+    def __post_init__(self) -> None:
+        # the subject carries a feed's title: no control character reaches any backend
+        for name in ("subject", "from_name"):
+            value = getattr(self, name)
+            if value and not value.isprintable():
+                object.__setattr__(self, name, header_value(value))
 
 
 HEADER_POLICY = _default_policy.clone(max_line_length=998)
@@ -113,6 +128,13 @@ class BatchResult:
     # addresses the transport refused one by one (SMTP 5xx on RCPT); the rest went out
     rejected: tuple[str, ...] = ()
     attempts: int = 1  # requests it took (retries included)
+    # per-recipient transports (SMTP): addresses whose message went out but whose answer was
+    # lost (perhaps delivered: never sent again without delivery.resend_in_flight), and why
+    in_doubt: tuple[str, ...] = ()
+    in_doubt_reason: str = ""
+    # the batch ended early (``stopped_by``): these addresses were never sent; the rest were
+    unsent: tuple[str, ...] = ()
+    stopped_by: DeliveryError | None = None
 
 
 class Backend(ABC):

@@ -20,9 +20,21 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from digest.cli import db, pipeline, schedule, send, serve, status, subscribers
+    from digest.cli import (
+        check,
+        db,
+        editorial,
+        keys,
+        pipeline,
+        schedule,
+        send,
+        serve,
+        status,
+        subscribers,
+    )
 
-    for module in (pipeline, send, serve, schedule, status, subscribers, db):
+    for module in (pipeline, editorial, send, serve, schedule, status, subscribers, db, keys,
+                   check):
         module.register(cli)
 
 

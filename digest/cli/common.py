@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from digest.clock import Clock, parse_as_of, system_clock
 from digest.config import Config, load_config
 from digest.errors import DigestError
+from digest.safetext import visible_controls
 
 if TYPE_CHECKING:
     from subscribers.db import Store
@@ -51,12 +52,26 @@ def as_of_option(f: F) -> F:
     )(f)
 
 
+def coming_as_of_option(f: F) -> F:
+    """--as-of for the commands that default to the coming issue (digest.cli.target)."""
+    return click.option(
+        "--as-of",
+        "as_of",
+        default=None,
+        metavar="T",
+        help="ISO 8601 date-time of the issue (default: the coming issue, the one the "
+        "scheduler sends next, built for its send time); without an offset it is read in "
+        "the newsletter's time zone. An issue key such as 2026-W47 means that week's "
+        "issue, at its scheduled time (schedule.cron).",
+    )(f)
+
+
 def clock_from_env() -> Clock:
     """`$DIGEST_NOW` (ISO 8601 with offset) fixes "now" for scripted runs and tests."""
     fixed = os.environ.get("DIGEST_NOW")
     if not fixed:
         return system_clock
-    moment = datetime.fromisoformat(fixed.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(fixed)  # Python 3.11 reads a trailing Z too
     if moment.tzinfo is None:
         raise click.UsageError("DIGEST_NOW needs an offset, e.g. 2026-01-09T09:00:00+00:00")
     return lambda: moment
@@ -82,8 +97,22 @@ def _scheduled_in(cfg: Config, start: datetime, end: datetime) -> datetime | Non
     return fire if fire is not None and fire < end else None
 
 
-def load(config_path: Path | None) -> Config:
-    return load_config(config_path)
+def inert(text: object, style: str = "") -> Text:
+    """Feed or subscriber text for the terminal: never read as rich markup, and every
+    control character shown as a visible escape (``\\x1b``), so a title cannot retitle
+    the window or clear the screen."""
+    return Text(visible_controls(str(text)), style=style)
+
+
+def load(config_path: Path | None, *, needs_feeds: bool = False) -> Config:
+    """The config, checked as the file is loaded (digest.config_checks). ``needs_feeds``:
+    the command reads the sources, so a local feed path must name an existing file."""
+    cfg = load_config(config_path)
+    if needs_feeds:
+        from digest.config_checks import check_local_feeds
+
+        check_local_feeds(cfg)
+    return cfg
 
 
 @contextmanager
@@ -106,7 +135,9 @@ def handle_errors(f: F) -> F:
         try:
             return f(*args, **kwargs)
         except DigestError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
+            # messages quote feed text (titles, problems): shown inert, never as markup
+            err_console.print(Text.assemble(("error:", "bold red"), " ", inert(exc)),
+                              soft_wrap=True)
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]

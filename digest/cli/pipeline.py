@@ -1,4 +1,4 @@
-"""`digest init`, `collect`, `preview`, and the editor's `pin`, `drop`, `note`."""
+"""`digest init`, `collect`, `preview` (the editor's `pin`, `drop`, `note`: editorial.py)."""
 
 from __future__ import annotations
 
@@ -14,23 +14,24 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from digest import editor
 from digest.cli.common import (
-    as_of_option,
     clock_from_env,
+    coming_as_of_option,
     config_option,
     console,
     err_console,
     handle_errors,
+    inert,
     load,
     opened_store,
-    resolve_as_of,
 )
-from digest.clock import issue_key, window_for
+from digest.cli.target import frozen_note, heading, resolve_target
+from digest.clock import Window, window_for
 from digest.config import DEFAULT_CONFIG, Config
 from digest.errors import DigestError, UsageError
 from digest.models import Article
 from digest.pipeline import BuiltIssue, build_issue, preview_json
+from digest.wording import plural
 
 
 def starter_config() -> str:
@@ -51,7 +52,7 @@ def _moment(dt: datetime, cfg: Config) -> str:
 
 def _print_warnings(warnings: list[str]) -> None:
     for w in warnings:
-        console.print(Text.assemble(("warning: ", "yellow"), w), soft_wrap=True)
+        console.print(Text.assemble(("warning: ", "yellow"), inert(w)), soft_wrap=True)
 
 
 # --- init -----------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def _article_json(art: Article, cfg: Config) -> dict[str, Any]:
 
 @click.command("collect")
 @config_option
-@as_of_option
+@coming_as_of_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
 @handle_errors
 def collect_cmd(config_path: Path | None, as_of: str | None, as_json: bool) -> None:
@@ -131,13 +132,15 @@ def collect_cmd(config_path: Path | None, as_of: str | None, as_json: bool) -> N
     """
     from digest.collect import collect
 
-    cfg = load(config_path)
-    moment = resolve_as_of(cfg, as_of)
+    cfg = load(config_path, needs_feeds=True)
+    clock = clock_from_env()
     tz = cfg.newsletter.tz
+    with opened_store(cfg) as store:
+        target = resolve_target(cfg, store, as_of, clock)
+        collection = collect(cfg, store=store, clock=clock)
+    moment = target.as_of
     window = window_for(moment, cfg.selection.window_days, tz)
     start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
-    with opened_store(cfg) as store:
-        collection = collect(cfg, store=store, clock=clock_from_env())
     articles = sorted(
         (a for a in collection.articles if start < a.published.astimezone(UTC) <= end),
         key=lambda a: (-a.published.timestamp(), a.url),
@@ -147,7 +150,7 @@ def collect_cmd(config_path: Path | None, as_of: str | None, as_json: bool) -> N
     warnings += collection.warnings
     if as_json:
         obj = {
-            "issue": issue_key(moment, tz),
+            "issue": target.key,
             "as_of": moment.astimezone(tz).isoformat(),
             "window_start": window.start.isoformat(),
             "window_end": window.end.isoformat(),
@@ -158,28 +161,34 @@ def collect_cmd(config_path: Path | None, as_of: str | None, as_json: bool) -> N
         }
         click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
         return
-    table = Table(
-        title=f"{len(articles)} articles from {_moment(window.start, cfg)} to {_moment(window.end, cfg)}",
-        title_justify="left",
-    )
+    line = heading(target, cfg, clock())
+    if line:
+        console.print(line, markup=False, soft_wrap=True)
+    _print_collected(articles, window, outside, cfg)
+    _print_warnings(warnings)
+
+
+def _print_collected(articles: list[Article], window: Window, outside: int, cfg: Config) -> None:
+    span = f"from {_moment(window.start, cfg)} to {_moment(window.end, cfg)}"
+    table = Table(title=Text(f"{plural(len(articles), 'article')} {span}"), title_justify="left")
     for col in ("Published", "Section", "Title", "Source"):
         table.add_column(col)
     for art in articles:
-        local = art.published.astimezone(tz)
+        local = art.published.astimezone(cfg.newsletter.tz)
         table.add_row(
             f"{local:%a} {local.day} {local:%b %H:%M}",
-            Text(art.section or "—"),
-            Text(f"{art.title}\n{art.url}"),
-            Text(art.source),
+            inert(art.section or "—"),
+            Text.assemble(inert(art.title), "\n", inert(art.url)),
+            inert(art.source),
         )
     _wide().print(table)
     if outside:
+        verb = "falls" if outside == 1 else "fall"
         console.print(
-            f"{outside} more article(s) in the feeds fall outside the window.",
+            f"{plural(outside, 'more article')} in the feeds {verb} outside the window.",
             markup=False,
             soft_wrap=True,
         )
-    _print_warnings(warnings)
 
 
 # --- preview ------------------------------------------------------------------------
@@ -208,7 +217,7 @@ def _print_preview(built: BuiltIssue, cfg: Config, written: list[Path]) -> None:
     issue = built.issue
     console.print(
         Text.assemble(
-            (cfg.newsletter.name, "bold"),
+            inert(cfg.newsletter.name, "bold"),
             f" · issue {issue.key} · as of {_moment(issue.as_of, cfg)}",
         )
     )
@@ -218,11 +227,11 @@ def _print_preview(built: BuiltIssue, cfg: Config, written: list[Path]) -> None:
         soft_wrap=True,
     )
     if built.rendered is not None:
-        console.print(Text.assemble(("subject: ", "bold"), built.rendered.subject))
+        console.print(Text.assemble(("subject: ", "bold"), inert(built.rendered.subject)))
     if issue.note:
-        console.print(Text.assemble(("editor's note: ", "bold"), issue.note))
+        console.print(Text.assemble(("editor's note: ", "bold"), inert(issue.note)))
     if issue.skipped:
-        console.print(Text.assemble(("skipped: ", "bold yellow"), issue.skip_reason or ""))
+        console.print(Text.assemble(("skipped: ", "bold yellow"), inert(issue.skip_reason or "")))
     else:
         table = Table(title_justify="left")
         for col in ("Role", "Title", "Section", "Published", "Reason"):
@@ -231,10 +240,10 @@ def _print_preview(built: BuiltIssue, cfg: Config, written: list[Path]) -> None:
             local = pick.article.published.astimezone(cfg.newsletter.tz)
             table.add_row(
                 pick.role,
-                Text(pick.article.title),
-                Text(pick.article.section or "—"),
+                inert(pick.article.title),
+                inert(pick.article.section or "—"),
                 f"{local:%a} {local.day} {local:%b %H:%M}",
-                Text(pick.reason),
+                inert(pick.reason),
             )
         _wide().print(table)
     left = [
@@ -245,7 +254,7 @@ def _print_preview(built: BuiltIssue, cfg: Config, written: list[Path]) -> None:
     if left:
         console.print(f"left out ({len(left)}):", markup=False, soft_wrap=True)
         for art, reason in left:
-            console.print(Text.assemble("  ", art.title, (f"  ({reason})", "dim")))
+            console.print(Text.assemble("  ", inert(art.title), inert(f"  ({reason})", "dim")))
     _print_warnings(built.warnings)
     for path in written:
         console.print(f"wrote {path}", markup=False, soft_wrap=True)
@@ -253,7 +262,7 @@ def _print_preview(built: BuiltIssue, cfg: Config, written: list[Path]) -> None:
 
 @click.command("preview")
 @config_option
-@as_of_option
+@coming_as_of_option
 @click.option(
     "--out",
     "out_dir",
@@ -287,33 +296,22 @@ def preview_cmd(
         digest preview --as-of 2026-11-20T09:00 --json
         digest preview --to editor@statecraft.example
     """
-    cfg = load(config_path)
+    cfg = load(config_path, needs_feeds=True)
     recipients = _recipients(to)
-    moment = resolve_as_of(cfg, as_of)
+    clock = clock_from_env()
     with opened_store(cfg) as store:
-        built = build_issue(cfg, store=store, as_of=moment, clock=clock_from_env())
-    written: list[Path] = []
-    if built.rendered is not None:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            for name, body in (
-                ("issue.html", built.rendered.html),
-                ("issue.txt", built.rendered.text),
-            ):
-                path = out_dir / name
-                path.write_bytes(body.encode("utf-8"))
-                written.append(path)
-        except OSError as exc:
-            raise DigestError(f"cannot write the preview into {out_dir}: {exc.strerror}") from None
-    if built.rendered is None:
-        stale = [p for p in (out_dir / "issue.html", out_dir / "issue.txt") if p.exists()]
-        note = "no preview files written: the issue is skipped"
-        if stale:
-            note += f" ({', '.join(map(str, stale))} are from an earlier preview)"
-        (err_console if as_json else console).print(note, markup=False, soft_wrap=True)
+        target = resolve_target(cfg, store, as_of, clock)
+        built = build_issue(cfg, store=store, as_of=target.as_of, clock=clock)
+        notes = [n for n in (heading(target, cfg, clock()), frozen_note(target, cfg, store)) if n]
+    out = err_console if as_json else console  # with --json, stdout carries the JSON only
+    for line in notes:
+        out.print(line, markup=False, soft_wrap=True)
+    written = _write_files(built, out_dir, quiet=as_json)
     if as_json:
-        click.echo(json.dumps(preview_json(built), ensure_ascii=False, indent=2))
-        for path in written:  # stdout carries the JSON only
+        data = preview_json(built)
+        data["sends_at"] = target.sends_at.isoformat() if target.sends_at else None
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        for path in written:
             err_console.print(f"wrote {path}", markup=False, soft_wrap=True)
     else:
         _print_preview(built, cfg, written)
@@ -325,6 +323,27 @@ def preview_cmd(
             )
     if recipients:
         _send_test(cfg, built, recipients, quiet=as_json)
+
+
+def _write_files(built: BuiltIssue, out_dir: Path, *, quiet: bool) -> list[Path]:
+    """OUT/issue.html and OUT/issue.txt; a skipped issue writes none, and says so."""
+    written: list[Path] = []
+    if built.rendered is None:
+        stale = [p for p in (out_dir / "issue.html", out_dir / "issue.txt") if p.exists()]
+        note = "no preview files written: the issue is skipped"
+        if stale:
+            note += f" ({', '.join(map(str, stale))} are from an earlier preview)"
+        (err_console if quiet else console).print(note, markup=False, soft_wrap=True)
+        return written
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, body in (("issue.html", built.rendered.html), ("issue.txt", built.rendered.text)):
+            path = out_dir / name
+            path.write_bytes(body.encode("utf-8"))
+            written.append(path)
+    except OSError as exc:
+        raise DigestError(f"cannot write the preview into {out_dir}: {exc.strerror}") from None
+    return written
 
 
 def _send_test(cfg: Config, built: BuiltIssue, recipients: list[str], *, quiet: bool) -> None:
@@ -344,119 +363,8 @@ def _send_test(cfg: Config, built: BuiltIssue, recipients: list[str], *, quiet: 
     )
 
 
-# --- the editor's controls -----------------------------------------------------------
-
-
-def _key(cfg: Config, as_of: str | None) -> str:
-    return issue_key(resolve_as_of(cfg, as_of), cfg.newsletter.tz)
-
-
-@click.command("pin")
-@click.argument("url", required=False)
-@config_option
-@as_of_option
-@click.option("--clear", is_flag=True, help="Remove the pin.")
-@handle_errors
-def pin_cmd(url: str | None, config_path: Path | None, as_of: str | None, clear: bool) -> None:
-    """Make URL the lead of the coming issue (or --as-of T's issue).
-
-    Without URL, shows the current pin. If the pinned article is not in the
-    issue's window, preview warns and the lead is chosen as usual.
-
-    \b
-    Example:
-        digest pin https://statecraft.example/europe/2026/11/19/eu-china-ev-truce
-        digest pin --clear
-    """
-    cfg = load(config_path)
-    key = _key(cfg, as_of)
-    with opened_store(cfg) as store:
-        if clear:
-            old = editor.clear_pin(store, key)
-            msg = f"{key}: pin removed (was {old})" if old else f"{key}: there was no pin"
-        elif url:
-            old = editor.set_pin(store, key, url, clock=clock_from_env())
-            new = editor.canonical_url(url)
-            msg = f"{key}: pinned {new} as the lead" + (
-                f" (replacing {old})" if old and old != new else ""
-            )
-        else:
-            pin = editor.get_controls(store, key).pin
-            msg = (
-                f"{key}: pinned {pin}" if pin else f"{key}: no pin; the lead is chosen by the rules"
-            )
-    console.print(msg, markup=False, soft_wrap=True)
-
-
-@click.command("drop")
-@click.argument("url", required=False)
-@config_option
-@as_of_option
-@click.option("--clear", is_flag=True, help="Put URL back (without URL: every drop).")
-@handle_errors
-def drop_cmd(url: str | None, config_path: Path | None, as_of: str | None, clear: bool) -> None:
-    """Leave URL out of the coming issue (or --as-of T's issue).
-
-    Without URL, lists the drops. `--clear URL` puts one article back;
-    `--clear` alone puts back every dropped article.
-
-    \b
-    Example:
-        digest drop https://statecraft.example/opinion/2026/11/18/a-column
-        digest drop --clear
-    """
-    cfg = load(config_path)
-    key = _key(cfg, as_of)
-    with opened_store(cfg) as store:
-        if clear:
-            restored = editor.clear_drop(store, key, url)
-            if restored:
-                msg = f"{key}: put back {', '.join(restored)}"
-            else:
-                msg = f"{key}: {'that article was not dropped' if url else 'there were no drops'}"
-        elif url:
-            added = editor.add_drop(store, key, url, clock=clock_from_env())
-            canon = editor.canonical_url(url)
-            msg = f"{key}: dropped {canon}" if added else f"{key}: {canon} was already dropped"
-        else:
-            drops = sorted(editor.get_controls(store, key).drops)
-            msg = f"{key}: dropped " + ", ".join(drops) if drops else f"{key}: no drops"
-    console.print(msg, markup=False, soft_wrap=True)
-
-
-@click.command("note")
-@click.argument("text", required=False)
-@config_option
-@as_of_option
-@click.option("--clear", is_flag=True, help="Remove the note.")
-@handle_errors
-def note_cmd(text: str | None, config_path: Path | None, as_of: str | None, clear: bool) -> None:
-    """Add a short editor's note under the masthead of the coming issue.
-
-    Without TEXT, shows the current note. Setting a note replaces the old one.
-
-    \b
-    Example:
-        digest note "No issue next week: we're off for Thanksgiving."
-        digest note --clear
-    """
-    cfg = load(config_path)
-    key = _key(cfg, as_of)
-    with opened_store(cfg) as store:
-        if clear:
-            old = editor.clear_note(store, key)
-            msg = f"{key}: note removed (was {old!r})" if old else f"{key}: there was no note"
-        elif text is not None:
-            old = editor.set_note(store, key, text, clock=clock_from_env())
-            new = editor.get_controls(store, key).note
-            msg = f"{key}: note set to {new!r}" + (f" (replacing {old!r})" if old else "")
-        else:
-            note = editor.get_controls(store, key).note
-            msg = f"{key}: note {note!r}" if note else f"{key}: no note"
-    console.print(msg, markup=False, soft_wrap=True)
-
-
 def register(cli: click.Group) -> None:
     """Add this module's commands to the ``digest`` group."""
-    for command in (init_cmd, collect_cmd, preview_cmd, pin_cmd, drop_cmd, note_cmd):
+    # pin, drop and note live in digest.cli.editorial
+    for command in (init_cmd, collect_cmd, preview_cmd):
         cli.add_command(command)

@@ -47,7 +47,7 @@ def schedule_cmd(config_path: Path | None, next_count: int | None, log_format: s
         digest schedule --next 3 --config digest.toml
         digest schedule --config digest.toml --log-format json
     """
-    cfg = load(config_path)
+    cfg = load(config_path, needs_feeds=next_count is None)  # --next only prints times
     plan = RunPlan.from_config(cfg)
     clock = clock_from_env()
     if next_count is not None:
