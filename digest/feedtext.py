@@ -17,6 +17,7 @@ import nh3
 
 from digest.feedlimits import MAX_LINE, MAX_TEXT, limit_html
 from digest.models import Article, Image
+from digest.safetext import xml_safe
 
 # Tags kept by the first, sanitizing pass: only the ones whose boundaries we
 # turn into paragraph breaks or spaces. Everything else is unwrapped (its text
@@ -209,24 +210,7 @@ def is_web_url(url: str) -> bool:
             and not any(c.isspace() or c in "<>\"\\" for c in host))
 
 
-# --- characters XML cannot carry --------------------------------------------------------
-
-# Not allowed in XML 1.0 (C0 controls but tab, LF and CR; lone surrogates; U+FFFE, U+FFFF),
-# plus DEL, the C1 controls and the other Unicode non-characters, which XML discourages:
-# one of them in a title made the issue's MJML unreadable and stopped the whole issue, and
-# ESC or U+009B in a terminal starts an escape sequence. No text a reader needs is lost.
-_NOT_XML = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
-    + "".join(f"\\U{plane:04x}fffe\\U{plane:04x}ffff" for plane in range(1, 17))
-    + "]"
-)
-
-
-def xml_safe(text: str) -> str:
-    """``text`` without the characters above (the common case costs one scan in C)."""
-    if text.isprintable():  # printable text has none of them (and most feed text is)
-        return text
-    return _NOT_XML.sub("", text)
+# --- characters XML cannot carry: digest.safetext.xml_safe, applied to every field ------------
 
 
 def _safe_value(value: Any) -> Any:

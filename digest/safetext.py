@@ -44,3 +44,28 @@ def header_value(text: str) -> str:
     if text.isprintable():  # the common case, checked in C: nothing to do
         return text
     return _CONTROLS.sub("", _HEADER_SPACE.sub(" ", text)).strip()
+
+
+# Not allowed in XML 1.0 (C0 controls but tab, LF and CR; lone surrogates; U+FFFE, U+FFFF),
+# plus DEL, the C1 controls and the other Unicode non-characters, which XML discourages:
+# one of them in a title made the issue's MJML unreadable and stopped the whole issue, and
+# ESC or U+009B in a terminal starts an escape sequence. No text a reader needs is lost.
+_NOT_XML = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+    + "".join(f"\\U{plane:04x}fffe\\U{plane:04x}ffff" for plane in range(1, 17))
+    + "]"
+)
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters above (the common case costs one scan in C)."""
+    if text.isprintable():  # printable text has none of them (and most feed text is)
+        return text
+    return _NOT_XML.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """A name or label someone typed or imported, fit for every place it goes (pages, MJML,
+    mail headers, terminals): whitespace runs collapsed to one space, and nothing XML cannot
+    carry (NUL, ESC, …: a NUL also cannot be stored in PostgreSQL text)."""
+    return xml_safe(" ".join(text.split()))

@@ -17,7 +17,6 @@ import csv
 import io
 import logging
 import secrets as pysecrets
-import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -85,7 +84,7 @@ def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
                 problems.append(Problem(line, "the row has no email column"))
                 continue
             name = values[name_at].strip() if name_at is not None and name_at < len(values) else ""
-            yield Row(line, from_cell(values[email_at].strip()), _printable(from_cell(name)) or None)
+            yield Row(line, from_cell(values[email_at].strip()), from_cell(name) or None)
 
 
 def _open(path: Path) -> io.TextIOWrapper:
@@ -117,13 +116,6 @@ def _columns(path: Path, first: str, delimiter: str) -> tuple[int, int | None]:
         raise UsageError(f"{path}, line 1: the header has no 'email' column (found {found}); "
                          f"the first row must name the columns, e.g. email,name")
     return known.index("email"), known.index("name") if "name" in known else None
-
-
-def _printable(name: str) -> str:
-    """``name`` without control characters (ESC sequences retitle a terminal or clear it;
-    NUL and ESC have no place in a To: header). Line breaks and tabs stay:
-    ``repository.clean_name`` makes every run of whitespace one space."""
-    return "".join(c for c in name if c.isspace() or unicodedata.category(c) != "Cc")
 
 
 # column names other tools export (Mailchimp: "Email Address"; Excel: "E-mail")

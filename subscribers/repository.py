@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, insert, selec
 from sqlalchemy.orm import Session
 
 from digest.errors import UsageError
+from digest.safetext import one_line
 from subscribers.db import Store
 from subscribers.models import (
     CONSENT_KINDS,
@@ -87,8 +88,8 @@ def email_hash(address: str) -> str:
 def clean_name(name: str | None) -> str | None:
     if name is None:
         return None
-    cleaned = " ".join(name.split())
-    return cleaned[:MAX_NAME_LENGTH] or None
+    cleaned = one_line(name)  # a NUL or ESC would break the confirmation email and headers
+    return cleaned[:MAX_NAME_LENGTH].strip() or None
 
 
 # --- reading ---------------------------------------------------------------------

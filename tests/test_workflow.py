@@ -322,3 +322,21 @@ def test_unsubscribe_leaves_bounced_and_complained_as_they_are(
         target = wf.unsubscribe(token, one_click=True)
         assert target is not None and target.status == st
         assert status(store, f"{st}@example.com") == st
+
+
+@pytest.mark.parametrize("name", ["Ada\x00 Lovelace", "Ada\x1b]0;pwned\x07 Lovelace", "Ada\ufffe\ud800 Lovelace"])
+def test_a_name_with_control_characters_still_gets_its_confirmation(
+    tmp_path: Path, store: Store, clock: FakeClock, outbox: Path, name: str
+) -> None:
+    """A NUL or ESC in a name (typed in the form, or from a CSV) once broke the confirmation
+    email's MJML, and a NUL could not even be stored on PostgreSQL."""
+    wf = make_workflow(tmp_path, store, clock)
+    result = wf.subscribe("ada@example.com", name=name, source="form")
+    assert result.outcome == "new"
+    [msg] = outbox_messages(outbox)
+    assert "confirm" in msg["Subject"].lower()
+    assert "Ada" in msg["To"] and str(msg["To"]).isprintable()
+    with store.session() as s:
+        sub = repo.get_by_email(s, "ada@example.com")
+        assert sub is not None and sub.name is not None
+        assert sub.name.isprintable() and sub.name.startswith("Ada") and sub.name.endswith("Lovelace")
