@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from subscribers import repository as repo
 from subscribers.importer import Problem, Row, read_rows
 
 
@@ -87,9 +88,10 @@ def test_quoted_fields_on_one_line_are_untouched(tmp_path: Path) -> None:
 
 def test_control_characters_never_reach_a_name(tmp_path: Path) -> None:
     """A name printed by `subscribers list` or put in a To: header must not carry escape
-    sequences (they retitle the terminal, clear the screen)."""
+    sequences (they retitle the terminal, clear the screen): the name is cleaned where every
+    name is stored, ``repository.clean_name``."""
     rows, _ = read(tmp_path, "email,name\na@example.com,Ann\x1b]0;owned\x07 \x1b[2JSmith\x00\x9b\n")
-    assert rows[0].name == "Ann]0;owned [2JSmith"
+    assert repo.clean_name(rows[0].name) == "Ann]0;owned [2JSmith"
 
 
 def test_a_neutralised_address_reads_back(tmp_path: Path) -> None:
