@@ -115,12 +115,22 @@ def test_subscribers_list_prints_names_inert(tmp_path: Path) -> None:
     added = _run("subscribers", "add", "eve@example.com", "--name", "Eve\x1b]0;pwned\x07",
                  "--confirmed", "--config", str(config), env=env)
     assert added.exit_code == 0, added.output
+    rows = json.loads(_run("subscribers", "list", "--json", "--config", str(config), env=env).stdout)
+    assert rows[0]["name"] == "Eve]0;pwned"  # cleaned where names are stored
+    # a name stored with its controls (by an older digest) is still printed inert
+    from sqlalchemy import update
+
+    from digest.store import open_store
+    from digest.store.tables import Subscriber
+
+    store = open_store(f"sqlite:///{tmp_path / 'digest.db'}")
+    with store.session() as s:
+        s.execute(update(Subscriber).values(name="Eve\x1b]0;pwned\x07"))
+    store.dispose()
     listed = _run("subscribers", "list", "--config", str(config), env=env)
     assert listed.exit_code == 0, listed.output
     _no_raw_controls(listed.output)
     assert "Eve\\x1b]0;pwned\\x07" in listed.output
-    rows = json.loads(_run("subscribers", "list", "--json", "--config", str(config), env=env).stdout)
-    assert rows[0]["name"] == "Eve\x1b]0;pwned\x07"  # the data itself is kept
 
 
 # --- header values -----------------------------------------------------------------------
@@ -240,8 +250,8 @@ def test_collect_counts_read_as_english(tmp_path: Path) -> None:
 def test_issues_list_and_show_print_subjects_inert(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from subscribers.db import open_store
-    from subscribers.models import IssueRecord
+    from digest.store.database import open_store
+    from digest.store.tables import IssueRecord
 
     config = write_config(tmp_path)
     store = open_store(f"sqlite:///{tmp_path / 'digest.db'}")
