@@ -64,7 +64,7 @@ def run(
         import digest.send  # noqa: F401
     except ImportError as exc:
         return [unmeasured("send", "send", "s", f"the send path is not available: {exc}")]
-    from subscribers.db import open_store
+    from digest.store.database import open_store
 
     workdir.mkdir(parents=True, exist_ok=True)
     figures: list[Figure] = []

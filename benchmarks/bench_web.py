@@ -165,14 +165,14 @@ def run(
     list_size = 2_000 if quick else 50_000
     try:
         import subscribers.web.app  # noqa: F401
-        from subscribers.tokens import Tokens
+        from digest.tokens import Tokens
     except ImportError as exc:
         return [
             unmeasured(
                 "web", "web", "req/s", f"the web app is not available: {exc}", ">= 500 req/s"
             )
         ]
-    from subscribers.db import open_store
+    from digest.store.database import open_store
 
     workdir.mkdir(parents=True, exist_ok=True)
     figures: list[Figure] = []

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from subscribers.db import Store
+from digest.store.database import Store
 
 AT = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 CHUNK = 250_000
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m benchmarks.datagen DATABASE_URL COUNT``: a list to try things on."""
     import argparse
 
-    from subscribers.db import open_store
+    from digest.store.database import open_store
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.datagen",

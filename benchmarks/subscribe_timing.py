@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def populate(db_url: str, per_state: int) -> dict[str, list[str]]:
     """Put the addresses of every state but "new" on the list; return every address."""
     from subscribers import repository as repo
-    from subscribers.db import open_store
+    from digest.store.database import open_store
 
     count = per_state + WARMUP
     addresses = {s: [f"{s}-{i}@timing.example" for i in range(count)] for s in STATES}
@@ -123,7 +123,7 @@ def verify(db_url: str, addresses: dict[str, list[str]], sink: str, timeout: flo
     pending and unsubscribed address (none for the active ones)."""
     from sqlalchemy import text
 
-    from subscribers.db import open_store
+    from digest.store.database import open_store
 
     expected = sum(len(addresses[s]) for s in ("new", "pending", "unsubscribed"))
     deadline = time.monotonic() + timeout

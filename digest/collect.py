@@ -32,13 +32,13 @@ from digest import USER_AGENT
 from digest.clock import Clock, system_clock
 from digest.config import Config, SourceConfig
 from digest.errors import CollectError
-from digest.feedcache import CachedFeed
-from digest.feedcache import load as load_cache
-from digest.feedcache import save as save_cache
 from digest.feeds import FeedProblem, ParsedFeed, parse_feed
 from digest.feedtext import canonical_url
 from digest.models import Article, Collection, SourceProblem
-from subscribers.db import Store
+from digest.store.database import Store
+from digest.store.feedcache import CachedFeed
+from digest.store.feedcache import load as load_cache
+from digest.store.feedcache import save as save_cache
 
 __all__ = ["canonical_url", "collect", "make_client", "merge_duplicates"]
 

@@ -22,13 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from digest.clock import issue_key
 from digest.config import Config
 from digest.errors import ConfigError
-from subscribers.db import Store
-from subscribers.models import IssueRecord
+from digest.store import records
+from digest.store.database import Store
 
 # statuses whose rendering is stored: the editor's controls can no longer change the issue
 FROZEN_STATUSES = ("sent", "sending", "failed")
@@ -43,12 +41,6 @@ class ComingIssue:
     sends_at: datetime  # when the scheduler sends it (in the past: late, inside the grace)
 
 
-def issue_statuses(store: Store) -> dict[str, str]:
-    """Every issue record's status, by key (one row a week: a small table)."""
-    with store.session() as s:
-        return {str(k): str(v) for k, v in s.execute(select(IssueRecord.key, IssueRecord.status))}
-
-
 def coming_issue(config: Config, store: Store, now: datetime) -> ComingIssue:
     """The issue of the next scheduled run that will build one; see the module docstring.
     Raises ConfigError (``schedule.cron``) when the schedule never runs again."""
@@ -56,7 +48,7 @@ def coming_issue(config: Config, store: Store, now: datetime) -> ComingIssue:
 
     tz = config.newsletter.tz
     trigger = trigger_for(config)
-    statuses = issue_statuses(store)
+    statuses = records.statuses(store)  # one row a week: a small table
     frozen = [key for key, status in statuses.items() if status in FROZEN_STATUSES]
     last_frozen = max(frozen, default="")  # "2026-W48" keys sort as they run
     grace = timedelta(hours=config.schedule.misfire_grace_hours)
@@ -83,6 +75,5 @@ def coming_issue(config: Config, store: Store, now: datetime) -> ComingIssue:
 def frozen_status(store: Store, key: str) -> str | None:
     """The status of issue ``key`` when its rendering is stored (sent, sending, failed):
     the editor's controls no longer change it. None when they still do."""
-    with store.session() as s:
-        status = s.scalar(select(IssueRecord.status).where(IssueRecord.key == key))
-    return str(status) if status in FROZEN_STATUSES else None
+    rec = records.get_issue(store, key)
+    return rec.status if rec is not None and rec.status in FROZEN_STATUSES else None

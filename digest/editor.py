@@ -9,22 +9,23 @@ the select stage reads them through ``get_controls``.
 URLs are canonicalised exactly as collect does, so a pasted link with
 ``utm_*`` parameters or a ``#fragment`` still matches the article.
 
-``sent_urls`` / ``sent_articles`` give the URLs earlier *sent* issues
-carried, which the select stage leaves out of later issues.
+``sent_articles`` gives the URLs earlier *sent* issues carried, which the
+select stage leaves out of later issues. What is stored: ``digest.store.controls``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import urlsplit
-
-from sqlalchemy import delete, select
 
 from digest.clock import Clock, system_clock
 from digest.collect import canonical_url as _collect_canonical_url
 from digest.errors import UsageError
-from subscribers.db import Store
-from subscribers.models import EditorControl, IssueArticle, IssueRecord
+from digest.safetext import one_line
+from digest.store import controls
+from digest.store.controls import EditorControls, get_controls, sent_articles
+from digest.store.database import Store
+
+__all__ = ["EditorControls", "get_controls", "sent_articles"]
 
 MAX_NOTE_CHARS = 1000
 
@@ -32,19 +33,6 @@ MAX_NOTE_CHARS = 1000
 def canonical_url(url: str) -> str:
     """The canonical form of an article URL (no utm_* parameters, no fragment), as collect makes it."""
     return _collect_canonical_url(url.strip())
-
-
-@dataclass(frozen=True)
-class EditorControls:
-    """What the editor set for one issue."""
-
-    pin: str | None = None
-    drops: frozenset[str] = frozenset()
-    note: str | None = None
-
-    @property
-    def empty(self) -> bool:
-        return self.pin is None and not self.drops and self.note is None
 
 
 def check_article_url(url: str) -> str:
@@ -55,82 +43,29 @@ def check_article_url(url: str) -> str:
     return canonical_url(url)
 
 
-def get_controls(store: Store, key: str) -> EditorControls:
-    with store.session() as s:
-        rows = s.scalars(
-            select(EditorControl).where(EditorControl.issue_key == key).order_by(EditorControl.id)
-        ).all()
-        pin = note = None
-        drops: set[str] = set()
-        for row in rows:
-            if row.kind == "pin":
-                pin = row.value
-            elif row.kind == "note":
-                note = row.value
-            elif row.kind == "drop":
-                drops.add(row.value)
-    return EditorControls(pin=pin, drops=frozenset(drops), note=note)
-
-
-def _replace_single(
-    store: Store, key: str, kind: str, value: str | None, clock: Clock
-) -> str | None:
-    """Set (or with None clear) the one pin/note of an issue; returns the previous value."""
-    with store.session() as s:
-        old = s.scalars(
-            select(EditorControl.value)
-            .where(EditorControl.issue_key == key, EditorControl.kind == kind)
-            .order_by(EditorControl.id.desc())
-        ).first()
-        s.execute(
-            delete(EditorControl).where(EditorControl.issue_key == key, EditorControl.kind == kind)
-        )
-        if value is not None:
-            s.add(EditorControl(issue_key=key, kind=kind, value=value, created_at=clock()))
-    return old
-
-
 def set_pin(store: Store, key: str, url: str, *, clock: Clock = system_clock) -> str | None:
     """Make ``url`` the lead of issue ``key``; returns the pin it replaced, if any."""
-    return _replace_single(store, key, "pin", check_article_url(url), clock)
+    return controls.replace_single(store, key, "pin", check_article_url(url), clock())
 
 
 def clear_pin(store: Store, key: str) -> str | None:
     """Remove the pin; returns the URL that was pinned, if any."""
-    return _replace_single(store, key, "pin", None, system_clock)
+    return controls.replace_single(store, key, "pin", None, system_clock())
 
 
 def add_drop(store: Store, key: str, url: str, *, clock: Clock = system_clock) -> bool:
     """Leave ``url`` out of issue ``key``; False if it was already dropped."""
-    canon = check_article_url(url)
-    with store.session() as s:
-        exists = s.scalars(
-            select(EditorControl.id).where(
-                EditorControl.issue_key == key,
-                EditorControl.kind == "drop",
-                EditorControl.value == canon,
-            )
-        ).first()
-        if exists is not None:
-            return False
-        s.add(EditorControl(issue_key=key, kind="drop", value=canon, created_at=clock()))
-    return True
+    return controls.add_drop(store, key, check_article_url(url), clock())
 
 
 def clear_drop(store: Store, key: str, url: str | None = None) -> list[str]:
     """Undo one drop (or, without ``url``, every drop); returns the URLs restored."""
-    where = [EditorControl.issue_key == key, EditorControl.kind == "drop"]
-    if url is not None:
-        where.append(EditorControl.value == canonical_url(url))
-    with store.session() as s:
-        urls = list(s.scalars(select(EditorControl.value).where(*where).order_by(EditorControl.id)))
-        s.execute(delete(EditorControl).where(*where))
-    return urls
+    return controls.clear_drops(store, key, canonical_url(url) if url is not None else None)
 
 
 def set_note(store: Store, key: str, text: str, *, clock: Clock = system_clock) -> str | None:
     """Set the editor's note of issue ``key``; returns the note it replaced, if any."""
-    note = " ".join(text.split())
+    note = one_line(text)  # it goes into the email's MJML: nothing XML cannot carry
     if not note:
         raise UsageError("the note is empty (use --clear to remove a note)")
     if len(note) > MAX_NOTE_CHARS:
@@ -138,28 +73,9 @@ def set_note(store: Store, key: str, text: str, *, clock: Clock = system_clock) 
             f"the note is {len(note):,} characters; keep it under {MAX_NOTE_CHARS:,} "
             "(it sits under the masthead)"
         )
-    return _replace_single(store, key, "note", note, clock)
+    return controls.replace_single(store, key, "note", note, clock())
 
 
 def clear_note(store: Store, key: str) -> str | None:
     """Remove the note; returns the note that was there, if any."""
-    return _replace_single(store, key, "note", None, system_clock)
-
-
-def sent_articles(store: Store, *, except_key: str | None = None) -> dict[str, str]:
-    """URL → key of the latest *sent* issue that carried it (``except_key`` ignored)."""
-    query = (
-        select(IssueArticle.url, IssueArticle.issue_key)
-        .join(IssueRecord, IssueRecord.key == IssueArticle.issue_key)
-        .where(IssueRecord.status == "sent")
-        .order_by(IssueArticle.issue_key)
-    )
-    if except_key is not None:
-        query = query.where(IssueArticle.issue_key != except_key)
-    with store.session() as s:
-        return {url: key for url, key in s.execute(query)}
-
-
-def sent_urls(store: Store, *, except_key: str | None = None) -> set[str]:
-    """The URLs carried by issues with status 'sent', except issue ``except_key``."""
-    return set(sent_articles(store, except_key=except_key))
+    return controls.replace_single(store, key, "note", None, system_clock())

@@ -31,11 +31,11 @@ from digest.feedtext import (
     safe_article,
     shorten,
     word_count,
-    xml_safe,
 )
 from digest.feedxml import XmlRead, read_xml
 from digest.jsonfeed import NotJsonFeed, looks_like_json_feed, parse_json_feed
 from digest.models import Article
+from digest.safetext import xml_safe
 from digest.wording import plural
 
 # feedparser reads RFC 822 zone names from a table of US zones and takes any other name

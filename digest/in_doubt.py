@@ -24,9 +24,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from digest import ledger
 from digest.backends.base import BatchResult
-from subscribers.db import Store
+from digest.store import ledger
+from digest.store.database import Store
 
 # Why a send carries on after a batch in doubt, and stops at the second in a row: waiting
 # does not tell what became of it, and the batches after it are independent of it (each

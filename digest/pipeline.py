@@ -24,7 +24,7 @@ from digest.config import Config
 from digest.editor import EditorControls, get_controls, sent_articles
 from digest.models import Collection, Issue, Pick, RenderedIssue
 from digest.select import select
-from subscribers.db import Store
+from digest.store.database import Store
 
 
 @dataclass(frozen=True)

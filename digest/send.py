@@ -3,14 +3,14 @@
 ``run_send`` is what ``digest send`` and the scheduler call:
 
 1. Take the issue's lock (one sender per issue across processes, see
-   ``digest.locks``); if another process holds it, do nothing ("locked").
+   ``digest.store.locks``); if another process holds it, do nothing ("locked").
 2. A sent issue is not sent again ("already_sent") unless ``force``
    (refused for scheduled runs). An issue left ``sending`` or ``failed`` is
    resumed from its stored rendering — the same bytes — without rebuilding.
 3. Otherwise build the issue exactly as ``digest preview`` does. Too little
    news: the skip is recorded ("skipped"). Else, in one transaction, the
    issue record (status sending, rendered issue, archive copy), its
-   articles, and the frozen recipient list (see ``digest.ledger``).
+   articles, and the frozen recipient list (see ``digest.store.ledger``).
 4. Batch by batch, in order: recipients who left since are skipped, the
    batch is marked in flight (committed), handed to the backend, and marked
    accepted (committed). A batch found in flight on resume was interrupted
@@ -25,12 +25,9 @@ batch at a time, so memory does not grow with the list.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import threading
 import time
-from binascii import b2a_base64
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -39,17 +36,19 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
-from digest import ledger
 from digest.backends import get_backend
 from digest.backends.base import Backend, BatchResult, Message, Recipient
 from digest.clock import Clock, issue_key, system_clock
-from digest.config import Config, Secrets
+from digest.config import Config
 from digest.errors import DeliveryError, DeliveryInDoubtError, SendError, TransientDeliveryError
 from digest.in_doubt import Doubts, InDoubt, split_off
-from digest.locks import IssueLocked, issue_lock
 from digest.models import UNSUBSCRIBE_PLACEHOLDER, RenderedIssue
-from digest.signing_secret import SigningKeys, check_key, record_key_use, signing_keys
-from subscribers.db import Store
+from digest.signing_secret import SigningKeys, check_key, signing_keys
+from digest.store import ledger, records
+from digest.store.database import Store
+from digest.store.keys import record_key_use
+from digest.store.locks import IssueLocked, issue_lock
+from digest.tokens import UnsubscribeLinks
 
 if TYPE_CHECKING:
     from digest.pipeline import BuiltIssue
@@ -163,54 +162,6 @@ def archive_html(html: str, config: Config) -> str:
     url = subscribe_url(config)
     html = _UNSUB_LINK.sub(lambda m: f'{m.group(1).replace(UNSUBSCRIBE_PLACEHOLDER, url)}{m.group(2)}Subscribe{m.group(3)}{m.group(4)}', html)
     return html.replace(UNSUBSCRIBE_PLACEHOLDER, url)
-
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-class UnsubscribeLinks:
-    """subscriber id -> their own one-click unsubscribe URL (one HMAC per call).
-
-    The token is exactly ``subscribers.tokens.Tokens.unsubscribe`` (itsdangerous'
-    URL-safe serializer: base64 JSON payload, "." , base64 HMAC-SHA1 with the derived
-    key), computed with one keyed ``hmac`` object prepared once and copied per token, so a
-    million tokens cost seconds less. Construction checks the fast tokens against ``Tokens`` and falls back
-    to ``Tokens`` if they ever differ. Links are signed with the newest key only
-    (``keys.current``); older keys only verify, in the web app."""
-
-    def __init__(self, config: Config, secrets: Secrets | None = None, *,
-                 keys: SigningKeys | None = None):
-        from itsdangerous import URLSafeSerializer
-
-        from subscribers.tokens import UNSUBSCRIBE_SALT, Tokens
-
-        keys = keys or signing_keys(config, secrets)
-        secret, self.development = keys.current, keys.development
-        self._tokens = Tokens(secret, previous=keys.previous)  # what the check below compares
-        self._base = config.newsletter.public_url.rstrip("/") + "/unsubscribe/"
-        signer = URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT).make_signer()
-        self._mac = hmac.new(signer.derive_key(), digestmod=hashlib.sha1)
-        self._sep = signer.sep.decode() if isinstance(signer.sep, bytes) else signer.sep
-        self.fast = all(self._fast(i) == self._tokens.unsubscribe(i) for i in (1, 42, 10**6 + 7))
-
-    def _fast(self, subscriber_id: int) -> str:
-        payload = b2a_base64(b'{"u":%d}' % subscriber_id, newline=False).translate(_URLSAFE).rstrip(b"=")
-        mac = self._mac.copy()
-        mac.update(payload)
-        signature = mac.digest()
-        sig = b2a_base64(signature, newline=False).translate(_URLSAFE).rstrip(b"=")
-        return f"{payload.decode()}{self._sep}{sig.decode()}"
-
-    def token(self, subscriber_id: int) -> str:
-        return self._fast(subscriber_id) if self.fast else self._tokens.unsubscribe(subscriber_id)
-
-    def __call__(self, subscriber_id: int) -> str:
-        return self._base + self.token(subscriber_id)
-
-    def many(self, subscriber_ids: Sequence[int]) -> list[str]:
-        """``[self(i) for i in subscriber_ids]``, with the lookups done once."""
-        base, token = self._base, (self._fast if self.fast else self._tokens.unsubscribe)
-        return [base + token(i) for i in subscriber_ids]
 
 
 def recipients_for(rows: Sequence[ledger.RecipientRow], links: Callable[[int], str]) -> list[Recipient]:
@@ -346,7 +297,7 @@ class _Send:
     # --- the real thing ---
 
     def run(self) -> SendReport:
-        rec = ledger.get_issue(self.store, self.key)
+        rec = records.get_issue(self.store, self.key)
         now = self.clock()
         bs = self.config.delivery.batch_size
         resumed = False
@@ -378,7 +329,7 @@ class _Send:
             built = self._build()
             if built.rendered is None or built.issue.skipped:
                 reason = built.issue.skip_reason or "nothing to send"
-                ledger.record_skipped(self.store, key=self.key, as_of=self.as_of, reason=reason, now=now)
+                records.record_skipped(self.store, key=self.key, as_of=self.as_of, reason=reason, now=now)
                 return SendReport(key=self.key, outcome="skipped", message=f"issue {self.key} skipped: {reason}")
             r = built.rendered
             subject, html, text = r.subject, r.html, r.text
@@ -394,7 +345,9 @@ class _Send:
             ledger.claim_issue(
                 self.store, key=self.key, as_of=self.as_of, subject=subject, preheader=r.preheader,
                 html=html, text=text, archive_html=archive_html(html, self.config),
-                picks=built.issue.picks, batch_size=bs, now=now,
+                picks=[ledger.PickedArticle(p.article.url, p.role, p.article.title, p.reason)
+                       for p in built.issue.picks],
+                batch_size=bs, now=now,
             )  # fmt: skip
         message = issue_message(self.config, key=self.key, subject=subject, html=html, text=text)
         report = self._deliver(message, resumed=resumed)
@@ -448,16 +401,7 @@ class _Send:
                           message="cancelled: nothing sent, nothing recorded")  # fmt: skip
 
     def _stored_lead(self) -> str | None:
-        from sqlalchemy import select
-
-        from subscribers.models import IssueArticle
-
-        with self.store.session() as s:
-            return s.scalar(
-                select(IssueArticle.title).where(
-                    IssueArticle.issue_key == self.key, IssueArticle.role == "lead"
-                )
-            )
+        return records.lead_title(self.store, self.key)
 
     def _deliver(self, message: Message, *, resumed: bool) -> SendReport:
         key, store = self.key, self.store
@@ -474,7 +418,7 @@ class _Send:
             else:
                 ledger.abandon_batches(store, key, now=self.clock(),
                                        reason="in flight when a send stopped; not resent")  # fmt: skip
-        links = UnsubscribeLinks(self.config, keys=self.keys)
+        links = UnsubscribeLinks(self.config.newsletter.public_url, self.keys.current, self.keys.previous)
         record_key_use(store, self.keys.fingerprint, at=self.clock(), issue=key)  # before any link leaves
         all_batches = ledger.batches(store, key)
         todo_batches, todo_recipients = ledger.remaining(store, key, states)
@@ -626,8 +570,8 @@ class _Send:
             status, report.outcome = "sending", "interrupted"
         elif doubts.found:
             status, report.outcome, failure = "failed", "failed", doubts.summary()
-        ledger.mark_issue(store, key, status=status, now=self.clock(), failure=failure)
-        rec = ledger.get_issue(store, key)
+        records.mark_issue(store, key, status=status, now=self.clock(), failure=failure)
+        rec = records.get_issue(store, key)
         assert rec is not None
         report.recipients, report.sent = rec.recipients, rec.sent
         report.skipped, report.failed = rec.skipped_recipients, rec.failed_recipients
@@ -651,7 +595,7 @@ class _Send:
     # --- dry run: everything but the provider calls, nothing recorded ---
 
     def dry_run(self) -> SendReport:
-        rec = ledger.get_issue(self.store, self.key)
+        rec = records.get_issue(self.store, self.key)
         if rec is not None and rec.status == "sent" and not self.force:
             return SendReport(key=self.key, outcome="already_sent", recipients=rec.recipients,
                               sent=rec.sent, subject=rec.subject,
@@ -672,7 +616,7 @@ class _Send:
                               message=f"dry run: issue {self.key} would be skipped: {built.issue.skip_reason}")  # fmt: skip
         r = built.rendered
         message = issue_message(self.config, key=self.key, subject=r.subject, html=r.html, text=r.text)
-        links = UnsubscribeLinks(self.config, keys=self.keys)
+        links = UnsubscribeLinks(self.config.newsletter.public_url, self.keys.current, self.keys.previous)
         total = ledger.count_active(self.store)
         bs = self.config.delivery.batch_size
         nbatches = -(-total // bs)

@@ -23,21 +23,21 @@ import hmac
 import os
 import secrets as _secrets
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.config import Config, Secrets
 from digest.errors import DeliveryConfigError, KeyChangedError
+from digest.store.keys import KeyUse, recorded_keys
 from digest.wording import plural
 
 if TYPE_CHECKING:
-    from subscribers.db import Store
+    from digest.store.database import Store
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MIN_SECRET_CHARS = 16  # shorter keys can be guessed from one link, and links forged
@@ -161,64 +161,7 @@ def signing_keys(config: Config, secrets: Secrets | None = None) -> SigningKeys:
     return SigningKeys(current, previous_keys(secrets), development)
 
 
-# --- the fingerprints in the database ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KeyUse:
-    """One key that signed links, as the database remembers it."""
-
-    fingerprint: str
-    first_used_at: datetime
-    last_used_at: datetime
-    first_issue: str | None
-    last_issue: str | None
-
-    def describe(self) -> str:
-        if self.last_issue is None:
-            signed = "confirmation links only"
-        elif self.first_issue in (None, self.last_issue):
-            signed = f"issue {self.last_issue}"
-        else:
-            signed = f"issues {self.first_issue} to {self.last_issue}"
-        return f"{self.fingerprint} ({signed}; last used {self.last_used_at:%Y-%m-%d %H:%M} UTC)"
-
-
-def recorded_keys(store: Store) -> list[KeyUse]:
-    """Every key that signed links, the one used last first."""
-    from subscribers.models import SigningKey
-
-    with store.session() as s:
-        rows = s.scalars(select(SigningKey).order_by(SigningKey.sequence.desc())).all()
-        return [KeyUse(r.fingerprint, r.first_used_at, r.last_used_at, r.first_issue,
-                       r.last_issue) for r in rows]
-
-
-def record_key_use(store: Store, key_fingerprint: str, *, at: datetime,
-                   issue: str | None = None) -> None:
-    """Note that the key with this fingerprint signs links now (``issue``'s, if given)."""
-    from subscribers.models import SigningKey
-
-    for attempt in (1, 2):
-        try:
-            with store.session() as s:
-                rows = {r.fingerprint: r for r in s.scalars(select(SigningKey))}
-                last = max(rows.values(), key=lambda r: r.sequence, default=None)
-                row = rows.get(key_fingerprint)
-                if row is None:
-                    row = SigningKey(fingerprint=key_fingerprint, sequence=0, first_used_at=at,
-                                     last_used_at=at, first_issue=issue)
-                    s.add(row)
-                if row is not last:
-                    row.sequence = (last.sequence if last else 0) + 1
-                row.last_used_at = at
-                if issue is not None:
-                    row.first_issue = row.first_issue or issue
-                    row.last_issue = issue
-            return
-        except IntegrityError:  # another process recorded the same new key just now
-            if attempt == 2:
-                raise
+# --- the fingerprints in the database: digest.store.keys ------------------------------------
 
 
 def check_key(config: Config, store: Store, keys: SigningKeys) -> None:

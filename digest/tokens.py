@@ -14,6 +14,8 @@ bytes but is written differently (padding, unused trailing bits) is refused.
 from __future__ import annotations
 
 import hashlib
+import hmac
+from binascii import b2a_base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -155,3 +157,44 @@ def unsubscribe_url(public_url: str, token: str) -> str:
 def confirm_url(public_url: str, token: str) -> str:
     """``{public_url}/confirm/{token}``"""
     return _join(public_url, f"/confirm/{token}")
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+class UnsubscribeLinks:
+    """subscriber id -> their own one-click unsubscribe URL (one HMAC per call).
+
+    The token is exactly ``Tokens.unsubscribe`` (itsdangerous'
+    URL-safe serializer: base64 JSON payload, "." , base64 HMAC-SHA1 with the derived
+    key), computed with one keyed ``hmac`` object prepared once and copied per token, so a
+    million tokens cost seconds less. Construction checks the fast tokens against ``Tokens`` and falls back
+    to ``Tokens`` if they ever differ. Links are signed with the newest key only
+    (``keys.current``); older keys only verify, in the web app."""
+
+    def __init__(self, public_url: str, secret: str, previous: Sequence[str] = ()):
+        self._tokens = Tokens(secret, previous=previous)  # what the check below compares
+        self._base = public_url.rstrip("/") + "/unsubscribe/"
+        signer = URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT).make_signer()
+        self._mac = hmac.new(signer.derive_key(), digestmod=hashlib.sha1)
+        self._sep = signer.sep.decode() if isinstance(signer.sep, bytes) else signer.sep
+        self.fast = all(self._fast(i) == self._tokens.unsubscribe(i) for i in (1, 42, 10**6 + 7))
+
+    def _fast(self, subscriber_id: int) -> str:
+        payload = b2a_base64(b'{"u":%d}' % subscriber_id, newline=False).translate(_URLSAFE).rstrip(b"=")
+        mac = self._mac.copy()
+        mac.update(payload)
+        signature = mac.digest()
+        sig = b2a_base64(signature, newline=False).translate(_URLSAFE).rstrip(b"=")
+        return f"{payload.decode()}{self._sep}{sig.decode()}"
+
+    def token(self, subscriber_id: int) -> str:
+        return self._fast(subscriber_id) if self.fast else self._tokens.unsubscribe(subscriber_id)
+
+    def __call__(self, subscriber_id: int) -> str:
+        return self._base + self.token(subscriber_id)
+
+    def many(self, subscriber_ids: Sequence[int]) -> list[str]:
+        """``[self(i) for i in subscriber_ids]``, with the lookups done once."""
+        base, token = self._base, (self._fast if self.fast else self._tokens.unsubscribe)
+        return [base + token(i) for i in subscriber_ids]

@@ -25,8 +25,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from digest.errors import DigestError, UsageError
+from digest.store.tables import ConsentEvent, Subscriber, Tombstone
 from subscribers import repository as repo
-from subscribers.models import ConsentEvent, Subscriber, Tombstone
 from subscribers.spreadsheet import from_cell
 from subscribers.workflow import Workflow
 

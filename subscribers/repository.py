@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from digest.errors import UsageError
 from digest.safetext import one_line
-from subscribers.db import Store
-from subscribers.models import (
+from digest.store.database import Store
+from digest.store.tables import (
     CONSENT_KINDS,
     SUBSCRIBER_STATUSES,
     ConsentEvent,

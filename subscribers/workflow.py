@@ -27,10 +27,10 @@ from digest.backends.base import Backend, Message, Recipient
 from digest.clock import Clock, system_clock
 from digest.config import Config, Secrets
 from digest.errors import TokenError
+from digest.store.database import Store
+from digest.store.tables import Subscriber
+from digest.tokens import Tokens, address_tag, confirm_url
 from subscribers import repository as repo
-from subscribers.db import Store
-from subscribers.models import Subscriber
-from subscribers.tokens import Tokens, address_tag, confirm_url
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,8 @@ class Workflow:
         change under a running workflow), so a later key change is caught."""
         if self._key_recorded or not self.secrets.secret_key:
             return
-        from digest.signing_secret import fingerprint, record_key_use
+        from digest.signing_secret import fingerprint
+        from digest.store.keys import record_key_use
 
         record_key_use(self.store, fingerprint(self.secrets.secret_key), at=self.now())
         self._key_recorded = True

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from subscribers.db import Store, open_store
+from digest.store.database import Store, open_store
 from tests.needs import missing
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import insert
 
 from digest.config import Config, parse_config
-from subscribers.db import Store
-from subscribers.models import Subscriber
+from digest.store.database import Store
+from digest.store.tables import Subscriber
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

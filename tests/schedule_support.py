@@ -19,8 +19,8 @@ from digest.schedule.apscheduler_runner import WeeklyScheduler
 from digest.schedule.base import RunPlan
 from digest.schedule.jobs import ScheduledWork
 from digest.send import SendReport
-from subscribers.db import Store, make_engine, open_store
-from subscribers.models import Subscriber
+from digest.store.database import Store, make_engine, open_store
+from digest.store.tables import Subscriber
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks import datagen
 from benchmarks.servers import HelperProcess, wait_for_http
-from subscribers.db import Store
+from digest.store.database import Store
 
 REPO = Path(__file__).resolve().parent.parent
 AUTH = {"Authorization": "Bearer SG.bench"}

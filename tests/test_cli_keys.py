@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from digest.cli import cli
 from digest.signing_secret import fingerprint
 from subscribers import repository as repo
-from subscribers.db import open_store
+from digest.store.database import open_store
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OLD = "the-key-that-signed-the-sample-issue"

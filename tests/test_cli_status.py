@@ -13,8 +13,8 @@ from click.testing import CliRunner, Result
 
 from digest.cli import cli
 from digest.config import load_config
-from subscribers.db import Store
-from subscribers.models import IssueRecord, Subscriber
+from digest.store.database import Store
+from digest.store.tables import IssueRecord, Subscriber
 from tests.schedule_support import FakeSend, Run, write_config
 
 NY = ZoneInfo("America/New_York")

@@ -18,8 +18,8 @@ from subscribers_support import EDITOR_CONFIG, SECRET, confirm_link, outbox_mess
 from digest.cli import cli
 from digest.errors import TokenError
 from subscribers import repository as repo
-from subscribers.db import Store, open_store
-from subscribers.models import ConsentEvent
+from digest.store.database import Store, open_store
+from digest.store.tables import ConsentEvent
 
 pytestmark = pytest.mark.postgres  # the editor fixture runs on SQLite and on PostgreSQL
 
@@ -353,7 +353,7 @@ def test_add_in_a_local_trial_signs_with_the_development_secret(tmp_path: Path) 
     """The sample (web.development_secret, SQLite, a loopback public_url): `subscribers add`
     works without DIGEST_SECRET_KEY, and its link is signed with the secret `digest send`
     and `digest serve` use there."""
-    from subscribers.tokens import Tokens
+    from digest.tokens import Tokens
 
     editor = Editor(tmp_path, f"sqlite:///{tmp_path / 'trial.db'}")
     editor.config.write_text(CONFIG + "\n[web]\ndevelopment_secret = true\n")

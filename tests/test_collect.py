@@ -26,8 +26,8 @@ from digest.config import Config, parse_config
 from digest.errors import CollectError
 from digest.feedtext import canonical_url, plain_text, shorten
 from digest.models import Article, Collection
-from subscribers.db import Store
-from subscribers.models import FeedCacheEntry
+from digest.store.database import Store
+from digest.store.tables import FeedCacheEntry
 
 FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

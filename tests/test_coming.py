@@ -17,8 +17,8 @@ from digest.cli import cli
 from digest.coming import coming_issue
 from digest.config import load_config
 from digest.schedule.cron import trigger_for
-from subscribers.db import Store, open_store
-from subscribers.models import IssueRecord
+from digest.store.database import Store, open_store
+from digest.store.tables import IssueRecord
 from tests.pipeline_support import AS_OF, NY, SITE, Item, write_config
 
 SATURDAY = datetime(2026, 11, 28, 12, 0, tzinfo=NY)  # the day after the W48 send (Fri 27 Nov)

@@ -21,8 +21,8 @@ from digest.config import Secrets
 from digest.errors import PermanentDeliveryError
 from digest.models import UNSUBSCRIBE_PLACEHOLDER
 from digest.send import run_send
-from subscribers.db import Store
-from subscribers.tokens import Tokens
+from digest.store.database import Store
+from digest.tokens import Tokens
 from tests.delivery_support import add_subscribers, sample_config
 from tests.prism_support import Prism
 

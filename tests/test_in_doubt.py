@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from digest import ledger
+from digest.store import ledger, records
 from digest.backends.sendgrid import SendGridBackend
 from digest.cli import cli
 from digest.config import Secrets
 from digest.send import run_send
-from subscribers.db import Store, open_store
+from digest.store.database import Store, open_store
 from tests.delivery_support import NOW, SAMPLE_KEY, add_subscribers, sample_config
 from tests.lossy_support import LossySendGrid, sendgrid_config
 
@@ -180,7 +180,7 @@ def test_stopping_after_a_batch_in_doubt_pauses_the_send_and_names_it(
                       progress=hook, stop=hook.stop)  # fmt: skip
     assert report.outcome == "interrupted" and report.exit_code == 1
     assert report.in_doubt_batches == (2,) and "paused" in report.message and "is in doubt" in report.message
-    assert srv.requests == 2 and ledger.get_issue(store, SAMPLE_KEY).status == "sending"  # type: ignore[union-attr]
+    assert srv.requests == 2 and records.get_issue(store, SAMPLE_KEY).status == "sending"  # type: ignore[union-attr]
     again = run_send(cfg, store, as_of=cfg.fixed_as_of(), backend=SendGridBackend(cfg, secrets), clock=lambda: NOW)  # type: ignore[arg-type]
     assert again.outcome == "resumed" and again.in_flight_batches == (2,)
     assert srv.requests == 5 and srv.received == {r: 1 for r in readers}

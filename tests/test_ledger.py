@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from digest import ledger
+from digest.store import ledger, records
 from digest.errors import SendError
-from digest.locks import IssueLocked, issue_lock
-from subscribers.db import Store
-from subscribers.models import IssueRecord, SendRecipient
+from digest.store.locks import IssueLocked, issue_lock
+from digest.store.database import Store
+from digest.store.tables import IssueRecord, SendRecipient
 from tests.delivery_support import NOW, add_subscribers, set_status
 
 pytestmark = pytest.mark.postgres  # every test runs on SQLite and PostgreSQL
@@ -31,7 +31,7 @@ def test_claim_freezes_only_active_subscribers_in_numbered_batches(store: Store)
     assert [(b.batch, b.size, b.state) for b in ledger.batches(store, KEY)] == [
         (1, 3, "queued"), (2, 3, "queued"), (3, 1, "queued"),
     ]  # fmt: skip
-    rec = ledger.get_issue(store, KEY)
+    rec = records.get_issue(store, KEY)
     assert rec is not None and rec.status == "sending" and rec.recipients == 7
     rows, skipped = ledger.start_batch(store, KEY, 1, now=NOW)
     assert skipped == 0
@@ -53,8 +53,8 @@ def test_reader_who_leaves_before_their_batch_is_skipped(store: Store) -> None:
     assert skipped == 2
     assert [r.email for r in rows2] == [people["active"][3]]
     assert ledger.finish_batch(store, KEY, 2, now=NOW) == 1
-    ledger.mark_issue(store, KEY, status="sent", now=NOW)
-    rec = ledger.get_issue(store, KEY)
+    records.mark_issue(store, KEY, status="sent", now=NOW)
+    rec = records.get_issue(store, KEY)
     assert rec is not None
     assert (rec.status, rec.sent, rec.skipped_recipients, rec.failed_recipients) == ("sent", 4, 2, 0)
     assert rec.finished_at == NOW
@@ -75,7 +75,7 @@ def test_batches_move_through_states_and_remaining_counts_follow(store: Store) -
     assert [(b.batch, b.size) for b in abandoned] == [(3, 1)]
     states = {b.batch: (b.state, b.attempts) for b in ledger.batches(store, KEY)}
     assert states == {1: ("accepted", 1), 2: ("failed", 1), 3: ("abandoned", 1)}
-    summary = ledger.issue_summary(store, KEY)
+    summary = records.issue_summary(store, KEY)
     assert summary is not None
     assert summary.batches == {"accepted": 1, "failed": 1, "abandoned": 1}
     assert [b.batch for b in summary.in_flight] == [3]
@@ -86,8 +86,8 @@ def test_refused_recipients_are_failed_not_sent(store: Store) -> None:
     _claim(store, batch_size=10)
     rows, _ = ledger.start_batch(store, KEY, 1, now=NOW)
     assert ledger.finish_batch(store, KEY, 1, now=NOW, rejected_ids=[rows[0].subscriber_id]) == 2
-    ledger.mark_issue(store, KEY, status="sent", now=NOW)
-    rec = ledger.get_issue(store, KEY)
+    records.mark_issue(store, KEY, status="sent", now=NOW)
+    rec = records.get_issue(store, KEY)
     assert rec is not None and (rec.sent, rec.failed_recipients) == (2, 1)
 
 
@@ -99,24 +99,24 @@ def test_a_sending_issue_cannot_be_claimed_twice(store: Store) -> None:
 
 
 def test_skip_is_recorded_but_never_over_a_sent_issue(store: Store) -> None:
-    assert ledger.record_skipped(store, key=KEY, as_of=NOW, reason="only 1 article", now=NOW)
-    rec = ledger.get_issue(store, KEY)
+    assert records.record_skipped(store, key=KEY, as_of=NOW, reason="only 1 article", now=NOW)
+    rec = records.get_issue(store, KEY)
     assert rec is not None and (rec.status, rec.skip_reason) == ("skipped", "only 1 article")
     add_subscribers(store, {"active": 1})
     _claim(store)  # a skipped issue can still be sent later
-    ledger.mark_issue(store, KEY, status="sent", now=NOW)
-    assert not ledger.record_skipped(store, key=KEY, as_of=NOW, reason="late", now=NOW)
-    assert ledger.get_issue(store, KEY).status == "sent"  # type: ignore[union-attr]
+    records.mark_issue(store, KEY, status="sent", now=NOW)
+    assert not records.record_skipped(store, key=KEY, as_of=NOW, reason="late", now=NOW)
+    assert records.get_issue(store, KEY).status == "sent"  # type: ignore[union-attr]
 
 
 def test_reopen_for_resend_refreezes_todays_list(store: Store) -> None:
     people = add_subscribers(store, {"active": 3})
     _claim(store)
-    ledger.mark_issue(store, KEY, status="sent", now=NOW)
+    records.mark_issue(store, KEY, status="sent", now=NOW)
     set_status(store, people["active"][0], "unsubscribed")
     claim = ledger.reopen_for_resend(store, key=KEY, batch_size=10, now=NOW)
     assert claim.recipients == 2
-    assert ledger.get_issue(store, KEY).status == "sending"  # type: ignore[union-attr]
+    assert records.get_issue(store, KEY).status == "sending"  # type: ignore[union-attr]
 
 
 def test_list_issues_newest_first_with_event_counts(store: Store) -> None:
@@ -126,8 +126,8 @@ def test_list_issues_newest_first_with_event_counts(store: Store) -> None:
         rec = s.get(IssueRecord, KEY)
         assert rec is not None
         rec.delivered, rec.opened = 2, 1
-    ledger.record_skipped(store, key="2026-W48", as_of=NOW, reason="nothing new", now=NOW)
-    issues = ledger.list_issues(store)
+    records.record_skipped(store, key="2026-W48", as_of=NOW, reason="nothing new", now=NOW)
+    issues = records.list_issues(store)
     assert [i.key for i in issues] == ["2026-W48", KEY]
     data = issues[1].to_json()
     assert data["delivered"] == 2 and data["opened"] == 1 and data["batches"] == {"queued": 1}
@@ -164,6 +164,6 @@ def test_a_reader_who_leaves_between_prepare_and_flight_is_left_out(store: Store
     assert departed == [rows[1].subscriber_id]
     assert ledger.batches(store, KEY)[0].state == "in_flight"
     assert ledger.finish_batch(store, KEY, 1, now=NOW) == 2
-    ledger.mark_issue(store, KEY, status="sent", now=NOW)
-    rec = ledger.get_issue(store, KEY)
+    records.mark_issue(store, KEY, status="sent", now=NOW)
+    rec = records.get_issue(store, KEY)
     assert rec is not None and (rec.sent, rec.skipped_recipients) == (2, 1)

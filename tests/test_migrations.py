@@ -1,4 +1,4 @@
-"""The Alembic migrations build exactly the tables of subscribers/models.py,
+"""The Alembic migrations build exactly the tables of digest/store/tables.py,
 on SQLite and PostgreSQL, and upgrading twice is harmless."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from subscribers.db import Store, include_object, open_store, upgrade
-from subscribers.models import Base
+from digest.store.database import Store, include_object, open_store, upgrade
+from digest.store.tables import Base
 
 
 def test_migrations_match_models(store: Store) -> None:
@@ -65,7 +65,7 @@ def test_upgrading_an_old_sqlite_database_keeps_every_row(sqlite_url: str) -> No
     from alembic.config import Config
     from sqlalchemy import text
 
-    from subscribers.db import MIGRATIONS_DIR, make_engine
+    from digest.store.database import MIGRATIONS_DIR, make_engine
 
     engine = make_engine(sqlite_url)
     cfg = Config()

@@ -14,8 +14,8 @@ from digest import editor
 from digest.config import load_config
 from digest.errors import CollectError
 from digest.pipeline import build_issue, preview_json
-from subscribers.db import Store
-from subscribers.models import IssueArticle, IssueRecord
+from digest.store.database import Store
+from digest.store.tables import IssueArticle, IssueRecord
 from tests.pipeline_support import AS_OF, SITE, Item, rss, write_config
 
 STORY_KEYS = {"title", "url", "section", "published", "reason"}

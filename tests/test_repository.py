@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from digest.errors import UsageError
 from subscribers import repository as repo
-from subscribers.db import Store
-from subscribers.models import ConsentEvent, Subscriber, Tombstone
+from digest.store.database import Store
+from digest.store.tables import ConsentEvent, Subscriber, Tombstone
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -155,7 +155,7 @@ def test_erase_keeps_only_hashes(store: Store) -> None:
 def test_erase_removes_the_person_from_every_send_ledger(store: Store) -> None:
     """Erasure leaves no row naming the person in the send ledger (it has no foreign key
     to cascade, so erase does it), and other readers' rows stay."""
-    from subscribers.models import IssueRecord, SendRecipient
+    from digest.store.tables import IssueRecord, SendRecipient
 
     with store.session() as s:
         gone = repo.add(s, "gone@example.com", at=T0, source="cli", status="active")

@@ -27,8 +27,8 @@ from digest.schedule.base import JOBS_TABLE, SEND_JOB_ID, RunPlan
 from digest.schedule.jobs import ScheduledWork
 from digest.schedule.logs import configure_logging, remove_logging
 from digest.send import SendReport
-from subscribers.db import Store, make_engine
-from subscribers.models import IssueRecord
+from digest.store.database import Store, make_engine
+from digest.store.tables import IssueRecord
 from tests.schedule_support import FakeSend, Run, write_config
 from tests.schedule_support import wait as _wait
 
@@ -385,7 +385,7 @@ def test_sigterm_lets_the_send_in_progress_finish_then_stops(
 def test_one_preview_copy_when_two_schedulers_fire_together(
     tmp_path: Path, sqlite_store: Store, sqlite_url: str, log: io.StringIO
 ) -> None:
-    from digest.locks import issue_lock
+    from digest.store.locks import issue_lock
 
     config = load_config(
         write_config(tmp_path, database_url=sqlite_url, extra="preview_hours_before = 3")

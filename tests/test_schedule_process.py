@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, text
 
-from subscribers.db import open_store
-from subscribers.models import IssueRecord
+from digest.store.database import open_store
+from digest.store.tables import IssueRecord
 from tests.conftest import PG_URL, pg_available
 from tests.needs import missing
 from tests.schedule_support import add_active, start_schedule, write_config, write_feed

@@ -21,11 +21,11 @@ from digest.backends.file import FileBackend
 from digest.cli import cli
 from digest.config import Config, Secrets
 from digest.errors import DeliveryConfigError, PermanentDeliveryError, SendError
-from digest.locks import issue_lock
 from digest.send import SendPlan, run_send, send_test_copy
-from subscribers.db import Store
-from subscribers.models import IssueArticle, IssueRecord
-from subscribers.tokens import Tokens
+from digest.store.database import Store
+from digest.store.locks import issue_lock
+from digest.store.tables import IssueArticle, IssueRecord
+from digest.tokens import Tokens
 from tests.delivery_support import NOW, SAMPLE_KEY, add_subscribers, sample_config, set_status
 
 SECRET = "test-secret-for-links"
@@ -110,7 +110,7 @@ def test_sends_once_to_every_active_subscriber_with_their_own_unsubscribe_link(
         # the link unsubscribes exactly this reader
         subscriber_id = tokens.read_unsubscribe(header_url.rsplit("/", 1)[1])
         with store.session() as s:
-            from subscribers.models import Subscriber
+            from digest.store.tables import Subscriber
 
             assert s.get(Subscriber, subscriber_id).email == msg["To"].addresses[0].addr_spec  # type: ignore[union-attr]
         urls.add(header_url)
@@ -481,9 +481,9 @@ def test_view_in_browser_works_for_readers_of_a_send_stopped_part_way(tmp_path: 
 
 
 def test_fast_unsubscribe_tokens_are_exactly_the_tokens_the_web_app_reads(tmp_path: Path) -> None:
-    from digest.send import UnsubscribeLinks
+    from digest.tokens import UnsubscribeLinks
 
-    links = UnsubscribeLinks(sample_config(tmp_path, "sqlite://"))
+    links = UnsubscribeLinks(sample_config(tmp_path, "sqlite://").newsletter.public_url, SECRET)
     assert links.fast  # the fast path is in use, not silently the fallback
     tokens = Tokens(SECRET)
     for subscriber_id in (1, 7, 999, 123_456, 2**31 + 5):
@@ -515,9 +515,9 @@ def test_the_readme_sample_script_sends_the_sample_issue_once(tmp_path: Path) ->
 
 
 def test_a_request_refused_before_it_leaves_fails_the_batch_cleanly(tmp_path: Path, sqlite_store: Store, sqlite_url: str) -> None:
-    from digest import ledger
     from digest.backends.sendgrid import SendGridBackend
-    from subscribers.models import Subscriber
+    from digest.store import ledger
+    from digest.store.tables import Subscriber
 
     # nothing listens on port 9: had anything been posted, the error would be a connection one
     cfg = sample_config(tmp_path, sqlite_url, backend="sendgrid", api_host="http://127.0.0.1:9", batch_size=2, max_retries=0)

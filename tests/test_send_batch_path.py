@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from digest import ledger
+from digest.store import ledger, records
 from digest.backends import get_backend
 from digest.backends.base import Message, Recipient, unsubscribe_headers
 from digest.backends.sendgrid import SendGridBackend
 from digest.config import Secrets
 from digest.errors import PermanentDeliveryError
 from digest.models import UNSUBSCRIBE_PLACEHOLDER
-from subscribers.db import Store, open_store
+from digest.store.database import Store, open_store
 from tests.delivery_support import NOW, add_subscribers, sample_config, set_status
 
 KEY = "2026-W47"
@@ -48,8 +48,8 @@ def test_finish_and_start_accepts_one_batch_and_puts_only_the_next_in_flight(sto
         (1, "accepted"), (2, "in_flight"), (3, "queued"),
     ]  # fmt: skip
     assert ledger.finish_batch(store, KEY, 2, now=NOW) == 2
-    ledger.mark_issue(store, KEY, status="sending", now=NOW)
-    rec = ledger.get_issue(store, KEY)
+    records.mark_issue(store, KEY, status="sending", now=NOW)
+    rec = records.get_issue(store, KEY)
     assert rec is not None
     assert (rec.sent, rec.skipped_recipients, rec.failed_recipients) == (4, 1, 1)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from subscribers.db import open_store
+from digest.store.database import open_store
 from tests.delivery_support import EXAMPLES, NOW, add_subscribers
 
 pytestmark = pytest.mark.postgres  # runs on SQLite and PostgreSQL

@@ -19,8 +19,8 @@ import pytest
 from subscribers_support import EDITOR_CONFIG, SECRET
 
 from subscribers import repository as repo
-from subscribers.db import open_store
-from subscribers.tokens import Tokens
+from digest.store.database import open_store
+from digest.tokens import Tokens
 
 pytestmark = pytest.mark.postgres  # db_url runs on SQLite and on PostgreSQL
 

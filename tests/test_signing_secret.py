@@ -15,12 +15,11 @@ from digest.signing_secret import (
     check_key,
     fingerprint,
     key_status,
-    record_key_use,
-    recorded_keys,
     signing_keys,
     signing_secret,
 )
-from subscribers.db import Store
+from digest.store.database import Store
+from digest.store.keys import record_key_use, recorded_keys
 
 
 def _config(tmp_path: Path, public_url: str = "http://127.0.0.1:8000", db: str = "sqlite:///d.db",
@@ -168,7 +167,7 @@ def test_key_status_does_not_generate_the_development_secret(tmp_path: Path, sto
 
 def test_key_status_reads_a_database_from_before_fingerprints(tmp_path: Path, sqlite_url: str) -> None:
     """`digest check` looks without migrating: no signing_keys table is "nothing recorded"."""
-    from subscribers.db import Store, make_engine
+    from digest.store.database import Store, make_engine
 
     store = Store(make_engine(sqlite_url))
     try:

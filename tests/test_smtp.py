@@ -345,7 +345,7 @@ def _send(tmp_path: Path, port: int, store: Any, db_url: str, **delivery: Any) -
 @pytest.mark.postgres  # the ledger's batch split, on SQLite and PostgreSQL
 @pytest.mark.usefixtures("_secret")
 def test_a_send_leaves_the_one_message_in_doubt_in_a_batch_of_its_own(tmp_path: Path, smtpd: Any, store: Any, db_url: str) -> None:
-    from digest import ledger
+    from digest.store import ledger
     from tests.delivery_support import SAMPLE_KEY, add_subscribers
 
     readers = add_subscribers(store, {"active": 7})["active"]  # batches 1-3: 3, 3, 1

@@ -18,7 +18,7 @@ from digest.backends.file import FileBackend
 from digest.config import Config
 from digest.errors import TokenError
 from subscribers import repository as repo
-from subscribers.db import Store
+from digest.store.database import Store
 from subscribers.web.app import create_app
 
 SECURITY = {
@@ -67,7 +67,7 @@ class Site:
             return sub.id
 
     def unsubscribe_path(self, subscriber_id: int, email: str | None = None) -> str:
-        from subscribers.tokens import Tokens
+        from digest.tokens import Tokens
 
         return f"/unsubscribe/{Tokens(secrets().secret_key or '').unsubscribe(subscriber_id, email)}"
 
@@ -534,7 +534,7 @@ def test_links_of_an_issue_signed_with_the_previous_key_still_unsubscribe(
             sub = repo.get_by_email(s, email)
             assert sub is not None and sub.status == "unsubscribed"
     # a confirmation link signed before the rotation works too
-    from subscribers.tokens import Tokens
+    from digest.tokens import Tokens
 
     with sqlite_store.session() as s:
         pending = repo.add(s, "pending@example.com", at=T0, source="cli", status="pending")
@@ -555,7 +555,7 @@ def test_healthz(site: Site) -> None:
 
 
 def test_healthz_reports_a_broken_database(tmp_path: Path) -> None:
-    from subscribers.db import open_store
+    from digest.store.database import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
     site = make_site(tmp_path, store)

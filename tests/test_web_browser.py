@@ -18,8 +18,8 @@ from subscribers_support import SECRET, T0, confirm_link, make_config, outbox_me
 
 from digest.config import Config
 from subscribers import repository as repo
-from subscribers.db import Store
-from subscribers.tokens import Tokens
+from digest.store.database import Store
+from digest.tokens import Tokens
 from subscribers.web.app import create_app
 from tests.needs import missing
 

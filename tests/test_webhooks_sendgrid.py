@@ -26,8 +26,8 @@ from starlette.testclient import TestClient
 from digest.clock import Clock
 from digest.config import Config, load_config, parse_config
 from subscribers import repository
-from subscribers.db import Store
-from subscribers.models import ConsentEvent, IssueRecord, Subscriber, WebhookEvent
+from digest.store.database import Store
+from digest.store.tables import ConsentEvent, IssueRecord, Subscriber, WebhookEvent
 from subscribers.webhooks.base import Counter
 from subscribers.webhooks.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_payload
 
@@ -728,7 +728,7 @@ def test_the_next_send_skips_exactly_the_three_suppressed(
     from digest.backends.file import FileBackend
     from digest.config import Secrets
     from digest.send import run_send
-    from subscribers.db import open_store
+    from digest.store.database import open_store
 
     dates = {
         "w47-a": "Tue, 17 Nov 2026 10:00:00 -0500",
@@ -842,7 +842,7 @@ def test_the_editor_sees_the_numbers_and_the_suppressed_in_the_cli(
     from click.testing import CliRunner
 
     from digest.cli import cli
-    from subscribers.db import open_store
+    from digest.store.database import open_store
 
     (tmp_path / "digest.toml").write_text(
         f"""

@@ -27,7 +27,7 @@ from digest.errors import CollectError, ConfigError, DigestError
 from digest.wording import plural
 
 if TYPE_CHECKING:
-    from subscribers.db import Store
+    from digest.store.database import Store
 
 OK, PROBLEM, CONFIG = "ok", "problem", "config"  # CONFIG: a problem of the file (exit 2)
 
@@ -76,7 +76,7 @@ def _database_lines(cfg: Config) -> tuple[list[Check], Store | None]:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from subscribers.db import MIGRATIONS_DIR, Store, make_engine
+    from digest.store.database import MIGRATIONS_DIR, Store, make_engine
 
     try:
         engine = make_engine(cfg.database_url, base_dir=cfg.base_dir)

@@ -21,7 +21,7 @@ from digest.errors import DigestError
 from digest.safetext import visible_controls
 
 if TYPE_CHECKING:
-    from subscribers.db import Store
+    from digest.store.database import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,7 +118,7 @@ def load(config_path: Path | None, *, needs_feeds: bool = False) -> Config:
 @contextmanager
 def opened_store(cfg: Config) -> Iterator[Store]:
     """The configured database, migrated, closed afterwards."""
-    from subscribers.db import open_store
+    from digest.store.database import open_store
 
     store = open_store(cfg.database_url, base_dir=cfg.base_dir)
     try:

@@ -28,8 +28,8 @@ from digest.cli.target import Target, heading, moment_text, refuse_frozen, resol
 from digest.clock import Clock, window_for
 from digest.config import Config
 from digest.errors import DigestError
+from digest.store.database import Store
 from digest.wording import plural
-from subscribers.db import Store
 
 
 def _say(text: str) -> None:

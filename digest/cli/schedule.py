@@ -66,7 +66,7 @@ def _run(cfg: object, plan: RunPlan, log_format: str) -> None:
     from digest.schedule.apscheduler_runner import WeeklyScheduler
     from digest.schedule.jobs import ScheduledWork
     from digest.schedule.logs import configure_logging, remove_logging
-    from subscribers.db import make_engine, open_store
+    from digest.store.database import make_engine, open_store
 
     assert isinstance(cfg, Config)
     handler = configure_logging("json" if log_format == "json" else "text")

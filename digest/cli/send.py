@@ -27,7 +27,6 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from digest import ledger
 from digest.cli.common import (
     as_of_option,
     clock_from_env,
@@ -43,6 +42,7 @@ from digest.cli.common import (
 from digest.config import Config
 from digest.errors import DigestError, SendError
 from digest.send import SendPlan, SendReport, run_send
+from digest.store import records
 
 
 class RichProgress:
@@ -240,7 +240,7 @@ def issues_list_cmd(config_path: Path | None, as_json: bool) -> None:
     """
     cfg = load(config_path)
     with opened_store(cfg) as store:
-        summaries = ledger.list_issues(store)
+        summaries = records.list_issues(store)
     if as_json:
         click.echo(json.dumps([s.to_json() for s in summaries], ensure_ascii=False))
         return
@@ -285,7 +285,7 @@ def issues_show_cmd(key: str, config_path: Path | None, as_json: bool) -> None:
     """
     cfg = load(config_path)
     with opened_store(cfg) as store:
-        summary = ledger.issue_summary(store, key.strip().upper())
+        summary = records.issue_summary(store, key.strip().upper())
     if summary is None:
         # not found, like `subscribers unsubscribe` for an address not on the list: exit 1
         raise DigestError(f"no issue {key!r} (keys look like 2026-W02; see `digest issues list`)")

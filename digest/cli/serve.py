@@ -63,7 +63,7 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     _check_can_listen(bind_host, bind_port)
     import uvicorn
 
-    from subscribers.db import open_store
+    from digest.store.database import open_store
     from subscribers.web.accesslog import uvicorn_log_config
     from subscribers.web.app import create_app
     from subscribers.web.database import DATABASE_THREADS

@@ -17,7 +17,7 @@ from digest.clock import issue_key
 from digest.config import Config
 from digest.schedule.base import JOBS_TABLE, SEND_JOB_ID, RunPlan
 from digest.schedule.cron import format_run, hours_text
-from subscribers.db import Store
+from digest.store.database import Store
 
 LAST_ISSUES = 5
 OVERDUE_AFTER = timedelta(minutes=2)
@@ -51,7 +51,7 @@ def _subscriber_counts(store: Store) -> dict[str, int]:
 
 def status_data(cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
     """Everything `digest status` shows, as the JSON object `--json` prints."""
-    from digest import ledger
+    from digest.store import records
 
     plan = RunPlan.from_config(cfg)
     tz = plan.timezone
@@ -62,7 +62,7 @@ def status_data(cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
     if stored is not None and now - stored > OVERDUE_AFTER:  # a running scheduler moves it on
         overdue = now - stored
     counts = _subscriber_counts(store)
-    issues = ledger.list_issues(store, limit=LAST_ISSUES)
+    issues = records.list_issues(store, limit=LAST_ISSUES)
     return {
         "newsletter": cfg.newsletter.name,
         "timezone": tz.key,

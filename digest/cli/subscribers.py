@@ -27,9 +27,9 @@ from digest.config import Config, Secrets
 from digest.errors import DeliveryConfigError, DigestError
 from digest.safetext import visible_controls
 from digest.signing_secret import SigningKeys, check_key, missing_key_message, signing_keys
+from digest.store.tables import SUBSCRIBER_STATUSES, Subscriber
 from subscribers import repository as repo
 from subscribers.importer import Problem, import_csv
-from subscribers.models import SUBSCRIBER_STATUSES, Subscriber
 from subscribers.spreadsheet import to_cell
 from subscribers.workflow import Workflow
 

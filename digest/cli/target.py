@@ -20,7 +20,7 @@ from digest.clock import Clock, issue_key
 from digest.coming import coming_issue, frozen_status
 from digest.config import Config
 from digest.errors import DigestError
-from subscribers.db import Store
+from digest.store.database import Store
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,9 @@ def heading(target: Target, cfg: Config, now: datetime) -> str | None:
 
 
 def _status_text(store: Store, key: str, status: str, tz: ZoneInfo) -> str:
-    from digest import ledger
+    from digest.store import records
 
-    rec = ledger.get_issue(store, key)
+    rec = records.get_issue(store, key)
     when = (rec.finished_at or rec.started_at) if rec is not None else None
     at = f" ({moment_text(when, tz)})" if when is not None else ""
     return {

@@ -38,7 +38,7 @@ from digest.schedule.base import PREVIEW_JOB_ID, SEND_JOB_ID
 from digest.schedule.cron import format_run, hours_text
 from digest.schedule.logs import event, issue_context
 from digest.schedule.progress import LogProgress
-from subscribers.db import Store
+from digest.store.database import Store
 
 # failures that pass: worth another attempt later inside the misfire grace
 RETRYABLE = (CollectError, TransientDeliveryError, StoreError)
@@ -252,7 +252,7 @@ class ScheduledWork:
         key = issue_key(send_time, self.tz)
         with issue_context(key):
             try:
-                from digest.locks import IssueLocked, issue_lock
+                from digest.store.locks import IssueLocked, issue_lock
 
                 # two schedulers on one database: one copy to the editors, not two
                 with issue_lock(self.store, f"{key}-preview"):
@@ -294,15 +294,9 @@ class ScheduledWork:
         return int(send_copy(self.config, built.rendered, editors, backend=self.backend))
 
     def interrupted(self) -> list[tuple[str, datetime]]:
-        from sqlalchemy import select
+        from digest.store import records
 
-        from subscribers.models import IssueRecord
-
-        with self.store.session() as s:
-            rows = s.execute(
-                select(IssueRecord.key, IssueRecord.as_of).where(IssueRecord.status == "sending")
-            ).all()
-        return [(str(key), as_of) for key, as_of in rows]
+        return records.sending(self.store)
 
     # --- missed runs ------------------------------------------------------------------
 
@@ -363,19 +357,19 @@ def record_missed(
 ) -> str:
     """Record a missed run on its issue as skipped, unless the issue already exists (sent,
     sending, skipped or failed: then its status is returned and nothing changes)."""
-    from digest import ledger
+    from digest.store import records
 
-    rec = ledger.get_issue(store, key)
+    rec = records.get_issue(store, key)
     if rec is not None and rec.status != "draft":
         return str(rec.status)
     try:
-        if ledger.record_skipped(store, key=key, as_of=fire_time, reason=reason, now=now):
+        if records.record_skipped(store, key=key, as_of=fire_time, reason=reason, now=now):
             return "recorded"
     except Exception:
         # another scheduler recorded it at the same moment (unique key)
-        again = ledger.get_issue(store, key)
+        again = records.get_issue(store, key)
         if again is None:
             raise
         return str(again.status)
-    again = ledger.get_issue(store, key)
+    again = records.get_issue(store, key)
     return str(again.status) if again is not None else "unknown"

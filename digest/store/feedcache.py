@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from subscribers.db import Store
-from subscribers.models import FeedCacheEntry
+from digest.store.database import Store
+from digest.store.tables import FeedCacheEntry
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""Issue records and the send ledger: what was sent, to whom, in which batch.
+"""The send ledger: what was sent, to whom, in which batch (the issue records themselves,
+their states and counts: ``digest.store.records``).
 
-An issue moves draft → sending → sent (or skipped, or failed). When a send
-starts, ``claim_issue`` stores the rendered issue (the exact bytes every
+When a send starts, ``claim_issue`` stores the rendered issue (the exact bytes every
 batch and every resume will send), the articles it carries, and freezes the
 recipients into ``send_recipients`` with one set-based INSERT … SELECT (the
 list never passes through Python), numbered into batches. Each batch is then
@@ -12,7 +12,7 @@ list never passes through Python), numbered into batches. Each batch is then
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, cast
 
@@ -31,16 +31,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from digest.errors import SendError
-from digest.models import Pick
-from subscribers.db import Store
-from subscribers.models import IssueArticle, IssueRecord, SendBatch, SendRecipient, Subscriber
+from digest.store.database import Store
+from digest.store.tables import IssueArticle, IssueRecord, SendBatch, SendRecipient, Subscriber
 
 # recipients still to be sent in a batch (a resent batch includes its in-flight/failed ones)
 OPEN_RECIPIENT_STATES = ("queued", "in_flight", "failed")
-WEBHOOK_COUNTS = (
-    "delivered", "bounced", "blocked", "dropped", "complained", "unsubscribed", "opened",
-    "clicked", "unknown_events",
-)
 
 
 class RecipientRow(NamedTuple):
@@ -58,81 +53,22 @@ class BatchInfo:
     error: str | None
 
 
-@dataclass
-class IssueSummary:
-    """An issue as the editor sees it in `digest issues`."""
-
-    key: str
-    status: str
-    as_of: datetime
-    subject: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    recipients: int
-    sent: int
-    skipped: int
-    failed: int
-    skip_reason: str | None
-    failure: str | None
-    events: dict[str, int] = field(default_factory=dict)
-    batches: dict[str, int] = field(default_factory=dict)  # state -> count
-    in_flight: list[BatchInfo] = field(default_factory=list)  # in flight or abandoned
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "issue": self.key,
-            "status": self.status,
-            "as_of": self.as_of.isoformat(),
-            "subject": self.subject,
-            "created_at": self.created_at.isoformat(),
-            "started_at": self.started_at.isoformat() if self.started_at else None,
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "recipients": self.recipients,
-            "sent": self.sent,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "skip_reason": self.skip_reason,
-            "failure": self.failure,
-            **self.events,
-            "batches": self.batches,
-            "unconfirmed_batches": [
-                {"batch": b.batch, "state": b.state, "size": b.size} for b in self.in_flight
-            ],
-        }
-
-
 # --- issue records ------------------------------------------------------------------
-
-
-def get_issue(store: Store, key: str) -> IssueRecord | None:
-    with store.session() as s:
-        return s.get(IssueRecord, key)
-
-
-def record_skipped(store: Store, *, key: str, as_of: datetime, reason: str, now: datetime) -> bool:
-    """Record that the issue for ``key`` was skipped (and why). Never overwrites an issue
-    that is sending or sent; returns whether the record now says skipped."""
-    with store.session() as s:
-        rec = s.get(IssueRecord, key, with_for_update=True)
-        if rec is None:
-            s.add(
-                IssueRecord(
-                    key=key, status="skipped", as_of=as_of, skip_reason=reason,
-                    created_at=now, finished_at=now,
-                )
-            )  # fmt: skip
-            return True
-        if rec.status in ("sending", "sent", "failed"):
-            return False
-        rec.status, rec.as_of, rec.skip_reason, rec.finished_at = "skipped", as_of, reason, now
-        return True
 
 
 @dataclass(frozen=True)
 class Claim:
     recipients: int
     batches: int
+
+
+class PickedArticle(NamedTuple):
+    """An article of the issue as the record keeps it (the pipeline's Pick, flattened)."""
+
+    url: str
+    role: str  # "lead" or "latest"
+    title: str
+    reason: str
 
 
 def claim_issue(
@@ -145,7 +81,7 @@ def claim_issue(
     html: str,
     text: str,
     archive_html: str,
-    picks: Sequence[Pick],
+    picks: Sequence[PickedArticle],
     batch_size: int,
     now: datetime,
 ) -> Claim:
@@ -169,8 +105,8 @@ def claim_issue(
         for position, pick in enumerate(picks):
             s.add(
                 IssueArticle(
-                    issue_key=key, url=pick.article.url, role=pick.role, position=position,
-                    title=pick.article.title, reason=pick.reason,
+                    issue_key=key, url=pick.url, role=pick.role, position=position,
+                    title=pick.title, reason=pick.reason,
                 )
             )  # fmt: skip
         s.flush()
@@ -225,27 +161,6 @@ def reopen_for_resend(store: Store, *, key: str, batch_size: int, now: datetime)
         claim = _freeze_recipients(s, key=key, batch_size=batch_size, now=now)
         rec.recipients = claim.recipients
         return claim
-
-
-def mark_issue(store: Store, key: str, *, status: str, now: datetime, failure: str | None = None) -> None:
-    """Finish an issue: sent or failed, with counts recomputed from the ledger."""
-    with store.session() as s:
-        rec = s.get(IssueRecord, key, with_for_update=True)
-        if rec is None:
-            raise LookupError(key)
-        counts = dict(
-            s.execute(
-                select(SendRecipient.state, func.count())
-                .where(SendRecipient.issue_key == key)
-                .group_by(SendRecipient.state)
-            ).all()
-        )
-        rec.sent = int(counts.get("accepted", 0))
-        rec.skipped_recipients = int(counts.get("skipped", 0))
-        rec.failed_recipients = int(counts.get("failed", 0))
-        rec.status, rec.failure = status, failure
-        if status in ("sent", "failed"):
-            rec.finished_at = now
 
 
 def _rowcount(result: object) -> int:
@@ -520,59 +435,3 @@ def iter_active(store: Store, batch_size: int) -> Iterator[list[RecipientRow]]:
 def count_active(store: Store) -> int:
     with store.session() as s:
         return int(s.scalar(select(func.count()).where(Subscriber.status == "active")) or 0)
-
-
-# --- reading issues ----------------------------------------------------------------------
-
-
-def _summary(
-    rec: IssueRecord, counts: dict[str, int], unconfirmed: list[BatchInfo]
-) -> IssueSummary:
-    return IssueSummary(
-        key=rec.key,
-        status=rec.status,
-        as_of=rec.as_of,
-        subject=rec.subject,
-        created_at=rec.created_at,
-        started_at=rec.started_at,
-        finished_at=rec.finished_at,
-        recipients=rec.recipients or 0,
-        sent=rec.sent or 0,
-        skipped=rec.skipped_recipients or 0,
-        failed=rec.failed_recipients or 0,
-        skip_reason=rec.skip_reason,
-        failure=rec.failure,
-        events={k: int(getattr(rec, k) or 0) for k in WEBHOOK_COUNTS},
-        batches=counts,
-        in_flight=unconfirmed,
-    )
-
-
-def issue_summary(store: Store, key: str) -> IssueSummary | None:
-    rec = get_issue(store, key)
-    if rec is None:
-        return None
-    rows = batches(store, key)
-    counts: dict[str, int] = {}
-    for b in rows:
-        counts[b.state] = counts.get(b.state, 0) + 1
-    return _summary(rec, counts, [b for b in rows if b.state in ("in_flight", "abandoned")])
-
-
-def list_issues(store: Store, *, limit: int | None = None) -> list[IssueSummary]:
-    """Issues newest first, with counts (batch details only for unfinished ones)."""
-    with store.session() as s:
-        q = select(IssueRecord).order_by(IssueRecord.key.desc())
-        if limit:
-            q = q.limit(limit)
-        recs = list(s.scalars(q).all())
-        per_issue: dict[str, dict[str, int]] = {}
-        keys = [r.key for r in recs]
-        if keys:
-            for key, state, n in s.execute(
-                select(SendBatch.issue_key, SendBatch.state, func.count())
-                .where(SendBatch.issue_key.in_(keys))
-                .group_by(SendBatch.issue_key, SendBatch.state)
-            ).all():
-                per_issue.setdefault(key, {})[state] = int(n)
-    return [_summary(rec, per_issue.get(rec.key, {}), []) for rec in recs]

@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from digest.errors import SendError
-from subscribers.db import Store
+from digest.store.database import Store
 
 _memory_locks: dict[str, threading.Lock] = {}
 _memory_guard = threading.Lock()

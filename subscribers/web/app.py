@@ -25,8 +25,8 @@ from digest.clock import Clock, system_clock
 from digest.config import Config, Secrets
 from digest.errors import TokenError
 from digest.render import safe_url
-from subscribers.db import Store
-from subscribers.tokens import Tokens
+from digest.store.database import Store
+from digest.tokens import Tokens
 from subscribers.web import pages
 from subscribers.web.database import DATABASE_THREADS, database_limiter
 from subscribers.web.ratelimit import RateLimiter

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from subscribers.db import Store
-from subscribers.models import IssueRecord
+from digest.store.database import Store
+from digest.store.tables import IssueRecord
 from subscribers.web.database import in_database
 
 KEY_RE = re.compile(r"^\d{4}-W\d{2}$")

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.errors import TokenError
-from subscribers.tokens import Tokens
+from digest.tokens import Tokens
 
 CONTENT_SECURITY_POLICY = "; ".join([  # noqa: FLY002 - one directive a line
     "default-src 'none'",

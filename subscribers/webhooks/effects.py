@@ -38,8 +38,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from digest.store.tables import IssueRecord, Subscriber, WebhookEvent
 from subscribers import repository
-from subscribers.models import IssueRecord, Subscriber, WebhookEvent
 from subscribers.webhooks.base import TrackingEvent
 
 log = logging.getLogger("digest.webhooks")

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from digest.clock import Clock
 from digest.config import Config
-from subscribers.db import Store
+from digest.store.database import Store
 from subscribers.web.database import in_database
 from subscribers.webhooks.base import Provider, TrackingEvent, WebhookRejected
 from subscribers.webhooks.effects import Outcome, apply_events

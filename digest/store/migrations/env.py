@@ -1,4 +1,4 @@
-"""Alembic environment: run with a connection passed in by subscribers.db.upgrade,
+"""Alembic environment: run with a connection passed in by digest.store.database.upgrade,
 or from the alembic CLI with -x url=... (for writing new revisions)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from subscribers.db import include_object
-from subscribers.models import Base
+from digest.store.database import include_object
+from digest.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
