@@ -39,16 +39,20 @@ def render_sparing(
         issue = reselect(frozenset(bad))
         notes = tuple(_note(art, why) for art, why in bad.values())
         if issue.skipped:
-            raise RenderError(f"{issue.skip_reason or 'too few stories'} once the stories the "
-                              f"email cannot be rendered with are left out: {'; '.join(notes)}")
+            raise RenderError(
+                f"{issue.skip_reason or 'too few stories'} once the stories the "
+                f"email cannot be rendered with are left out: {'; '.join(notes)}"
+            )
         left_out = issue.left_out + tuple((art, LEFT_OUT) for art, _ in bad.values())
         newest_first = sorted(left_out, key=lambda p: (-p[0].published.timestamp(), p[0].url))
         issue = replace(issue, warnings=issue.warnings + notes, left_out=tuple(newest_first))
 
 
 def _note(art: Article, why: str) -> str:
-    return (f"{art.source}: entry {art.title!r} ({art.url}) was left out of the issue: "
-            f"{LEFT_OUT} ({why})")
+    return (
+        f"{art.source}: entry {art.title!r} ({art.url}) was left out of the issue: "
+        f"{LEFT_OUT} ({why})"
+    )
 
 
 def _culprits(issue: Issue, config: Config) -> list[tuple[Article, str]]:
@@ -80,8 +84,17 @@ def _error(issue: Issue, config: Config) -> str | None:
 def _stand_in(issue: Issue) -> Pick:
     """A story with nothing unusual in any field, to render a suspect beside."""
     article = Article(
-        url="https://example.com/story", guid="stand-in", title="A story", dek="What happened.",
-        excerpt="What happened, and why.", section=None, categories=(), authors=(),
-        published=issue.as_of, updated=None, image=None, source="stand-in",
+        url="https://example.com/story",
+        guid="stand-in",
+        title="A story",
+        dek="What happened.",
+        excerpt="What happened, and why.",
+        section=None,
+        categories=(),
+        authors=(),
+        published=issue.as_of,
+        updated=None,
+        image=None,
+        source="stand-in",
     )
     return Pick(article, "lead", "stand-in")

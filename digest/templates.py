@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 
-@lru_cache(maxsize=1)  # the installation does not move; every render asked again
+@lru_cache(maxsize=1)  # the installation does not move; each Renderer and render_email asks
 def bundled_templates_dir() -> Path:
     here = Path(__file__).resolve().parent
     for candidate in (here / "templates", here.parent / "templates"):

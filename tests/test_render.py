@@ -221,7 +221,9 @@ def test_a_placeholder_in_feed_text_is_never_filled_with_a_readers_link() -> Non
     # a feed cannot collect every reader's unsubscribe link through a story URL or text
     p = UNSUBSCRIBE_PLACEHOLDER
     lead = replace(
-        articles()[0], title=f"Read {p} now", dek=f"dek {p}",
+        articles()[0],
+        title=f"Read {p} now",
+        dek=f"dek {p}",
         url=f"https://elsewhere.example/track?u={p}",
         image=Image(url=f"https://elsewhere.example/i.jpg?u={p}", alt=p, credit=p),
     )

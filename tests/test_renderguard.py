@@ -42,8 +42,11 @@ def _two_sources(tmp_path: Path) -> Path:
 
 
 def _run(*args: str) -> Result:
-    env: dict[str, str | None] = {"DIGEST_DATABASE_URL": None, "DIGEST_CONFIG": None,
-                                  "DIGEST_NOW": None}
+    env: dict[str, str | None] = {
+        "DIGEST_DATABASE_URL": None,
+        "DIGEST_CONFIG": None,
+        "DIGEST_NOW": None,
+    }
     return CliRunner().invoke(cli, list(args), env=env)
 
 
@@ -59,8 +62,11 @@ def test_a_story_that_breaks_the_email_is_left_out_and_named(
     assert note.startswith("Wire: entry ") and "the email cannot be rendered with it" in note
     data = preview_json(built)
     assert any(BAD_URL in w and "Wire" in w for w in data["warnings"])
-    assert {"title": "Bad \x1b[2J story", "url": BAD_URL,
-            "reason": "the email cannot be rendered with it"} in data["left_out"]
+    assert {
+        "title": "Bad \x1b[2J story",
+        "url": BAD_URL,
+        "reason": "the email cannot be rendered with it",
+    } in data["left_out"]
 
 
 def test_preview_prints_the_warning_and_exits_0(tmp_path: Path, unsafe_text: None) -> None:
@@ -90,8 +96,9 @@ def test_the_issue_fails_only_below_min_articles_naming_the_story(
 def test_a_broken_template_is_its_own_error_not_a_storys(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()
-    (templates / "issue.mjml.j2").write_text("<mjml><mj-body><mj-section>{{ lead.title }}"
-                                             "</mj-body></mjml>")  # mj-section never closed
+    (templates / "issue.mjml.j2").write_text(
+        "<mjml><mj-body><mj-section>{{ lead.title }}</mj-body></mjml>"
+    )  # mj-section never closed
     path = write_config(tmp_path)
     text = path.read_text().replace("[[sources]]", 'templates_dir = "templates"\n\n[[sources]]', 1)
     path.write_text(text)

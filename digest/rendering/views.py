@@ -1,0 +1,156 @@
+"""What the issue templates see: stories as plain text with vetted URLs, and the context;
+and the subject line, made from the same values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from digest.config import Config, NewsletterConfig
+from digest.errors import RenderError
+from digest.models import UNSUBSCRIBE_PLACEHOLDER, Issue, Pick
+from digest.rendering.sanitize import safe_url
+from digest.rendering.text import one_line, paragraphs, shorten
+
+PREHEADER_CHARS = 150
+# Caps on what one story can put in the email, so that a 1 + 12 story issue stays
+# under Gmail's 102 KB clipping limit whatever the feed holds.
+TITLE_CHARS = 200
+DEK_CHARS = 320
+EXCERPT_CHARS = 1200
+EXCERPT_PARAGRAPHS = 4
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """One pick as the templates see it: plain text plus URLs already vetted.
+
+    ``url`` and ``image_url`` are ``None`` when the feed gave anything but an
+    absolute http(s) URL; the templates then leave the link or image out.
+    """
+
+    title: str
+    url: str | None
+    dek: str
+    excerpt: list[str]  # paragraphs
+    section: str | None
+    authors: tuple[str, ...]
+    published: datetime
+    image_url: str | None
+    image_alt: str
+    image_credit: str | None
+    reason: str
+
+    @classmethod
+    def of(cls, pick: Pick) -> StoryView:
+        a = pick.article
+        image = a.image
+        image_url = safe_url(image.url) if image else None
+        dek = shorten(a.dek, DEK_CHARS)
+        excerpt = _excerpt(a.excerpt)
+        if excerpt and dek and _same_start(excerpt[0], dek):
+            excerpt = excerpt[1:]  # a feed with only a summary: don't print it twice
+        return cls(
+            title=shorten(a.title, TITLE_CHARS) or "(untitled)",
+            url=safe_url(a.url),
+            dek=dek,
+            excerpt=excerpt,
+            section=shorten(a.section, 60) if a.section else None,
+            authors=a.authors,
+            published=a.published,
+            image_url=image_url,
+            image_alt=shorten((image.alt if image else None) or a.title, DEK_CHARS),
+            image_credit=shorten(image.credit, DEK_CHARS) if image and image.credit else None,
+            reason=pick.reason,
+        )
+
+
+def issue_context(issue: Issue, config: Config) -> dict[str, Any]:
+    """Everything the issue templates see (docs/email-templates.md lists it)."""
+    nl = config.newsletter
+    return {
+        "config": config,
+        "newsletter": nl,
+        "issue": issue,
+        "date": issue_date(issue.as_of, nl),
+        "note": issue.note.strip() if issue.note and issue.note.strip() else None,
+        "note_paragraphs": paragraphs(issue.note or ""),
+        "lead": StoryView.of(issue.lead) if issue.lead else None,
+        "stories": [StoryView.of(p) for p in issue.latest],
+        "preheader": preheader(issue),
+        "archive_url": archive_url(nl, issue.key),
+        "site_url": safe_url(nl.site_url),
+        "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
+    }
+
+
+def subject(issue: Issue, newsletter: NewsletterConfig) -> str:
+    """``newsletter.subject`` (config text) with its fields; one line."""
+    first = issue.lead or (issue.latest[0] if issue.latest else None)
+    values = {
+        "lead_title": one_line(first.article.title) if first else "",
+        "name": one_line(newsletter.name),
+        "date": issue_date(issue.as_of, newsletter),
+        "issue": issue.key,
+    }
+    try:
+        text = newsletter.subject.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:  # parse_config checks this too
+        raise RenderError(
+            f"newsletter.subject {newsletter.subject!r}: bad placeholder {exc} "
+            "(fields: lead_title, name, date, issue)"
+        ) from None
+    # One header line, whatever the feed's title held (\r\n would be header injection).
+    return one_line(text).strip(" |–—-") or one_line(newsletter.name)
+
+
+def preheader(issue: Issue) -> str:
+    """The hidden inbox preview line: the first story's dek (or excerpt, or title)."""
+    first = issue.lead or (issue.latest[0] if issue.latest else None)
+    if first is None:
+        return ""
+    a = first.article
+    return shorten(a.dek or a.excerpt or a.title, PREHEADER_CHARS)
+
+
+def issue_date(moment: datetime, newsletter: NewsletterConfig) -> str:
+    """The as-of date in the newsletter's zone: ``Friday, November 20, 2026``.
+
+    Spelled out here rather than with ``strftime`` so the result never depends
+    on the machine's locale.
+    """
+    local = moment.astimezone(newsletter.tz)
+    return f"{_DAYS[local.weekday()]}, {_MONTHS[local.month - 1]} {local.day}, {local.year}"
+
+
+def archive_url(newsletter: NewsletterConfig, key: str) -> str:
+    """The issue's "view in browser" page on the public web app."""
+    return f"{newsletter.public_url.rstrip('/')}/issues/{key}"
+
+
+def _excerpt(text: str) -> list[str]:
+    """The first paragraphs of ``text``, at most ``EXCERPT_CHARS`` in all."""
+    out: list[str] = []
+    room = EXCERPT_CHARS
+    for para in paragraphs(text)[:EXCERPT_PARAGRAPHS]:
+        if room < 40:
+            break
+        short = shorten(para, room)
+        out.append(short)
+        room -= len(short)
+        if short.endswith("…") and not para.endswith("…"):
+            break
+    return out
+
+
+def _same_start(paragraph: str, dek: str) -> bool:
+    """Whether ``paragraph`` merely repeats ``dek`` (maybe shortened with "…")."""
+    a, b = paragraph.rstrip("…").strip(), dek.rstrip("…").strip()
+    return bool(a and b) and (a.startswith(b) or b.startswith(a)) and len(a) < len(b) + 80
