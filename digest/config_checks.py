@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from digest.config import Config, SourceConfig
+from digest.config_types import Config, SourceConfig
 from digest.errors import ConfigError
 
 
@@ -29,8 +29,10 @@ def _where(cfg: Config) -> str | None:
 def delivery_problems(cfg: Config) -> list[ConfigError]:
     from digest.backends.settings import settings_problems
 
-    return [ConfigError(message, path=_where(cfg), key=key)
-            for key, message in settings_problems(cfg.delivery)]
+    return [
+        ConfigError(message, path=_where(cfg), key=key)
+        for key, message in settings_problems(cfg.delivery)
+    ]
 
 
 def local_feed_path(url: str) -> Path | None:

@@ -1,6 +1,6 @@
 """Checks of ``[newsletter]`` values that need more than a type: addresses that look like
 addresses, http(s) URLs, a subject template with known fields. Typos fail when the file
-is loaded, not mid-send. (Moved out of ``digest.config`` to keep that module small.)"""
+is loaded, not mid-send. ``digest.config_parse`` calls them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from digest.errors import ConfigError
 
 if TYPE_CHECKING:
-    from digest.config import NewsletterConfig
+    from digest.config_types import NewsletterConfig
 
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+$")
 
@@ -22,7 +22,10 @@ def check_addresses(nl: NewsletterConfig, where: str) -> None:
     for key, value in emails:
         if value is not None and not EMAIL.match(value.strip()):
             raise ConfigError(f"{value!r} is not an email address", path=where, key=key)
-    for key, value in (("newsletter.site_url", nl.site_url), ("newsletter.public_url", nl.public_url)):
+    for key, value in (
+        ("newsletter.site_url", nl.site_url),
+        ("newsletter.public_url", nl.public_url),
+    ):
         scheme, _, rest = value.partition("://")
         if scheme.lower() not in ("http", "https") or not rest.strip("/"):
             raise ConfigError(
