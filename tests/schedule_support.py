@@ -16,8 +16,8 @@ from typing import Any
 
 from digest.config import Config
 from digest.schedule.apscheduler_runner import WeeklyScheduler
-from digest.schedule.base import RunPlan
 from digest.schedule.jobs import ScheduledWork
+from digest.schedule.plan import RunPlan
 from digest.send import SendReport
 from digest.store.database import Store, make_engine, open_store
 from digest.store.tables import Subscriber

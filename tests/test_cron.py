@@ -29,7 +29,6 @@ from tests.schedule_support import write_config
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
-UTC = UTC
 
 
 def _runs(expr: str, start: datetime, count: int, tz: ZoneInfo = NY) -> list[datetime]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from digest.store import ledger, records
 from digest.errors import SendError
-from digest.store.locks import IssueLocked, issue_lock
+from digest.store import ledger, records
 from digest.store.database import Store
+from digest.store.locks import IssueLocked, issue_lock
 from digest.store.tables import IssueRecord, SendRecipient
 from tests.delivery_support import NOW, add_subscribers, set_status
 
@@ -24,6 +24,12 @@ def _claim(store: Store, batch_size: int = 3) -> ledger.Claim:
     )  # fmt: skip
 
 
+def _in_flight(store: Store, batch: int) -> tuple[list[ledger.RecipientRow], int]:
+    """``batch`` as a send puts it in flight: who is in it, and how many left since the claim."""
+    rows = ledger.prepare_batch(store, KEY, batch)
+    return rows, len(ledger.mark_in_flight(store, KEY, batch, now=NOW))
+
+
 def test_claim_freezes_only_active_subscribers_in_numbered_batches(store: Store) -> None:
     people = add_subscribers(store, {"active": 7, "pending": 2, "unsubscribed": 2, "bounced": 1, "complained": 1})
     claim = _claim(store, batch_size=3)
@@ -33,7 +39,7 @@ def test_claim_freezes_only_active_subscribers_in_numbered_batches(store: Store)
     ]  # fmt: skip
     rec = records.get_issue(store, KEY)
     assert rec is not None and rec.status == "sending" and rec.recipients == 7
-    rows, skipped = ledger.start_batch(store, KEY, 1, now=NOW)
+    rows, skipped = _in_flight(store, 1)
     assert skipped == 0
     assert [r.email for r in rows] == people["active"][:3]
     # a reader who joins during the send is not in this issue
@@ -47,9 +53,9 @@ def test_reader_who_leaves_before_their_batch_is_skipped(store: Store) -> None:
     _claim(store, batch_size=3)
     set_status(store, people["active"][4], "unsubscribed")
     set_status(store, people["active"][5], "complained")
-    ledger.start_batch(store, KEY, 1, now=NOW)
+    _in_flight(store, 1)
     ledger.finish_batch(store, KEY, 1, now=NOW)
-    rows2, skipped = ledger.start_batch(store, KEY, 2, now=NOW)
+    rows2, skipped = _in_flight(store, 2)
     assert skipped == 2
     assert [r.email for r in rows2] == [people["active"][3]]
     assert ledger.finish_batch(store, KEY, 2, now=NOW) == 1
@@ -64,12 +70,12 @@ def test_batches_move_through_states_and_remaining_counts_follow(store: Store) -
     add_subscribers(store, {"active": 5})
     _claim(store, batch_size=2)
     assert ledger.remaining(store, KEY, ("queued", "failed")) == (3, 5)
-    ledger.start_batch(store, KEY, 1, now=NOW)
-    assert ledger.next_batch(store, KEY, ("queued",)).batch == 2  # type: ignore[union-attr]
+    _in_flight(store, 1)
+    assert ledger.todo_batches(store, KEY, ("queued",))[0] == 2
     ledger.finish_batch(store, KEY, 1, now=NOW)
-    ledger.start_batch(store, KEY, 2, now=NOW)
+    _in_flight(store, 2)
     ledger.fail_batch(store, KEY, 2, now=NOW, error="HTTP 400: bad")
-    ledger.start_batch(store, KEY, 3, now=NOW)  # the process dies here
+    _in_flight(store, 3)  # the process dies here
     assert ledger.remaining(store, KEY, ("queued", "failed")) == (1, 2)
     abandoned = ledger.abandon_batches(store, KEY, now=NOW, reason="crash")
     assert [(b.batch, b.size) for b in abandoned] == [(3, 1)]
@@ -84,7 +90,7 @@ def test_batches_move_through_states_and_remaining_counts_follow(store: Store) -
 def test_refused_recipients_are_failed_not_sent(store: Store) -> None:
     add_subscribers(store, {"active": 3})
     _claim(store, batch_size=10)
-    rows, _ = ledger.start_batch(store, KEY, 1, now=NOW)
+    rows, _ = _in_flight(store, 1)
     assert ledger.finish_batch(store, KEY, 1, now=NOW, rejected_ids=[rows[0].subscriber_id]) == 2
     records.mark_issue(store, KEY, status="sent", now=NOW)
     rec = records.get_issue(store, KEY)
@@ -144,9 +150,11 @@ def test_iter_active_streams_in_id_order(store: Store) -> None:
 
 def test_issue_lock_is_exclusive_and_released(store: Store) -> None:
     with issue_lock(store, KEY):
-        with pytest.raises(IssueLocked, match="being sent by another process"):
-            with issue_lock(store, KEY):
-                pass  # pragma: no cover
+        with (
+            pytest.raises(IssueLocked, match="being sent by another process"),
+            issue_lock(store, KEY),
+        ):
+            pass  # pragma: no cover
         with issue_lock(store, "2026-W48"):  # another issue is not blocked
             pass
     with issue_lock(store, KEY):  # released

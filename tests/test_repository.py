@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from digest.errors import UsageError
-from subscribers import repository as repo
 from digest.store.database import Store
 from digest.store.tables import ConsentEvent, Subscriber, Tombstone
+from subscribers import repository as repo
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

@@ -23,9 +23,9 @@ from sqlalchemy import text
 
 from digest.config import Config, load_config
 from digest.schedule.apscheduler_runner import WeeklyScheduler
-from digest.schedule.base import JOBS_TABLE, SEND_JOB_ID, RunPlan
 from digest.schedule.jobs import ScheduledWork
 from digest.schedule.logs import configure_logging, remove_logging
+from digest.schedule.plan import JOBS_TABLE, SEND_JOB_ID, RunPlan
 from digest.send import SendReport
 from digest.store.database import Store, make_engine
 from digest.store.tables import IssueRecord
@@ -82,9 +82,11 @@ def test_missed_run_inside_grace_goes_out_late_for_its_week(
     _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
     send = FakeSend()
     # the process was down at 09:00 and comes back at 11:00: 2 h late, grace 6 h
-    with time_machine.travel(datetime(2026, 11, 20, 11, 0, tzinfo=NY), tick=True):
-        with Run(config, sqlite_store, send):
-            assert _wait(lambda: len(send.calls) == 1)
+    with (
+        time_machine.travel(datetime(2026, 11, 20, 11, 0, tzinfo=NY), tick=True),
+        Run(config, sqlite_store, send),
+    ):
+        assert _wait(lambda: len(send.calls) == 1)
     assert send.calls[0]["as_of"] == FRI_0900  # the fire time, not the late start
     assert send.calls[0]["scheduled"] is True and send.calls[0]["stop"] is not None
     assert _issue(sqlite_store, "2026-W47") is None  # nothing recorded as missed
@@ -92,9 +94,11 @@ def test_missed_run_inside_grace_goes_out_late_for_its_week(
     assert ("overdue", "2026-W47") in events and ("run", "2026-W47") in events
     assert ("sent", "2026-W47") in events and ("skipped", "2026-W47") not in events
     # started again the same day: it does not run a second time
-    with time_machine.travel(datetime(2026, 11, 20, 12, 0, tzinfo=NY), tick=True):
-        with Run(config, sqlite_store, send):
-            time.sleep(0.5)
+    with (
+        time_machine.travel(datetime(2026, 11, 20, 12, 0, tzinfo=NY), tick=True),
+        Run(config, sqlite_store, send),
+    ):
+        time.sleep(0.5)
     assert len(send.calls) == 1
 
 
@@ -104,9 +108,11 @@ def test_missed_run_outside_grace_is_skipped_recorded_and_logged(
     config = _config(tmp_path, sqlite_url)
     _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
     send = FakeSend()
-    with time_machine.travel(datetime(2026, 11, 20, 17, 30, tzinfo=NY), tick=True):
-        with Run(config, sqlite_store, send):
-            assert _wait(lambda: _issue(sqlite_store, "2026-W47") is not None)
+    with (
+        time_machine.travel(datetime(2026, 11, 20, 17, 30, tzinfo=NY), tick=True),
+        Run(config, sqlite_store, send),
+    ):
+        assert _wait(lambda: _issue(sqlite_store, "2026-W47") is not None)
     assert send.calls == []  # nothing went out 8.5 h late
     rec = _issue(sqlite_store, "2026-W47")
     assert rec is not None and rec.status == "skipped"
@@ -128,9 +134,11 @@ def test_a_grace_of_zero_starts_and_never_sends_late(
     config = load_config(write_config(tmp_path, database_url=sqlite_url, grace_hours=0))
     _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
     send = FakeSend()
-    with time_machine.travel(datetime(2026, 11, 20, 9, 5, tzinfo=NY), tick=True):
-        with Run(config, sqlite_store, send):
-            assert _wait(lambda: _issue(sqlite_store, "2026-W47") is not None)
+    with (
+        time_machine.travel(datetime(2026, 11, 20, 9, 5, tzinfo=NY), tick=True),
+        Run(config, sqlite_store, send),
+    ):
+        assert _wait(lambda: _issue(sqlite_store, "2026-W47") is not None)
     assert send.calls == []  # five minutes late is too late
     rec = _issue(sqlite_store, "2026-W47")
     assert rec is not None and rec.status == "skipped"
@@ -170,9 +178,11 @@ def test_long_downtime_records_every_missed_week(
         )
     send = FakeSend()
     # down for three Fridays; back on Fri 2026-12-04 at 10:00, inside the grace of that run
-    with time_machine.travel(datetime(2026, 12, 4, 10, 0, tzinfo=NY), tick=True):
-        with Run(config, sqlite_store, send):
-            assert _wait(lambda: len(send.calls) == 1)
+    with (
+        time_machine.travel(datetime(2026, 12, 4, 10, 0, tzinfo=NY), tick=True),
+        Run(config, sqlite_store, send),
+    ):
+        assert _wait(lambda: len(send.calls) == 1)
     assert send.calls[0]["as_of"] == datetime(2026, 12, 4, 9, 0, tzinfo=NY)
     w47 = _issue(sqlite_store, "2026-W47")
     assert (
@@ -190,9 +200,11 @@ def test_changed_cron_replaces_the_job(
     config = _config(tmp_path, sqlite_url)
     _store_job(config, sqlite_store, datetime(2026, 11, 19, 12, tzinfo=NY))
     changed = _config(tmp_path, sqlite_url, cron="30 10 * * thu")
-    with time_machine.travel(datetime(2026, 11, 19, 13, 0, tzinfo=NY), tick=True):
-        with Run(changed, sqlite_store, FakeSend()):
-            pass
+    with (
+        time_machine.travel(datetime(2026, 11, 19, 13, 0, tzinfo=NY), tick=True),
+        Run(changed, sqlite_store, FakeSend()),
+    ):
+        pass
     with sqlite_store.engine.connect() as conn:
         (when,) = conn.execute(text(f"SELECT next_run_time FROM {JOBS_TABLE}")).one()
     assert datetime.fromtimestamp(when, NY) == datetime(2026, 11, 26, 10, 30, tzinfo=NY)
@@ -213,9 +225,11 @@ def test_a_run_overdue_when_the_cron_changed_is_not_forgotten(
     # down over the Friday 09:00 run; the editor moved the send to Saturdays meanwhile
     changed = _config(tmp_path, sqlite_url, cron="0 8 * * sat")
     send = FakeSend()
-    with time_machine.travel(datetime(2026, 11, 20, back_at, 0, tzinfo=NY), tick=True):
-        with Run(changed, sqlite_store, send):
-            assert _wait(lambda: bool(send.calls) or _issue(sqlite_store, "2026-W47") is not None)
+    with (
+        time_machine.travel(datetime(2026, 11, 20, back_at, 0, tzinfo=NY), tick=True),
+        Run(changed, sqlite_store, send),
+    ):
+        assert _wait(lambda: bool(send.calls) or _issue(sqlite_store, "2026-W47") is not None)
     if sent:  # inside the grace: it goes out now, for its own week
         assert [c["as_of"] for c in send.calls] == [FRI_0900]
         assert _issue(sqlite_store, "2026-W47") is None
@@ -311,9 +325,11 @@ def test_start_resumes_an_interrupted_send_inside_the_grace(
     config = _config(tmp_path, sqlite_url)
     _sending(sqlite_store, FRI_0900)
     send = FakeSend()
-    with time_machine.travel(datetime(2026, 11, 20, 9, 20, tzinfo=NY), tick=True):
-        with Run(config, sqlite_store, send):
-            assert _wait(lambda: len(send.calls) == 1)
+    with (
+        time_machine.travel(datetime(2026, 11, 20, 9, 20, tzinfo=NY), tick=True),
+        Run(config, sqlite_store, send),
+    ):
+        assert _wait(lambda: len(send.calls) == 1)
     assert send.calls[0]["as_of"] == FRI_0900
     assert [e["issue"] for e in _lines(log) if e["event"] == "resume"] == ["2026-W47"]
 
@@ -324,9 +340,11 @@ def test_start_leaves_an_old_interrupted_send_to_the_editor(
     config = _config(tmp_path, sqlite_url)
     _sending(sqlite_store, FRI_0900)
     send = FakeSend()
-    with time_machine.travel(datetime(2026, 11, 21, 9, 0, tzinfo=NY), tick=True):
-        with Run(config, sqlite_store, send):
-            time.sleep(0.5)
+    with (
+        time_machine.travel(datetime(2026, 11, 21, 9, 0, tzinfo=NY), tick=True),
+        Run(config, sqlite_store, send),
+    ):
+        time.sleep(0.5)
     assert send.calls == []
     (warning,) = [e for e in _lines(log) if e["event"] == "interrupted"]
     assert warning["issue"] == "2026-W47"

@@ -9,8 +9,8 @@ import click
 
 from digest.cli.common import clock_from_env, config_option, handle_errors, load
 from digest.clock import issue_key
-from digest.schedule.base import RunPlan
 from digest.schedule.cron import format_run
+from digest.schedule.plan import RunPlan
 
 
 @click.command("schedule")

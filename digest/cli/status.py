@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 from digest.cli.common import clock_from_env, config_option, handle_errors, load, opened_store
 from digest.clock import issue_key
 from digest.config import Config
-from digest.schedule.base import JOBS_TABLE, SEND_JOB_ID, RunPlan
 from digest.schedule.cron import format_run, hours_text
+from digest.schedule.plan import JOBS_TABLE, SEND_JOB_ID, RunPlan
 from digest.store.database import Store
 
 LAST_ISSUES = 5

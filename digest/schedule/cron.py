@@ -117,10 +117,6 @@ class Crontab:
     days_restricted: bool  # the day-of-month field does not start with "*"
     weekdays_restricted: bool  # the day-of-week field does not start with "*"
 
-    @property
-    def weekday_names(self) -> tuple[str, ...]:
-        return tuple(CRON_DAYS[d] for d in sorted(self.weekdays))
-
     def matches(self, local: datetime) -> bool:
         """Whether cron would fire at this local wall time (seconds ignored)."""
         cron_dow = (local.weekday() + 1) % 7

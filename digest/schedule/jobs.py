@@ -34,9 +34,9 @@ from digest.backends.base import Backend
 from digest.clock import Clock, issue_key, system_clock
 from digest.config import Config
 from digest.errors import CollectError, DigestError, StoreError, TransientDeliveryError
-from digest.schedule.base import PREVIEW_JOB_ID, SEND_JOB_ID
 from digest.schedule.cron import format_run, hours_text
 from digest.schedule.logs import event, issue_context
+from digest.schedule.plan import PREVIEW_JOB_ID, SEND_JOB_ID
 from digest.schedule.progress import LogProgress
 from digest.store.database import Store
 

@@ -57,7 +57,7 @@ class _DropDuplicates(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = str(record.msg)
-        return not (msg.startswith("Run time of job") or msg.startswith("Execution of job"))
+        return not msg.startswith(("Run time of job", "Execution of job"))
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -117,9 +117,10 @@ class Store:
 
     ``serialize=True`` (the web app) makes the sessions of one process take turns on
     SQLite, which admits one writer at a time anyway: a waiting request then starts
-    the moment the previous one commits, instead of sleeping in SQLite's busy handler
-    (up to 100 ms a step; it made the p99 of one-click unsubscribes under load about
-    a second). PostgreSQL sessions never wait on it.
+    the moment the previous one commits, instead of sleeping in SQLite's busy handler,
+    which backs off in growing steps of up to 100 ms and so makes a burst of concurrent
+    writers (one-click unsubscribes after a send) wait far longer than the writes take.
+    PostgreSQL sessions never wait on it.
     """
 
     def __init__(self, engine: Engine, *, serialize: bool = False):
@@ -161,7 +162,3 @@ def open_store(
             except Exception as exc:  # connection refused and the like
                 raise StoreError(f"cannot open the database {engine.url!r}: {exc}") from exc
     return Store(engine, serialize=serialize)
-
-
-def table_names(engine: Engine) -> list[str]:
-    return sorted(inspect(engine).get_table_names())

@@ -5,8 +5,9 @@ When a send starts, ``claim_issue`` stores the rendered issue (the exact bytes e
 batch and every resume will send), the articles it carries, and freezes the
 recipients into ``send_recipients`` with one set-based INSERT … SELECT (the
 list never passes through Python), numbered into batches. Each batch is then
-``start_batch`` (in flight, committed) → the provider call → ``finish_batch``
-(accepted, committed). Every function here is one short transaction.
+``prepare_batch`` (who is in it) → ``mark_in_flight`` (in flight, committed) → the
+provider call → ``finish_batch`` (accepted, committed); those per-batch steps are in
+``digest.store.batch_path`` and named here too. Every function is one short transaction.
 """
 
 from __future__ import annotations
@@ -14,34 +15,46 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
-from sqlalchemy import (
-    Connection,
-    Table,
-    and_,
-    bindparam,
-    delete,
-    func,
-    insert,
-    literal,
-    select,
-    update,
-)
+from sqlalchemy import and_, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import SendError
+from digest.store.batch_path import (
+    OPEN_RECIPIENT_STATES,
+    RecipientRow,
+    finish_and_start,
+    finish_batch,
+    mark_in_flight,
+    prepare_batch,
+    rowcount,
+)
 from digest.store.database import Store
 from digest.store.tables import IssueArticle, IssueRecord, SendBatch, SendRecipient, Subscriber
 
-# recipients still to be sent in a batch (a resent batch includes its in-flight/failed ones)
-OPEN_RECIPIENT_STATES = ("queued", "in_flight", "failed")
-
-
-class RecipientRow(NamedTuple):
-    subscriber_id: int
-    email: str
-    name: str | None
+__all__ = [
+    "OPEN_RECIPIENT_STATES",
+    "BatchInfo",
+    "Claim",
+    "PickedArticle",
+    "RecipientRow",
+    "abandon_batches",
+    "batches",
+    "claim_issue",
+    "count_active",
+    "fail_batch",
+    "finish_and_start",
+    "finish_batch",
+    "iter_active",
+    "leave_in_doubt",
+    "mark_in_flight",
+    "prepare_batch",
+    "remaining",
+    "reopen_for_resend",
+    "split_batch",
+    "todo_batches",
+]
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,7 @@ class BatchInfo:
     error: str | None
 
 
-# --- issue records ------------------------------------------------------------------
+# --- claiming an issue: its record, its articles, its frozen recipients -------------
 
 
 @dataclass(frozen=True)
@@ -163,11 +176,6 @@ def reopen_for_resend(store: Store, *, key: str, batch_size: int, now: datetime)
         return claim
 
 
-def _rowcount(result: object) -> int:
-    """Rows an UPDATE touched (a CursorResult's rowcount)."""
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 # --- batches -------------------------------------------------------------------------
 
 
@@ -179,18 +187,6 @@ def batches(store: Store, key: str, *, states: Sequence[str] | None = None) -> l
         return [
             BatchInfo(b.batch, b.state, b.size, b.attempts, b.error) for b in s.scalars(q).all()
         ]
-
-
-def next_batch(store: Store, key: str, states: Sequence[str], *, after: int = 0) -> BatchInfo | None:
-    """The lowest-numbered batch above ``after`` in one of ``states``."""
-    with store.session() as s:
-        b = s.scalars(
-            select(SendBatch)
-            .where(SendBatch.issue_key == key, SendBatch.state.in_(states), SendBatch.batch > after)
-            .order_by(SendBatch.batch)
-            .limit(1)
-        ).first()
-        return BatchInfo(b.batch, b.state, b.size, b.attempts, b.error) if b else None
 
 
 def abandon_batches(store: Store, key: str, *, now: datetime, reason: str) -> list[BatchInfo]:
@@ -219,15 +215,6 @@ def abandon_batches(store: Store, key: str, *, now: datetime, reason: str) -> li
         return out
 
 
-def start_batch(store: Store, key: str, batch: int, *, now: datetime) -> tuple[list[RecipientRow], int]:
-    """``prepare_batch`` then ``mark_in_flight``: who is in the batch, how many were skipped."""
-    rows = prepare_batch(store, key, batch)
-    departed = set(mark_in_flight(store, key, batch, now=now))
-    if departed:
-        rows = [r for r in rows if r.subscriber_id not in departed]
-    return rows, len(departed)
-
-
 def todo_batches(store: Store, key: str, states: Sequence[str]) -> list[int]:
     """The numbers of the batches still to send, in order (one int per 1,000 readers)."""
     with store.session() as s:
@@ -238,102 +225,6 @@ def todo_batches(store: Store, key: str, states: Sequence[str]) -> list[int]:
                 .order_by(SendBatch.batch)
             ).all()
         )
-
-
-# The per-batch statements, built once: Core tables and bound parameters (not the ORM), so a
-# batch costs its round trips and its rows, not an identity map and ORM compile/load steps.
-_R, _S, _B, _I = (cast(Table, m.__table__) for m in (SendRecipient, Subscriber, SendBatch, IssueRecord))
-_IN_BATCH = (_R.c.issue_key == bindparam("issue")) & (_R.c.batch == bindparam("batch_no"))
-_OPEN = _R.c.state.in_(OPEN_RECIPIENT_STATES)
-# the status is filtered in Python rather than in SQL: a status condition would tempt the
-# planner to walk every active subscriber instead of this batch's thousand. (The parameter
-# names are not column names: an UPDATE would take those as values to SET.)
-_BATCH_ROWS = (
-    select(_S.c.id, _S.c.email, _S.c.name, _S.c.status)
-    .join(_R, _R.c.subscriber_id == _S.c.id)
-    .where(_IN_BATCH, _OPEN)
-    .order_by(_R.c.subscriber_id)
-)
-_DEPARTED = (
-    select(_R.c.subscriber_id)
-    .join(_S, _S.c.id == _R.c.subscriber_id)
-    .where(_IN_BATCH, _OPEN, _S.c.status != "active")
-)
-_THIS_BATCH = (_B.c.issue_key == bindparam("issue")) & (_B.c.batch == bindparam("batch_no"))
-_THIS_ISSUE = _I.c.key == bindparam("issue")
-
-
-def prepare_batch(store: Store, key: str, batch: int) -> list[RecipientRow]:
-    """Who of ``batch`` is still to be sent and still active (a read: changes nothing;
-    ``mark_in_flight`` records who left)."""
-    with store.session() as s:
-        rows = s.connection().execute(_BATCH_ROWS, {"issue": key, "batch_no": batch}).all()
-    return [RecipientRow(i, e, n) for i, e, n, status in rows if status == "active"]
-
-
-def _mark_in_flight(conn: Connection, key: str, batch: int, now: datetime) -> list[int]:
-    at = {"issue": key, "batch_no": batch}
-    departed = list(conn.execute(_DEPARTED, at).scalars())
-    if departed:
-        conn.execute(
-            update(_R).where(_IN_BATCH, _R.c.subscriber_id.in_(departed)).values(state="skipped"), at
-        )
-        conn.execute(
-            update(_I).where(_THIS_ISSUE).values(skipped_recipients=_I.c.skipped_recipients + len(departed)), at
-        )
-    conn.execute(
-        update(_B).where(_THIS_BATCH).values(state="in_flight", attempts=_B.c.attempts + 1, updated_at=now, error=None),
-        at,
-    )
-    return departed
-
-
-def _finish(conn: Connection, key: str, batch: int, now: datetime, rejected_ids: Sequence[int]) -> int:
-    at = {"issue": key, "batch_no": batch}
-    accepted = _rowcount(conn.execute(update(_R).where(_IN_BATCH, _OPEN).values(state="accepted"), at))
-    if rejected_ids:
-        accepted -= _rowcount(conn.execute(
-            update(_R).where(_IN_BATCH, _R.c.subscriber_id.in_(list(rejected_ids))).values(state="failed"), at
-        ))
-    conn.execute(update(_B).where(_THIS_BATCH).values(state="accepted", updated_at=now, error=None), at)
-    conn.execute(
-        update(_I).where(_THIS_ISSUE).values(
-            sent=_I.c.sent + accepted, failed_recipients=_I.c.failed_recipients + len(rejected_ids)
-        ),
-        at,
-    )
-    return accepted
-
-
-def mark_in_flight(store: Store, key: str, batch: int, *, now: datetime) -> list[int]:
-    """The batch is about to be handed to the provider: recipients who left since it was
-    prepared are skipped, and the batch is marked in flight (committed before the
-    request). Returns the ids skipped now, to be left out of the request. Recipients keep
-    their state until the batch ends: the batch's state says "in flight"."""
-    with store.session() as s:
-        return _mark_in_flight(s.connection(), key, batch, now)
-
-
-def finish_batch(
-    store: Store, key: str, batch: int, *, now: datetime, rejected_ids: Sequence[int] = ()
-) -> int:
-    """The provider accepted the batch: its recipients are accepted (but ``rejected_ids``,
-    refused one by one, are failed). Returns how many were accepted."""
-    with store.session() as s:
-        return _finish(s.connection(), key, batch, now, rejected_ids)
-
-
-def finish_and_start(
-    store: Store, key: str, batch: int, following: int, *, now: datetime,
-    rejected_ids: Sequence[int] = (),
-) -> tuple[int, list[int]]:
-    """``finish_batch(batch)`` and ``mark_in_flight(following)`` in one transaction (one
-    commit a batch instead of two): when it commits, ``batch`` is accepted and
-    ``following`` is the one batch in flight, so its request may be posted. Returns
-    (accepted in ``batch``, ids skipped from ``following``)."""
-    with store.session() as s:
-        conn = s.connection()
-        return _finish(conn, key, batch, now, rejected_ids), _mark_in_flight(conn, key, following, now)
 
 
 def fail_batch(store: Store, key: str, batch: int, *, now: datetime, error: str) -> None:
@@ -365,7 +256,9 @@ def leave_in_doubt(store: Store, key: str, batch: int, *, now: datetime, error: 
     with store.session() as s:
         s.execute(
             update(SendBatch)
-            .where(SendBatch.issue_key == key, SendBatch.batch == batch, SendBatch.state == "in_flight")
+            .where(
+                SendBatch.issue_key == key, SendBatch.batch == batch, SendBatch.state == "in_flight"
+            )
             .values(updated_at=now, error=error[:2000])
         )
 
@@ -379,11 +272,12 @@ def split_batch(
     resent as any batch in flight), "failed" for readers it never reached (sent by the next
     run). The rest of ``batch`` is then finished as usual. Returns the new batch's number."""
     with store.session() as s:
-        new = int(s.scalar(select(func.max(SendBatch.batch)).where(SendBatch.issue_key == key)) or 0) + 1
+        last = s.scalar(select(func.max(SendBatch.batch)).where(SendBatch.issue_key == key))
+        new = int(last or 0) + 1
         values: dict[str, object] = {"batch": new}
         if state == "failed":
             values["state"] = "failed"
-        moved = _rowcount(s.execute(
+        moved = rowcount(s.execute(
             update(SendRecipient)
             .where(SendRecipient.issue_key == key, SendRecipient.batch == batch,
                    SendRecipient.subscriber_id.in_(list(subscriber_ids)),

@@ -115,14 +115,11 @@ class Tombstone(Base):
 
 # --- issues ----------------------------------------------------------------------
 
-ISSUE_STATUSES = ("draft", "sending", "sent", "skipped", "failed")
-
-
 class IssueRecord(Base):
     __tablename__ = "issues"
 
     key: Mapped[str] = mapped_column(String(10), primary_key=True)  # 2026-W02
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))  # draft | sending | sent | skipped | failed
     as_of: Mapped[datetime] = mapped_column(UTCDateTime())
     subject: Mapped[str | None] = mapped_column(Text)
     preheader: Mapped[str | None] = mapped_column(Text)
@@ -193,9 +190,6 @@ class FeedCacheEntry(Base):
 
 # --- the send ledger -------------------------------------------------------------
 
-BATCH_STATES = ("queued", "in_flight", "accepted", "failed", "abandoned")
-
-
 class SendBatch(Base):
     __tablename__ = "send_batches"
 
@@ -203,14 +197,12 @@ class SendBatch(Base):
         ForeignKey("issues.key", ondelete="CASCADE"), primary_key=True
     )
     batch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # queued | in_flight | accepted | failed | abandoned
     state: Mapped[str] = mapped_column(String(10), index=True)
     size: Mapped[int] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(Text)
-
-
-RECIPIENT_STATES = ("queued", "in_flight", "accepted", "skipped", "failed")
 
 
 class SendRecipient(Base):
@@ -227,6 +219,7 @@ class SendRecipient(Base):
     issue_key: Mapped[str] = mapped_column(String(10), primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch: Mapped[int] = mapped_column(Integer)
+    # queued | in_flight | accepted | skipped | failed
     state: Mapped[str] = mapped_column(String(10))
 
     # PostgreSQL pages half free: each row is updated once (queued → accepted) and the

@@ -1,0 +1,68 @@
+"""Reader addresses and names as the list stores them.
+
+Addresses are checked and normalized with email-validator (no DNS lookups);
+``email_key`` (the lower-cased normalized address) makes them unique
+case-insensitively, and ``email_hash`` (SHA-256 of the key) is what the consent
+ledger and the tombstones keep once a person is erased.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.errors import UsageError
+from digest.safetext import one_line
+
+MAX_NAME_LENGTH = 200
+
+
+class InvalidAddress(UsageError):
+    """An email address email-validator refuses; the message says why."""
+
+    def __init__(self, address: str, reason: str):
+        self.address = address
+        self.reason = reason
+        super().__init__(f"{address!r} is not a valid email address: {reason}")
+
+
+@dataclass(frozen=True)
+class Address:
+    """A checked address: what to store, and its uniqueness key."""
+
+    email: str  # normalized (domain lower-cased, IDNA handled)
+    key: str  # lower-cased: unique across the list
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.key.encode("utf-8")).hexdigest()
+
+
+def check_address(address: str) -> Address:
+    """Validate and normalize ``address``; raise ``InvalidAddress`` naming it."""
+    raw = (address or "").strip()
+    if not raw:
+        raise InvalidAddress(address, "it is empty")
+    try:
+        result = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidAddress(raw, str(exc)) from None
+    normalized = result.normalized
+    return Address(email=normalized, key=normalized.lower())
+
+
+def email_hash(address: str) -> str:
+    """The SHA-256 hex of an address's key (for the ledger and tombstones)."""
+    try:
+        return check_address(address).hash
+    except InvalidAddress:
+        return hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
+
+
+def clean_name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    cleaned = one_line(name)  # a NUL or ESC would break the confirmation email and headers
+    return cleaned[:MAX_NAME_LENGTH].strip() or None
