@@ -40,4 +40,12 @@ def get_backend(config: Config, secrets: Secrets | None = None, **options: Any) 
     return backend_class(config.delivery.backend)(config, secrets or Secrets.from_env(), **options)
 
 
-__all__ = ["REGISTRY", "Backend", "BatchResult", "Message", "Recipient", "get_backend", "to_email_message"]
+__all__ = [
+    "REGISTRY",
+    "Backend",
+    "BatchResult",
+    "Message",
+    "Recipient",
+    "get_backend",
+    "to_email_message",
+]

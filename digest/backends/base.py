@@ -68,7 +68,8 @@ HEADER_POLICY = _default_policy.clone(max_line_length=998)
 
 
 def unsubscribe_headers(unsubscribe_url: str) -> dict[str, str]:
-    """RFC 2369 / RFC 8058 headers for one recipient."""
+    """The RFC 2369 / RFC 8058 one-click unsubscribe headers for one recipient: the one
+    place they are written (the send loop's Recipients, SendGrid's personalizations)."""
     return {
         "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -97,7 +98,9 @@ def undeliverable(address: str) -> bool:
     return not ascii_address(address).isascii()
 
 
-def to_email_message(message: Message, recipient: Recipient, *, domain: str | None = None) -> EmailMessage:
+def to_email_message(
+    message: Message, recipient: Recipient, *, domain: str | None = None
+) -> EmailMessage:
     """The RFC 5322 message one recipient gets (multipart/alternative: text, then HTML)."""
     html, text = message.html, message.text
     for placeholder, value in recipient.substitutions.items():

@@ -37,7 +37,11 @@ class ConsoleBackend(Backend):
             msg = to_email_message(message, r)
             out.write("-" * 72 + "\n")
             for name, value in msg.items():
-                if name.lower() not in ("content-type", "mime-version", "content-transfer-encoding"):
+                if name.lower() not in (
+                    "content-type",
+                    "mime-version",
+                    "content-transfer-encoding",
+                ):
                     out.write(f"{name}: {value}\n")
             text_part = msg.get_body(preferencelist=("plain",))
             html_part = msg.get_body(preferencelist=("html",))

@@ -48,14 +48,17 @@ class FileBackend(Backend):
 
     def _write(self, message: Message, recipients: Sequence[Recipient]) -> BatchResult:
         self.outbox.mkdir(parents=True, exist_ok=True)
-        tag = _slug(message.custom_args.get("issue") or message.custom_args.get("kind") or "message")
+        tag = _slug(
+            message.custom_args.get("issue") or message.custom_args.get("kind") or "message"
+        )
         rejected = []
         for r in recipients:
             if undeliverable(r.email):
                 rejected.append(r.email)
                 continue
             msg = to_email_message(message, r)
-            digest_ = hashlib.sha256(f"{tag}\0{r.email}\0{message.subject}".encode()).hexdigest()[:10]
+            seed = f"{tag}\0{r.email}\0{message.subject}".encode()
+            digest_ = hashlib.sha256(seed).hexdigest()[:10]
             path = self.outbox / f"{tag}-{_slug(r.email)}-{digest_}.eml"
             tmp = path.with_suffix(".eml.tmp")
             tmp.write_bytes(bytes(msg))

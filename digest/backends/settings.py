@@ -20,8 +20,9 @@ Problems = list[tuple[str, str]]
 def _smtp(d: DeliveryConfig) -> Problems:
     out: Problems = []
     if not (d.host or "").strip():
-        out.append(("delivery.host",
-                    'is required for the smtp backend (e.g. host = "smtp.example.com")'))
+        out.append(
+            ("delivery.host", 'is required for the smtp backend (e.g. host = "smtp.example.com")')
+        )
     if d.port is not None and not 1 <= d.port <= 65535:
         out.append(("delivery.port", f"must be a port number from 1 to 65535, got {d.port}"))
     return out
@@ -58,7 +59,8 @@ def settings_problems(delivery: DeliveryConfig) -> Problems:
 
     if delivery.backend not in REGISTRY:
         choices = ", ".join(sorted(REGISTRY))
-        return [("delivery.backend",
-                 f"unknown backend {delivery.backend!r} (choose one of: {choices})")]
+        return [
+            ("delivery.backend", f"unknown backend {delivery.backend!r} (choose one of: {choices})")
+        ]
     check = REQUIRED_SETTINGS.get(delivery.backend, _nothing)
     return check(delivery)

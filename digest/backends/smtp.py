@@ -52,7 +52,7 @@ class SMTPBackend(Backend):
         d = config.delivery
         if not d.host:
             raise DeliveryConfigError(
-                "[delivery.host] is required for the smtp backend (e.g. host = \"smtp.example.com\")"
+                '[delivery.host] is required for the smtp backend (e.g. host = "smtp.example.com")'
             )
         self.host = d.host
         self.use_ssl = d.ssl
@@ -67,7 +67,9 @@ class SMTPBackend(Backend):
             )
         self.timeout = d.timeout_seconds
         self.max_retries = d.max_retries
-        self.ssl_context: ssl.SSLContext = options.get("ssl_context") or ssl.create_default_context()
+        self.ssl_context: ssl.SSLContext = (
+            options.get("ssl_context") or ssl.create_default_context()
+        )
         sleep = options.get("sleep")
         self.sleep: Callable[[float], None] = sleep if sleep is not None else time.sleep
 
@@ -174,7 +176,11 @@ class SMTPBackend(Backend):
             return ("rejected" if refused else "accepted"), ""
         except smtplib.SMTPRecipientsRefused as exc:
             code = next(iter(exc.recipients.values()))[0] if exc.recipients else 550
-            return ("rejected", "") if code >= 500 else ("retry", f"{r.email} deferred by the server ({code})")
+            return (
+                ("rejected", "")
+                if code >= 500
+                else ("retry", f"{r.email} deferred by the server ({code})")
+            )
         except smtplib.SMTPSenderRefused as exc:
             raise PermanentDeliveryError(
                 f"the SMTP server refused the sender {message.from_email!r} "
