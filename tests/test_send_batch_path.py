@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from digest.store import ledger, records
 from digest.backends import get_backend
 from digest.backends.base import Message, Recipient, unsubscribe_headers
 from digest.backends.sendgrid import SendGridBackend
 from digest.config import Secrets
 from digest.errors import PermanentDeliveryError
 from digest.models import UNSUBSCRIBE_PLACEHOLDER
+from digest.store import ledger, records
 from digest.store.database import Store, open_store
 from tests.delivery_support import NOW, add_subscribers, sample_config, set_status
 
