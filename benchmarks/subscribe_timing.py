@@ -67,8 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def populate(db_url: str, per_state: int) -> dict[str, list[str]]:
     """Put the addresses of every state but "new" on the list; return every address."""
-    from subscribers import repository as repo
     from digest.store.database import open_store
+    from subscribers import repository as repo
 
     count = per_state + WARMUP
     addresses = {s: [f"{s}-{i}@timing.example" for i in range(count)] for s in STATES}

@@ -46,7 +46,7 @@ def parse_as_of(value: str, tz: ZoneInfo, *, in_week: WeekMoment | None = None) 
             d = date.fromisoformat(text)
             dt = datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=tz)
         else:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            dt = datetime.fromisoformat(text)  # Python 3.11 reads a trailing Z
     except ValueError:
         raise UsageError(
             f"--as-of {value!r} is not an ISO 8601 date-time (e.g. 2026-01-09T09:00)"

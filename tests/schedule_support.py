@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from digest.config import Config
 from digest.schedule.apscheduler_runner import WeeklyScheduler
@@ -169,7 +169,7 @@ class Run:
         )
         self.thread = threading.Thread(target=self.scheduler.run, kwargs={"handle_signals": False})
 
-    def __enter__(self) -> Run:
+    def __enter__(self) -> Self:
         self.thread.start()
         assert wait(
             lambda: self.scheduler.scheduler is not None and self.scheduler.scheduler.running

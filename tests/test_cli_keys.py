@@ -21,8 +21,8 @@ from starlette.testclient import TestClient
 
 from digest.cli import cli
 from digest.signing_secret import fingerprint
-from subscribers import repository as repo
 from digest.store.database import open_store
+from subscribers import repository as repo
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OLD = "the-key-that-signed-the-sample-issue"

@@ -106,9 +106,11 @@ def test_status_points_out_a_scheduler_that_is_not_running(
 ) -> None:
     config = write_config(tmp_path, database_url=sqlite_url)
     # `digest schedule` ran on Thursday, then stopped: its Friday run is stored
-    with time_machine.travel(datetime(2026, 11, 19, 12, tzinfo=NY), tick=True):
-        with Run(load_config(config), sqlite_store, FakeSend()):
-            pass
+    with (
+        time_machine.travel(datetime(2026, 11, 19, 12, tzinfo=NY), tick=True),
+        Run(load_config(config), sqlite_store, FakeSend()),
+    ):
+        pass
     on_time = _status(config, now=datetime(2026, 11, 20, 8, 0, tzinfo=NY))
     assert (
         "Scheduler:   next run stored for Fri 2026-11-20 09:00 EST (-05:00)  =  "

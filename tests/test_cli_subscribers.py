@@ -17,9 +17,9 @@ from subscribers_support import EDITOR_CONFIG, SECRET, confirm_link, outbox_mess
 
 from digest.cli import cli
 from digest.errors import TokenError
-from subscribers import repository as repo
 from digest.store.database import Store, open_store
 from digest.store.tables import ConsentEvent
+from subscribers import repository as repo
 
 pytestmark = pytest.mark.postgres  # the editor fixture runs on SQLite and on PostgreSQL
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from digest.store import ledger, records
 from digest.backends.sendgrid import SendGridBackend
 from digest.cli import cli
 from digest.config import Secrets
 from digest.send import run_send
+from digest.store import ledger, records
 from digest.store.database import Store, open_store
 from tests.delivery_support import NOW, SAMPLE_KEY, add_subscribers, sample_config
 from tests.lossy_support import LossySendGrid, sendgrid_config

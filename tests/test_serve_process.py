@@ -18,9 +18,9 @@ import httpx
 import pytest
 from subscribers_support import EDITOR_CONFIG, SECRET
 
-from subscribers import repository as repo
 from digest.store.database import open_store
 from digest.tokens import Tokens
+from subscribers import repository as repo
 
 pytestmark = pytest.mark.postgres  # db_url runs on SQLite and on PostgreSQL
 

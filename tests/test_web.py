@@ -17,8 +17,8 @@ from subscribers_support import T0, FakeClock, confirm_link, make_config, outbox
 from digest.backends.file import FileBackend
 from digest.config import Config
 from digest.errors import TokenError
-from subscribers import repository as repo
 from digest.store.database import Store
+from subscribers import repository as repo
 from subscribers.web.app import create_app
 
 SECURITY = {

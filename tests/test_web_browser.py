@@ -17,9 +17,9 @@ import uvicorn
 from subscribers_support import SECRET, T0, confirm_link, make_config, outbox_messages, secrets
 
 from digest.config import Config
-from subscribers import repository as repo
 from digest.store.database import Store
 from digest.tokens import Tokens
+from subscribers import repository as repo
 from subscribers.web.app import create_app
 from tests.needs import missing
 

@@ -25,9 +25,9 @@ from starlette.testclient import TestClient
 
 from digest.clock import Clock
 from digest.config import Config, load_config, parse_config
-from subscribers import repository
 from digest.store.database import Store
 from digest.store.tables import ConsentEvent, IssueRecord, Subscriber, WebhookEvent
+from subscribers import repository
 from subscribers.webhooks.base import Counter
 from subscribers.webhooks.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_payload
 

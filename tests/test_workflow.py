@@ -11,8 +11,8 @@ from subscribers_support import T0, FakeClock, confirm_link, make_config, outbox
 
 from digest.backends.file import FileBackend
 from digest.errors import DeliveryError, TokenError
-from subscribers import repository as repo
 from digest.store.database import Store
+from subscribers import repository as repo
 from subscribers.workflow import Visitor, Workflow
 
 

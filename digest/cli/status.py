@@ -11,6 +11,7 @@ from typing import Any
 import click
 from sqlalchemy import column, inspect, select, table
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from digest.cli.common import clock_from_env, config_option, handle_errors, load, opened_store
 from digest.clock import issue_key
@@ -104,7 +105,7 @@ def _issue_line(issue: dict[str, Any], tz: Any) -> str:
 def _database(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except (ArgumentError, ValueError):
         return "(unreadable storage.url)"
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.errors import StoreError
@@ -53,7 +53,7 @@ def make_engine(url: str, *, base_dir: Path | None = None, pool_size: int | None
     """
     try:
         parsed = make_url(url)
-    except Exception:
+    except (ArgumentError, ValueError):
         raise StoreError(f"storage.url {url!r} is not a database URL") from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise StoreError(
