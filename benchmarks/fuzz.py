@@ -53,10 +53,19 @@ def seed_documents() -> list[tuple[str, bytes]]:
     items = []
     for i in range(5):
         f = entry_fields(500 + i, as_of=AS_OF)
-        items.append({"id": f"j{i}", "url": f["url"], "title": f["title"], "summary": f["dek"],
-                      "content_html": f["body"], "image": f["image"], "tags": list(f["categories"]),
-                      "authors": [{"name": f["author"]}],
-                      "date_published": f["published"].isoformat()})
+        items.append(
+            {
+                "id": f"j{i}",
+                "url": f["url"],
+                "title": f["title"],
+                "summary": f["dek"],
+                "content_html": f["body"],
+                "image": f["image"],
+                "tags": list(f["categories"]),
+                "authors": [{"name": f["author"]}],
+                "date_published": f["published"].isoformat(),
+            }
+        )
     doc = {"version": "https://jsonfeed.org/version/1.1", "title": "JSON", "items": items}
     docs.append(("feed.json", json.dumps(doc).encode()))
     return docs
@@ -64,8 +73,23 @@ def seed_documents() -> list[tuple[str, bytes]]:
 
 # --- mutations: (document, random, scale) -> document; scale bounds the big ones -----------
 
-_CONTROL = [b"\x00", b"\x1b", b"\x08", b"\x0c", b"\x1f", b"\xc2\x9b", b"\xef\xbf\xbe", b"&#27;",
-            b"&#x1b;", b"&#0;", b"&#xFFFE;", b"&#xffff;", b"&#xD800;", b"&#55296;", b"&#x1B;[2J"]
+_CONTROL = [
+    b"\x00",
+    b"\x1b",
+    b"\x08",
+    b"\x0c",
+    b"\x1f",
+    b"\xc2\x9b",
+    b"\xef\xbf\xbe",
+    b"&#27;",
+    b"&#x1b;",
+    b"&#0;",
+    b"&#xFFFE;",
+    b"&#xffff;",
+    b"&#xD800;",
+    b"&#55296;",
+    b"&#x1B;[2J",
+]
 _JSON_CONTROL = [b"\\u001b", b"\\u0000", b"\\ud800", b"\\udfff", b"\\ufffe", b"\\u009b"]
 
 
@@ -98,8 +122,20 @@ def random_bytes(doc: bytes, rnd: random.Random, scale: int) -> bytes:
         elif op < 0.6 and at < len(out):
             out[at] = rnd.randrange(256)
         else:
-            out[at:at] = rnd.choice([bytes([rnd.randrange(256)]), b"<", b"&", b"]]>", b"<![CDATA[",
-                                     b"</item>", b"<item>", b"\"", b"}", b"\x00"])
+            out[at:at] = rnd.choice(
+                [
+                    bytes([rnd.randrange(256)]),
+                    b"<",
+                    b"&",
+                    b"]]>",
+                    b"<![CDATA[",
+                    b"</item>",
+                    b"<item>",
+                    b'"',
+                    b"}",
+                    b"\x00",
+                ]
+            )
     return bytes(out)
 
 
@@ -127,11 +163,19 @@ def many_elements(doc: bytes, rnd: random.Random, scale: int) -> bytes:
     return doc[:at] + repeated + doc[at:] if at >= 0 else _insert(doc, rnd, repeated)
 
 
-_DATES = [b"0001-01-01T00:00:00+01:00", b"9999-12-31T23:59:59-01:00",
-          b"Mon, 01 Jan 0001 00:00:00 +0100", b"Fri, 31 Dec 9999 23:59:59 -0100",
-          b"2026-02-30T25:61:00Z", b"not a date", b""]
-_DATE_SPOT = re.compile(rb"(<pubDate>|<updated>|<published>|<dc:date>|\"date_published\": \")"
-                        rb"([^<\"]*)")
+_DATES = [
+    b"0001-01-01T00:00:00+01:00",
+    b"9999-12-31T23:59:59-01:00",
+    b"Mon, 01 Jan 0001 00:00:00 +0100",
+    b"Fri, 31 Dec 9999 23:59:59 -0100",
+    b"2026-02-30T25:61:00Z",
+    b"not a date",
+    b"",
+]
+_DATE_SPOT = re.compile(
+    rb"(<pubDate>|<updated>|<published>|<dc:date>|\"date_published\": \")"
+    rb"([^<\"]*)"
+)
 
 
 def bad_dates(doc: bytes, rnd: random.Random, scale: int) -> bytes:
@@ -142,8 +186,11 @@ def bad_dates(doc: bytes, rnd: random.Random, scale: int) -> bytes:
 
 
 MUTATIONS: dict[str, Mutation] = {
-    "random_bytes": random_bytes, "control_chars": control_chars, "deep_nesting": deep_nesting,
-    "many_elements": many_elements, "bad_dates": bad_dates,
+    "random_bytes": random_bytes,
+    "control_chars": control_chars,
+    "deep_nesting": deep_nesting,
+    "many_elements": many_elements,
+    "bad_dates": bad_dates,
 }
 
 
@@ -220,14 +267,25 @@ def one_try(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.fuzz", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.fuzz",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--minutes", type=float, default=1.0, help="how long to run (0: one try)")
     p.add_argument("--seed", type=int, default=None, help="first seed (default: from the clock)")
-    p.add_argument("--scale", type=int, default=1_000_000,
-                   help="the largest nesting depth or element count tried (default 1,000,000)")
-    p.add_argument("--budget", type=float, default=10.0,
-                   help="selection.parse_budget_seconds of the built issue (default 10)")
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=1_000_000,
+        help="the largest nesting depth or element count tried (default 1,000,000)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=10.0,
+        help="selection.parse_budget_seconds of the built issue (default 10)",
+    )
     args = p.parse_args(argv)
     docs = seed_documents()
     seed = args.seed if args.seed is not None else int(time.time())
@@ -245,8 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"{label}\n{outcome.error}")
             print(f"FAILED {label}\n{outcome.error}", flush=True)
         n += 1
-    print(f"{n} tries from seed {seed} in {args.minutes:g} min; mutations: "
-          + ", ".join(f"{k} {v}" for k, v in sorted(tried.items())))
+    print(
+        f"{n} tries from seed {seed} in {args.minutes:g} min; mutations: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(tried.items()))
+    )
     print(f"slowest build: {slowest[0]:.2f} s ({slowest[1]})")
     print(f"{len(failures)} failure(s)" + ("" if failures else ": the property held"))
     return 1 if failures else 0

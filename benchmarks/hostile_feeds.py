@@ -17,15 +17,21 @@ import subprocess
 import sys
 import time
 
-HEAD = ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>T</title>'
-        '<link>https://hostile.example/</link><description>d</description>')
-GOOD = ('<item><title>Good</title><link>https://hostile.example/good</link>'
-        '<pubDate>Thu, 19 Nov 2026 10:00:00 +0000</pubDate><description>Fine.</description></item>')
+HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>T</title>'
+    "<link>https://hostile.example/</link><description>d</description>"
+)
+GOOD = (
+    "<item><title>Good</title><link>https://hostile.example/good</link>"
+    "<pubDate>Thu, 19 Nov 2026 10:00:00 +0000</pubDate><description>Fine.</description></item>"
+)
 
 
 def _feed(body: str) -> bytes:
-    bad = ('<item><title>Bad</title><link>https://hostile.example/bad</link>'
-           f'<pubDate>Thu, 19 Nov 2026 11:00:00 +0000</pubDate>{body}</item>')
+    bad = (
+        "<item><title>Bad</title><link>https://hostile.example/bad</link>"
+        f"<pubDate>Thu, 19 Nov 2026 11:00:00 +0000</pubDate>{body}</item>"
+    )
     return (HEAD + bad + GOOD + "</channel></rss>").encode()
 
 
@@ -47,13 +53,24 @@ def _child(name: str) -> None:
     started = time.perf_counter()
     parsed = parse_feed(body, source="Hostile", url="https://hostile.example/feed")
     took = time.perf_counter() - started
-    print(json.dumps({"bytes": len(body), "seconds": took,
-                      "stories": [a.title for a in parsed.articles], "warnings": parsed.warnings}))
+    print(
+        json.dumps(
+            {
+                "bytes": len(body),
+                "seconds": took,
+                "stories": [a.title for a in parsed.articles],
+                "warnings": parsed.warnings,
+            }
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.hostile_feeds", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.hostile_feeds",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--limit", type=float, default=300.0, help="seconds before a child is stopped")
     p.add_argument("--only", default=",".join(CASES), help="comma-separated subset of the inputs")
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -65,18 +82,25 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             command = [sys.executable, "-m", "benchmarks.hostile_feeds", "--child", name]
-            out = subprocess.run(command, capture_output=True, text=True, timeout=args.limit,
-                                 check=True)
+            out = subprocess.run(
+                command, capture_output=True, text=True, timeout=args.limit, check=True
+            )
         except subprocess.TimeoutExpired:
             print(f"{name}: over {args.limit:g} s (stopped)", flush=True)
             continue
         except subprocess.CalledProcessError as exc:
-            print(f"{name}: failed after {time.perf_counter() - started:.1f} s: "
-                  f"{exc.stderr.strip().splitlines()[-1:]}", flush=True)
+            print(
+                f"{name}: failed after {time.perf_counter() - started:.1f} s: "
+                f"{exc.stderr.strip().splitlines()[-1:]}",
+                flush=True,
+            )
             continue
         got = json.loads(out.stdout)
-        print(f"{name}: {got['bytes']:,} bytes, {got['seconds']:.2f} s, stories {got['stories']}, "
-              f"warnings {got['warnings']}", flush=True)
+        print(
+            f"{name}: {got['bytes']:,} bytes, {got['seconds']:.2f} s, stories {got['stories']}, "
+            f"warnings {got['warnings']}",
+            flush=True,
+        )
     return 0
 
 

@@ -52,16 +52,23 @@ WARMUP = 20  # posts per state before the timed ones (imports, caches, the first
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.subscribe_timing",
-                                description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.subscribe_timing",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
     p.add_argument("--requests", type=int, default=200, help="timed posts per state (200)")
     p.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
-    p.add_argument("--gap-ms", type=float, default=20.0,
-                   help="pause between posts, so background work never overlaps a timing")
+    p.add_argument(
+        "--gap-ms",
+        type=float,
+        default=20.0,
+        help="pause between posts, so background work never overlaps a timing",
+    )
     p.add_argument("--seed", type=int, default=11, help="for the shuffled order")
     p.add_argument("--out", type=Path, default=None, help="also write every sample as JSON")
-    p.add_argument("--workdir", type=Path, default=None,
-                   help="keep the database and the server's log here")
+    p.add_argument(
+        "--workdir", type=Path, default=None, help="keep the database and the server's log here"
+    )
     return p.parse_args(argv)
 
 
@@ -89,8 +96,7 @@ def populate(db_url: str, per_state: int) -> dict[str, list[str]]:
     return addresses
 
 
-def post_all(base: str, order: list[tuple[str, str]],
-             gap: float) -> list[tuple[str, float, float]]:
+def post_all(base: str, order: list[tuple[str, str]], gap: float) -> list[tuple[str, float, float]]:
     """Post the form for each (state, address); the client-side time of each answer, and
     of a ``GET /healthz`` sent as soon as it came."""
     plan = subscribe_plan(base, prefix="timing-")
@@ -173,7 +179,7 @@ def noise_floor(a: list[float], b: list[float], rng: random.Random, rounds: int 
     got = []
     for _ in range(rounds):
         rng.shuffle(pooled)
-        got.append(best_threshold_accuracy(pooled[: len(a)], pooled[len(a):]))
+        got.append(best_threshold_accuracy(pooled[: len(a)], pooled[len(a) :]))
     got.sort()
     return got[int(0.95 * (len(got) - 1))]
 
@@ -184,14 +190,23 @@ def summarize(timings: list[tuple[str, float]], seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     pairs = []
     for i, one in enumerate(STATES):
-        for other in STATES[i + 1:]:
+        for other in STATES[i + 1 :]:
             a, b = by_state[one], by_state[other]
-            pairs.append({"pair": f"{one} vs {other}",
-                          "accuracy": best_threshold_accuracy(a, b),
-                          "noise_floor_95": noise_floor(a, b, rng)})
-    states = {s: {"median_ms": statistics.median(v),
-                  "p90_ms": statistics.quantiles(v, n=10)[-1], "n": len(v)}
-              for s, v in by_state.items()}
+            pairs.append(
+                {
+                    "pair": f"{one} vs {other}",
+                    "accuracy": best_threshold_accuracy(a, b),
+                    "noise_floor_95": noise_floor(a, b, rng),
+                }
+            )
+    states = {
+        s: {
+            "median_ms": statistics.median(v),
+            "p90_ms": statistics.quantiles(v, n=10)[-1],
+            "n": len(v),
+        }
+        for s, v in by_state.items()
+    }
     return {"states": states, "pairs": pairs, "samples_ms": by_state}
 
 
@@ -209,9 +224,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         addresses = populate(url, args.requests)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        config = write_publication(workdir / "site", db_url=url, public_url=base,
-                                   web={"rate_limit_per_ip": UNLIMITED,
-                                        "rate_limit_per_address": UNLIMITED})
+        config = write_publication(
+            workdir / "site",
+            db_url=url,
+            public_url=base,
+            web={"rate_limit_per_ip": UNLIMITED, "rate_limit_per_address": UNLIMITED},
+        )
         rng = random.Random(args.seed)
         warm = [(s, addresses[s][i]) for s in STATES for i in range(WARMUP)]
         timed = [(s, a) for s in STATES for a in addresses[s][WARMUP:]]
@@ -221,9 +239,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             post_all(base, warm, args.gap_ms / 1000)
             timings = post_all(base, timed, args.gap_ms / 1000)
             verify(url, addresses, sink.url)
-    return {"database": args.database,
-            "post": summarize([(s, post) for s, post, _ in timings], args.seed),
-            "probe_after": summarize([(s, probe) for s, _, probe in timings], args.seed)}
+    return {
+        "database": args.database,
+        "post": summarize([(s, post) for s, post, _ in timings], args.seed),
+        "probe_after": summarize([(s, probe) for s, _, probe in timings], args.seed),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -235,8 +255,10 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="digest-timing-") as tmp:
             result = run(args, Path(tmp))
     report(result["post"], "POST /subscribe, by the state of the address")
-    report(result["probe_after"], "GET /healthz right after, by the state of the address "
-                                  "posted before it")
+    report(
+        result["probe_after"],
+        "GET /healthz right after, by the state of the address posted before it",
+    )
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
         print(f"\nsamples written to {args.out}", file=sys.stderr)

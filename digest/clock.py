@@ -62,8 +62,9 @@ def _out_of_range(value: str) -> UsageError:
     return UsageError(f"--as-of {value!r} is out of range (a year from {MIN_YEAR} to {MAX_YEAR})")
 
 
-def _week_moment(value: str, year: int, week: int, tz: ZoneInfo,
-                 in_week: WeekMoment | None) -> datetime:
+def _week_moment(
+    value: str, year: int, week: int, tz: ZoneInfo, in_week: WeekMoment | None
+) -> datetime:
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise _out_of_range(value)
     try:

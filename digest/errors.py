@@ -81,7 +81,9 @@ class PermanentDeliveryError(DeliveryError):
 class TransientDeliveryError(DeliveryError):
     """Worth retrying: 429, 5xx, a connection that could not be made."""
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ):
         self.status = status
         self.retry_after = retry_after
         super().__init__(message)

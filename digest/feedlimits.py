@@ -70,17 +70,24 @@ class XmlLimits:
     def notes(self) -> list[str]:
         out = []
         if self.too_deep:
-            out.append(f"{self.too_deep:,} elements nested deeper than {MAX_DEPTH} levels were "
-                       "unwrapped (their text kept)")
+            out.append(
+                f"{self.too_deep:,} elements nested deeper than {MAX_DEPTH} levels were "
+                "unwrapped (their text kept)"
+            )
         for name, n in sorted(self.repeats.items()):
-            out.append(f"{n:,} <{name.decode('ascii', 'replace')}> elements beyond {MAX_REPEATS} "
-                       "in one element were left out")
+            out.append(
+                f"{n:,} <{name.decode('ascii', 'replace')}> elements beyond {MAX_REPEATS} "
+                "in one element were left out"
+            )
         if self.long_texts:
-            out.append(f"the text of {self.long_texts:,} element(s) was cut at "
-                       f"{MAX_ELEMENT_TEXT:,} bytes")
+            out.append(
+                f"the text of {self.long_texts:,} element(s) was cut at {MAX_ELEMENT_TEXT:,} bytes"
+            )
         if self.attributes:
-            out.append(f"{self.attributes:,} attributes beyond {MAX_ATTRIBUTES} on one element "
-                       "were left out")
+            out.append(
+                f"{self.attributes:,} attributes beyond {MAX_ATTRIBUTES} on one element "
+                "were left out"
+            )
         return out
 
 

@@ -176,8 +176,10 @@ def _item_media(item: ET.Element) -> EntryMedia:
     for group in item.findall(f"{m}group"):
         # a video's description (YouTube) is the entry's text, not a picture's caption
         contents = group.findall(f"{m}content")
-        if contents and not any(_is_image(_Media(c.get("url") or "", c.get("medium"),
-                                                 c.get("type"), None, None)) for c in contents):
+        if contents and not any(
+            _is_image(_Media(c.get("url") or "", c.get("medium"), c.get("type"), None, None))
+            for c in contents
+        ):
             out.descriptions.discard(_text(group.find(f"{m}description")) or "")
     groups = [item] + item.findall(f"{m}group")
     for group in groups:

@@ -43,7 +43,8 @@ _ELEMENTS = (
     "var|video|wbr"
 )
 _TAG_LIKE = re.compile(
-    rf"<(?:/?(?:{_ELEMENTS})(?=[\s/>])[^<>]*|!--.*?--|!\[CDATA\[.*?\]\])>", re.IGNORECASE | re.DOTALL
+    rf"<(?:/?(?:{_ELEMENTS})(?=[\s/>])[^<>]*|!--.*?--|!\[CDATA\[.*?\]\])>",
+    re.IGNORECASE | re.DOTALL,
 )
 _WS = re.compile(r"\s+")
 PARAGRAPH = "\n\n"
@@ -206,8 +207,11 @@ def is_web_url(url: str) -> bool:
     except ValueError:
         return False
     host = parts.hostname or ""
-    return (parts.scheme.lower() in ("http", "https") and bool(host)
-            and not any(c.isspace() or c in "<>\"\\" for c in host))
+    return (
+        parts.scheme.lower() in ("http", "https")
+        and bool(host)
+        and not any(c.isspace() or c in '<>"\\' for c in host)
+    )
 
 
 # --- characters XML cannot carry: digest.safetext.xml_safe, applied to every field ------------
@@ -219,8 +223,9 @@ def _safe_value(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_safe_value(v) for v in value)
     if isinstance(value, Image):
-        return Image(url=xml_safe(value.url), alt=_safe_value(value.alt),
-                     credit=_safe_value(value.credit))
+        return Image(
+            url=xml_safe(value.url), alt=_safe_value(value.alt), credit=_safe_value(value.credit)
+        )
     return value
 
 

@@ -63,11 +63,13 @@ def read_xml(
     headers = {"content-type": content_type} if content_type else {}
     if StrictFeedParser is None:  # pragma: no cover
         document, limits = limit_xml(body, deadline=deadline, clock=clock)
-        parsed = feedparser.parse(document, response_headers=headers, sanitize_html=False,
-                                  resolve_relative_uris=False)
+        parsed = feedparser.parse(
+            document, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
         return XmlRead(parsed, document, limits, complete=not limits.out_of_time)
-    result = feedparser.FeedParserDict(bozo=False, entries=[], feed=feedparser.FeedParserDict(),
-                                       headers=dict(headers))
+    result = feedparser.FeedParserDict(
+        bozo=False, entries=[], feed=feedparser.FeedParserDict(), headers=dict(headers)
+    )
     data = convert_to_utf8(result["headers"], body, result)
     data, limits = limit_xml(data, deadline=deadline, clock=clock)
     strict = bool(result["encoding"])
@@ -99,8 +101,13 @@ def read_xml(
     result["entries"] = entries
     result["version"] = result["version"] or handler.version
     result["namespaces"] = handler.namespaces_in_use
-    return XmlRead(result, data, limits, complete=complete and not limits.out_of_time and
-                   failure is None, failure=failure)
+    return XmlRead(
+        result,
+        data,
+        limits,
+        complete=complete and not limits.out_of_time and failure is None,
+        failure=failure,
+    )
 
 
 def _strict(

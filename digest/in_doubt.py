@@ -87,8 +87,10 @@ class Doubts:
         """What the editor must know and decide, for the end of the send's message."""
         one = len(self.found) == 1
         reasons = {d.reason for d in self.found}
-        why = next(iter(reasons)) if len(reasons) == 1 else "; ".join(
-            f"batch {d.batch}: {d.reason}" for d in self.found
+        why = (
+            next(iter(reasons))
+            if len(reasons) == 1
+            else "; ".join(f"batch {d.batch}: {d.reason}" for d in self.found)
         )
         it, them = ("it", "it") if one else ("they", "them")
         head = (f"{_name(self.found[0])} is in doubt" if one else

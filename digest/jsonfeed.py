@@ -63,7 +63,9 @@ def parse_json_feed(body: bytes) -> FeedParserDict:
     except UnicodeDecodeError as exc:
         raise NotJsonFeed(f"JSON that is not UTF-8 ({exc.reason})") from None
     except json.JSONDecodeError as exc:
-        raise NotJsonFeed(f"not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise NotJsonFeed(
+            f"not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
     if not isinstance(doc, dict) or not _text(doc.get("version")).startswith(VERSION_PREFIX):
         raise NotJsonFeed(f'JSON, but not a JSON Feed (no "version": "{VERSION_PREFIX}…")')
     version = _text(doc.get("version")).removeprefix(VERSION_PREFIX)
@@ -81,10 +83,17 @@ def parse_json_feed(body: bytes) -> FeedParserDict:
             label = _text(item.get("title")) or _text(item.get("url")) or f"number {i + 1}"
             unreadable.append((label[:80], str(exc) or type(exc).__name__))
     feed = FeedParserDict(title=_text(doc.get("title")), link=_text(doc.get("home_page_url")))
-    notes = [f"{n:,} {key} beyond {MAX_REPEATS} on one item were left out"
-             for key, n in limited.items()]
-    return FeedParserDict(version="json" + version.replace(".", ""), feed=feed, entries=entries,
-                          bozo=False, unreadable=unreadable, limited=notes)
+    notes = [
+        f"{n:,} {key} beyond {MAX_REPEATS} on one item were left out" for key, n in limited.items()
+    ]
+    return FeedParserDict(
+        version="json" + version.replace(".", ""),
+        feed=feed,
+        entries=entries,
+        bozo=False,
+        unreadable=unreadable,
+        limited=notes,
+    )
 
 
 def _capped(item: dict[str, Any], limited: dict[str, int]) -> dict[str, Any]:
@@ -138,7 +147,9 @@ def _entry(item: dict[str, Any]) -> FeedParserDict:
     ]
     tags = item.get("tags")
     if isinstance(tags, list):
-        entry["tags"] = [FeedParserDict(term=t.strip()) for t in tags if isinstance(t, str) and t.strip()]
+        entry["tags"] = [
+            FeedParserDict(term=t.strip()) for t in tags if isinstance(t, str) and t.strip()
+        ]
     authors = item.get("authors")
     people: list[Any] = authors if isinstance(authors, list) else [item.get("author")]
     names = [_text(p.get("name")) for p in people if isinstance(p, dict)]

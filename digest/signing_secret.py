@@ -176,7 +176,11 @@ def _changed_message(config: Config, keys: SigningKeys, last: KeyUse) -> str:
     previous = ", ".join(keys.previous_fingerprints) or "not set"
     old_key = "<the old key>"
     dev = dev_secret_path(config)
-    if dev is not None and dev.is_file() and fingerprint(dev.read_text().strip()) == last.fingerprint:
+    if (
+        dev is not None
+        and dev.is_file()
+        and fingerprint(dev.read_text().strip()) == last.fingerprint
+    ):
         old_key = f"$(cat {dev})"  # the sample's development secret signed them
     return (
         f"DIGEST_SECRET_KEY has changed: its fingerprint is {keys.fingerprint}, but the links "
@@ -217,23 +221,33 @@ def key_status(config: Config, store: Store | None, secrets: Secrets | None = No
     history = _history_if_any(store) if store is not None else []
     last = history[0] if history else None
     if store is None:
-        lines = ["the database cannot be read: the key was not compared with the one that "
-                 + "signed links last"]
+        lines = [
+            "the database cannot be read: the key was not compared with the one that "
+            + "signed links last"
+        ]
     else:
-        lines = [f"links signed last with the key whose fingerprint is {last.describe()}" if last
-                 else "no key has signed links yet (or only before fingerprints were recorded)"]
+        lines = [
+            f"links signed last with the key whose fingerprint is {last.describe()}"
+            if last
+            else "no key has signed links yet (or only before fingerprints were recorded)"
+        ]
     try:
         keys = _peek_keys(config, secrets)
     except DeliveryConfigError as exc:
-        return KeyStatus(False, 2, None, (last.fingerprint if last else None), (), (str(exc), *lines))
+        return KeyStatus(
+            False, 2, None, (last.fingerprint if last else None), (), (str(exc), *lines)
+        )
     if keys is None:  # the sample, before its first send generates the development secret
-        lines.insert(0, "DIGEST_SECRET_KEY: not set; this sample's first send generates a "
-                        f"development secret ({dev_secret_path(config)})")
+        lines.insert(
+            0,
+            "DIGEST_SECRET_KEY: not set; this sample's first send generates a "
+            f"development secret ({dev_secret_path(config)})",
+        )
         if last is None:
             return KeyStatus(True, 0, None, None, (), (*lines, *(["consistent"] if store else [])))
         lines.append("NOT consistent: the development secret that signed those links is gone")
         return KeyStatus(False, 1, None, last.fingerprint, (), tuple(lines))
-    source = ("not set; the sample's development secret" if keys.development else "set")
+    source = "not set; the sample's development secret" if keys.development else "set"
     lines[:0] = [
         f"DIGEST_SECRET_KEY: {source}, fingerprint {keys.fingerprint}",
         "DIGEST_SECRET_KEY_PREVIOUS: " + (", ".join(keys.previous_fingerprints) or "not set"),
@@ -242,8 +256,14 @@ def key_status(config: Config, store: Store | None, secrets: Secrets | None = No
     if store is not None:
         lines.append(_verdict(keys, last))
     lines += _older_keys(keys, history)
-    return KeyStatus(ok, 0 if ok else 1, keys.fingerprint, (last.fingerprint if last else None),
-                     keys.previous_fingerprints, tuple(lines))
+    return KeyStatus(
+        ok,
+        0 if ok else 1,
+        keys.fingerprint,
+        (last.fingerprint if last else None),
+        keys.previous_fingerprints,
+        tuple(lines),
+    )
 
 
 def _history_if_any(store: Store) -> list[KeyUse]:
@@ -274,21 +294,32 @@ def _verdict(keys: SigningKeys, last: KeyUse | None) -> str:
     if last.fingerprint == keys.fingerprint:
         return "consistent: the current key signed the links sent last"
     if keys.verifies(last.fingerprint):
-        return ("consistent: the key that signed the links sent last is in "
-                "DIGEST_SECRET_KEY_PREVIOUS, so they keep working; new links are signed with "
-                "DIGEST_SECRET_KEY")
-    return (f"NOT consistent: DIGEST_SECRET_KEY ({keys.fingerprint}) differs from the key that "
-            f"signed the links sent last ({last.fingerprint}), which is not in "
-            "DIGEST_SECRET_KEY_PREVIOUS: `digest send` and `digest serve` refuse to run, as "
-            "every link already sent would stop working")
+        return (
+            "consistent: the key that signed the links sent last is in "
+            "DIGEST_SECRET_KEY_PREVIOUS, so they keep working; new links are signed with "
+            "DIGEST_SECRET_KEY"
+        )
+    return (
+        f"NOT consistent: DIGEST_SECRET_KEY ({keys.fingerprint}) differs from the key that "
+        f"signed the links sent last ({last.fingerprint}), which is not in "
+        "DIGEST_SECRET_KEY_PREVIOUS: `digest send` and `digest serve` refuse to run, as "
+        "every link already sent would stop working"
+    )
 
 
 def _older_keys(keys: SigningKeys, history: list[KeyUse]) -> list[str]:
     """Facts about the keys that are not the last one: retired, or given but unknown."""
-    lines = [f"retired: links signed with {use.describe()} no longer work (the key is in "
-             "neither variable)" for use in history[1:] if not keys.verifies(use.fingerprint)]
+    lines = [
+        f"retired: links signed with {use.describe()} no longer work (the key is in "
+        "neither variable)"
+        for use in history[1:]
+        if not keys.verifies(use.fingerprint)
+    ]
     known = {use.fingerprint for use in history}
-    lines += [f"DIGEST_SECRET_KEY_PREVIOUS key {n} ({fp}) signed no recorded links: a typo, or "
-              "links from before fingerprints were recorded"
-              for n, fp in enumerate(keys.previous_fingerprints, 1) if fp not in known]
+    lines += [
+        f"DIGEST_SECRET_KEY_PREVIOUS key {n} ({fp}) signed no recorded links: a typo, or "
+        "links from before fingerprints were recorded"
+        for n, fp in enumerate(keys.previous_fingerprints, 1)
+        if fp not in known
+    ]
     return lines

@@ -48,8 +48,9 @@ def _signer_with_clock(clock: Clock) -> type[TimestampSigner]:
 class Tokens:
     """Makes and reads the signed tokens of the subscribe/unsubscribe links."""
 
-    def __init__(self, secret_key: str, *, previous: Sequence[str] = (),
-                 clock: Clock = system_clock):
+    def __init__(
+        self, secret_key: str, *, previous: Sequence[str] = (), clock: Clock = system_clock
+    ):
         """``secret_key`` signs; it and every key of ``previous`` verify."""
         if not secret_key:
             raise TokenError(
@@ -181,7 +182,9 @@ class UnsubscribeLinks:
         self.fast = all(self._fast(i) == self._tokens.unsubscribe(i) for i in (1, 42, 10**6 + 7))
 
     def _fast(self, subscriber_id: int) -> str:
-        payload = b2a_base64(b'{"u":%d}' % subscriber_id, newline=False).translate(_URLSAFE).rstrip(b"=")
+        payload = (
+            b2a_base64(b'{"u":%d}' % subscriber_id, newline=False).translate(_URLSAFE).rstrip(b"=")
+        )
         mac = self._mac.copy()
         mac.update(payload)
         signature = mac.digest()

@@ -102,8 +102,9 @@ def _open(path: Path) -> io.TextIOWrapper:
 def _columns(path: Path, first: str, delimiter: str) -> tuple[int, int | None]:
     """Where the ``email`` and ``name`` columns are, from the header line."""
     if not first:
-        raise UsageError(f"{path}: the file is empty (it needs a header row with an "
-                         f"'email' column)")
+        raise UsageError(
+            f"{path}: the file is empty (it needs a header row with an 'email' column)"
+        )
     try:
         # the header alone: a quote left open in it must not swallow the rows
         header = next(csv.reader([first], delimiter=delimiter), [])
@@ -113,18 +114,25 @@ def _columns(path: Path, first: str, delimiter: str) -> tuple[int, int | None]:
     known = [_HEADER_ALIASES.get(c, c) for c in columns]
     if "email" not in known:
         found = ", ".join(repr(c) for c in columns if c) or "nothing"
-        raise UsageError(f"{path}, line 1: the header has no 'email' column (found {found}); "
-                         f"the first row must name the columns, e.g. email,name")
+        raise UsageError(
+            f"{path}, line 1: the header has no 'email' column (found {found}); "
+            f"the first row must name the columns, e.g. email,name"
+        )
     return known.index("email"), known.index("name") if "name" in known else None
 
 
 # column names other tools export (Mailchimp: "Email Address"; Excel: "E-mail")
-_HEADER_ALIASES = {"e-mail": "email", "email address": "email", "e-mail address": "email",
-                   "email_address": "email", "full name": "name"}
+_HEADER_ALIASES = {
+    "e-mail": "email",
+    "email address": "email",
+    "e-mail address": "email",
+    "email_address": "email",
+    "full name": "name",
+}
 
 
 def _delimiter(first: str) -> str:
-    """"," unless the header line plainly uses ";" (Excel in many locales) or a tab."""
+    """ "," unless the header line plainly uses ";" (Excel in many locales) or a tab."""
     if "," not in first:
         for other in (";", "\t"):
             if other in first:
@@ -213,8 +221,9 @@ def _reads_as_row(line: str, delimiter: str, email_at: int) -> bool:
     return True
 
 
-def _records(lines: _Lines, delimiter: str, email_at: int,
-             problems: list[Problem]) -> Iterator[tuple[int, list[str]]]:
+def _records(
+    lines: _Lines, delimiter: str, email_at: int, problems: list[Problem]
+) -> Iterator[tuple[int, list[str]]]:
     """Each record and the number of its first line; refused ones go to ``problems``."""
     reader = csv.reader(lines, delimiter=delimiter)
     while True:
@@ -224,22 +233,32 @@ def _records(lines: _Lines, delimiter: str, email_at: int,
         except StopIteration:
             return
         except _RanInto as exc:
-            reason = (f"a quote opened here is not closed (line {exc.line} reads as a row "
-                      "of its own)")
+            reason = (
+                f"a quote opened here is not closed (line {exc.line} reads as a row of its own)"
+            )
         except csv.Error as exc:
             reason = f"not valid CSV: {exc}"
         else:
             if lines.ran_out:
                 reason = "a quote opened here is not closed by the end of the file"
-            elif email_at < len(values) and len(lines.taken) > 1 and any(
-                    c in values[email_at] for c in "\r\n"):
-                reason = (f"a quote opened here is not closed until line "
-                          f"{lines.taken[-1][0]}, and an address cannot span lines")
+            elif (
+                email_at < len(values)
+                and len(lines.taken) > 1
+                and any(c in values[email_at] for c in "\r\n")
+            ):
+                reason = (
+                    f"a quote opened here is not closed until line "
+                    f"{lines.taken[-1][0]}, and an address cannot span lines"
+                )
             else:
                 yield lines.taken[0][0], values
                 continue
-        problems.append(Problem(lines.taken[0][0], f"{reason}; this row is not imported, the "
-                                                   "lines after it are read as rows"))
+        problems.append(
+            Problem(
+                lines.taken[0][0],
+                f"{reason}; this row is not imported, the lines after it are read as rows",
+            )
+        )
         lines.give_back()
         reader = csv.reader(lines, delimiter=delimiter)  # a fresh one: that one was mid-quote
 
@@ -315,22 +334,36 @@ def _write_batch(
     new_ids: list[int] = []
     detail = VOUCHED if confirmed else f"imported from {path.name}"
     with workflow.store.session() as s:
-        existing = set(s.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(keys))))
-        erased = set(s.scalars(select(Tombstone.email_hash).where(Tombstone.email_hash.in_(hashes))))
+        existing = set(
+            s.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(keys)))
+        )
+        erased = set(
+            s.scalars(select(Tombstone.email_hash).where(Tombstone.email_hash.in_(hashes)))
+        )
         added: list[tuple[Subscriber, str]] = []
         for row, address in batch:
             if address.key in existing:
                 report.already += 1
                 continue
             if address.hash in erased:
-                problem(Problem(row.line, f"{address.email} was erased at the person's request; "
-                                          "not imported (they can subscribe again on the "
-                                          "subscribe page)"))
+                problem(
+                    Problem(
+                        row.line,
+                        f"{address.email} was erased at the person's request; "
+                        "not imported (they can subscribe again on the "
+                        "subscribe page)",
+                    )
+                )
                 continue
             sub = Subscriber(
-                email=address.email, email_key=address.key, name=repo.clean_name(row.name),
-                status="active" if confirmed else "pending", source="import", created_at=now,
-                confirmed_at=now if confirmed else None, soft_bounces=0,
+                email=address.email,
+                email_key=address.key,
+                name=repo.clean_name(row.name),
+                status="active" if confirmed else "pending",
+                source="import",
+                created_at=now,
+                confirmed_at=now if confirmed else None,
+                soft_bounces=0,
                 confirm_nonce=None if confirmed else pysecrets.token_urlsafe(18),
                 confirmation_sent_at=None if confirmed else now,
             )
@@ -338,11 +371,20 @@ def _write_batch(
         s.add_all([sub for sub, _ in added])
         s.flush()  # one round trip for the batch; assigns the ids
         kinds = ("subscribed", "confirmed") if confirmed else ("subscribed",)
-        s.add_all([
-            ConsentEvent(subscriber_id=sub.id, email_hash=hashed, kind=kind, at=now,
-                         source="import", detail=detail)
-            for sub, hashed in added for kind in kinds
-        ])
+        s.add_all(
+            [
+                ConsentEvent(
+                    subscriber_id=sub.id,
+                    email_hash=hashed,
+                    kind=kind,
+                    at=now,
+                    source="import",
+                    detail=detail,
+                )
+                for sub, hashed in added
+                for kind in kinds
+            ]
+        )
         report.added += len(added)
         if not confirmed:
             new_ids = [sub.id for sub, _ in added]

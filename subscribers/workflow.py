@@ -99,8 +99,11 @@ class Workflow:
     def tokens(self) -> Tokens:
         if self._tokens is None:
             # the newest key signs; the previous ones verify the links already sent
-            self._tokens = Tokens(self.secrets.secret_key or "",
-                                  previous=self.secrets.previous_secret_keys, clock=self.clock)
+            self._tokens = Tokens(
+                self.secrets.secret_key or "",
+                previous=self.secrets.previous_secret_keys,
+                clock=self.clock,
+            )
         return self._tokens
 
     @property
@@ -144,15 +147,24 @@ class Workflow:
             # the same new address posted twice at once: the other request added it
             return self._request(addr, name=name, source=source, visitor=visitor)
 
-    def _request(self, addr: repo.Address, *, name: str | None, source: str,
-                 visitor: Visitor) -> SubscribeResult:
+    def _request(
+        self, addr: repo.Address, *, name: str | None, source: str, visitor: Visitor
+    ) -> SubscribeResult:
         now = self.now()
         form_version = self.config.web.form_version if source == "form" else None
         with self.store.session() as s:
             sub = repo.get_by_email(s, addr.email)
             if sub is None:
-                sub = repo.add(s, addr.email, at=now, name=name, source=source, ip=visitor.ip,
-                               user_agent=visitor.user_agent, form_version=form_version)
+                sub = repo.add(
+                    s,
+                    addr.email,
+                    at=now,
+                    name=name,
+                    source=source,
+                    ip=visitor.ip,
+                    user_agent=visitor.user_agent,
+                    form_version=form_version,
+                )
                 self._reserve_confirmation(sub, now, new_nonce=True)
                 return SubscribeResult("new", sub.id, True)
             if sub.status == "active":
@@ -163,10 +175,18 @@ class Workflow:
                 if name and not sub.name:
                     sub.name = repo.clean_name(name)
                 sub.source = source
-                repo.set_status(s, sub, "pending", kind="subscribed", at=now, source=source,
-                                ip=visitor.ip, user_agent=visitor.user_agent,
-                                form_version=form_version,
-                                detail="subscribed again after unsubscribing")
+                repo.set_status(
+                    s,
+                    sub,
+                    "pending",
+                    kind="subscribed",
+                    at=now,
+                    source=source,
+                    ip=visitor.ip,
+                    user_agent=visitor.user_agent,
+                    form_version=form_version,
+                    detail="subscribed again after unsubscribing",
+                )
                 self._reserve_confirmation(sub, now, new_nonce=True)
                 return SubscribeResult("resubscribed", sub.id, True)
             # pending
@@ -205,8 +225,9 @@ class Workflow:
             email, name, source = sub.email, sub.name, sub.source
         self._record_key()
         try:
-            message = self.confirmation_message(confirm_url(self.config.newsletter.public_url, token),
-                                                name=name, source=source)
+            message = self.confirmation_message(
+                confirm_url(self.config.newsletter.public_url, token), name=name, source=source
+            )
             self.backend.send_batch(message, [Recipient(email=email, name=name)])
         except Exception:
             with self.store.session() as s:
@@ -217,8 +238,14 @@ class Workflow:
         with self.store.session() as s:
             sub = repo.get(s, subscriber_id)
             if sub is not None:
-                repo.record_event(s, sub, "confirmation_sent", at=self.now(), source=source,
-                                  detail=f"via the {self.config.delivery.backend} backend")
+                repo.record_event(
+                    s,
+                    sub,
+                    "confirmation_sent",
+                    at=self.now(),
+                    source=source,
+                    detail=f"via the {self.config.delivery.backend} backend",
+                )
         return True
 
     def _record_key(self) -> None:
@@ -236,12 +263,16 @@ class Workflow:
         from digest.render import render_email
 
         nl = self.config.newsletter
-        html, text = render_email(self.config, "confirm", {
-            "confirm_url": url,
-            "expires_days": self.config.web.confirm_token_days,
-            "subscriber_name": name,
-            "source": source,
-        })
+        html, text = render_email(
+            self.config,
+            "confirm",
+            {
+                "confirm_url": url,
+                "expires_days": self.config.web.confirm_token_days,
+                "subscriber_name": name,
+                "source": source,
+            },
+        )
         return Message(
             subject=f"Please confirm your subscription to {nl.name}",
             html=html,
@@ -254,7 +285,11 @@ class Workflow:
         )
 
     def subscribe(
-        self, address: str, *, name: str | None = None, source: str = "cli",
+        self,
+        address: str,
+        *,
+        name: str | None = None,
+        source: str = "cli",
         visitor: Visitor = NOBODY,
     ) -> SubscribeResult:
         """``request_subscription`` and, when due, the confirmation email (synchronously)."""
@@ -284,8 +319,10 @@ class Workflow:
         if sub.status != "pending" or not sub.confirm_nonce:
             raise TokenError("this confirmation link has already been used")
         if not pysecrets.compare_digest(sub.confirm_nonce, nonce):
-            raise TokenError("this confirmation link was replaced by a newer one; "
-                             "use the link in the latest email")
+            raise TokenError(
+                "this confirmation link was replaced by a newer one; "
+                "use the link in the latest email"
+            )
         return target, "ready"
 
     def confirm(self, token: str, *, visitor: Visitor = NOBODY) -> tuple[LinkTarget, ConfirmState]:
@@ -296,9 +333,16 @@ class Workflow:
             target, state = self._confirm_state(sub, nonce)
             if state == "ready" and sub is not None:
                 repo.lift_tombstone(s, sub.email)  # they came back of their own accord
-                repo.set_status(s, sub, "active", at=self.now(), source="form", ip=visitor.ip,
-                                user_agent=visitor.user_agent,
-                                form_version=self.config.web.form_version)
+                repo.set_status(
+                    s,
+                    sub,
+                    "active",
+                    at=self.now(),
+                    source="form",
+                    ip=visitor.ip,
+                    user_agent=visitor.user_agent,
+                    form_version=self.config.web.form_version,
+                )
                 target = LinkTarget(sub.id, sub.email, sub.status)
             return target, state
 
@@ -327,9 +371,13 @@ class Workflow:
         source = "email" if one_click else "form"
         with self.store.transaction() as conn:
             done = repo.unsubscribe_by_id(
-                conn, subscriber_id,
+                conn,
+                subscriber_id,
                 key_matches=lambda key: _links_person(tag, key),
-                at=self.now(), source=source, ip=visitor.ip, user_agent=visitor.user_agent,
+                at=self.now(),
+                source=source,
+                ip=visitor.ip,
+                user_agent=visitor.user_agent,
                 detail="one-click unsubscribe (RFC 8058)" if one_click else "unsubscribe page",
                 form_version=self.config.web.form_version if source == "form" else None,
             )
@@ -344,12 +392,21 @@ class Workflow:
             self._unsubscribe(s, sub, source=source, visitor=NOBODY, detail="by the editors")
             return LinkTarget(sub.id, sub.email, sub.status)
 
-    def _unsubscribe(self, s: Session, sub: Subscriber, *, source: str, visitor: Visitor,
-                     detail: str) -> None:
+    def _unsubscribe(
+        self, s: Session, sub: Subscriber, *, source: str, visitor: Visitor, detail: str
+    ) -> None:
         if sub.status in ("pending", "active"):
-            repo.set_status(s, sub, "unsubscribed", at=self.now(), source=source, ip=visitor.ip,
-                            user_agent=visitor.user_agent, detail=detail,
-                            form_version=self.config.web.form_version if source == "form" else None)
+            repo.set_status(
+                s,
+                sub,
+                "unsubscribed",
+                at=self.now(),
+                source=source,
+                ip=visitor.ip,
+                user_agent=visitor.user_agent,
+                detail=detail,
+                form_version=self.config.web.form_version if source == "form" else None,
+            )
         # unsubscribed already: nothing to do; bounced/complained stay as they are
         # (they get no mail either way).
 

@@ -28,7 +28,9 @@ def sample_config(tmp_path: Path, db_url: str, **delivery: Any) -> Config:
     return parse_config(raw, path=tmp_path / "digest.toml")
 
 
-def add_subscribers(store: Store, statuses: dict[str, int], *, start: int = 0) -> dict[str, list[str]]:
+def add_subscribers(
+    store: Store, statuses: dict[str, int], *, start: int = 0
+) -> dict[str, list[str]]:
     """Add ``n`` subscribers per status (emails ``<status>-<i>@example.com``); returns them."""
     out: dict[str, list[str]] = {}
     rows = []

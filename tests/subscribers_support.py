@@ -24,8 +24,13 @@ class FakeClock:
         return self.now
 
 
-def make_config(tmp_path: Path, *, public_url: str = "http://127.0.0.1:8000",
-                web: dict[str, Any] | None = None, storage_url: str | None = None) -> Config:
+def make_config(
+    tmp_path: Path,
+    *,
+    public_url: str = "http://127.0.0.1:8000",
+    web: dict[str, Any] | None = None,
+    storage_url: str | None = None,
+) -> Config:
     data: dict[str, Any] = {
         "newsletter": {
             "name": "Statecraft Weekly",
@@ -46,7 +51,9 @@ def make_config(tmp_path: Path, *, public_url: str = "http://127.0.0.1:8000",
 
 
 def secrets(key: str | None = SECRET) -> Secrets:
-    return Secrets(secret_key=key, sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=None)
+    return Secrets(
+        secret_key=key, sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=None
+    )
 
 
 def outbox_messages(outbox: Path) -> list[EmailMessage]:

@@ -27,17 +27,31 @@ def _modules(*patterns: str) -> list[Path]:
     return sorted({p for pattern in patterns for p in DIGEST.glob(pattern)})
 
 
-@pytest.mark.parametrize("path", _modules("store/**/*.py"), ids=lambda p: str(p.relative_to(DIGEST)))
+@pytest.mark.parametrize(
+    "path", _modules("store/**/*.py"), ids=lambda p: str(p.relative_to(DIGEST))
+)
 def test_the_store_imports_nothing_above_it(path: Path) -> None:
-    above = {m for m in _imports(path) if m.split(".")[0] in ("digest", "subscribers")
-             and not m.startswith("digest.store") and m != "digest.errors"}
+    above = {
+        m
+        for m in _imports(path)
+        if m.split(".")[0] in ("digest", "subscribers")
+        and not m.startswith("digest.store")
+        and m != "digest.errors"
+    }
     assert not above, f"{path.relative_to(DIGEST)} imports {sorted(above)}"
 
 
 @pytest.mark.parametrize(
     "path",
-    _modules(*(f"{name}*.py" for name in PIPELINE), "sending/*.py", "rendering/*.py",
-             "archive.py", "testcopy.py", "backends/*.py", "store/**/*.py"),
+    _modules(
+        *(f"{name}*.py" for name in PIPELINE),
+        "sending/*.py",
+        "rendering/*.py",
+        "archive.py",
+        "testcopy.py",
+        "backends/*.py",
+        "store/**/*.py",
+    ),
     ids=lambda p: str(p.relative_to(DIGEST)),
 )
 def test_the_pipeline_never_imports_subscribers(path: Path) -> None:

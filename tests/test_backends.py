@@ -18,7 +18,12 @@ from digest.errors import DeliveryConfigError
 from digest.models import UNSUBSCRIBE_PLACEHOLDER
 from tests.delivery_support import sample_config
 
-SECRETS = Secrets(secret_key="test-secret-0123456789", sendgrid_api_key="SG.x", sendgrid_api_host=None, smtp_password=None)
+SECRETS = Secrets(
+    secret_key="test-secret-0123456789",
+    sendgrid_api_key="SG.x",
+    sendgrid_api_host=None,
+    smtp_password=None,
+)
 URL = "https://news.example.org/unsubscribe/abc.def"
 MESSAGE = Message(
     subject="Sahel famine: who pays? | Statecraft Weekly — édition",
@@ -41,7 +46,10 @@ def test_every_configured_name_resolves_to_its_backend(tmp_path: Path) -> None:
 
 def test_an_unknown_backend_names_the_key_and_the_choices(tmp_path: Path) -> None:
     cfg = sample_config(tmp_path, "sqlite://", backend="postmark")
-    with pytest.raises(DeliveryConfigError, match=r"\[delivery.backend\] unknown backend 'postmark'.*console, file, sendgrid, smtp"):
+    with pytest.raises(
+        DeliveryConfigError,
+        match=r"\[delivery.backend\] unknown backend 'postmark'.*console, file, sendgrid, smtp",
+    ):
         get_backend(cfg, SECRETS)
 
 
@@ -49,7 +57,11 @@ def test_file_backend_writes_one_eml_per_recipient_that_parses_back(tmp_path: Pa
     cfg = sample_config(tmp_path, "sqlite://")
     backend = get_backend(cfg, SECRETS)
     assert isinstance(backend, FileBackend)
-    other = Recipient(email="sam@example.com", substitutions={UNSUBSCRIBE_PLACEHOLDER: URL + "2"}, headers=unsubscribe_headers(URL + "2"))
+    other = Recipient(
+        email="sam@example.com",
+        substitutions={UNSUBSCRIBE_PLACEHOLDER: URL + "2"},
+        headers=unsubscribe_headers(URL + "2"),
+    )
     assert backend.send_batch(MESSAGE, [RECIPIENT, other]).accepted == 2
     files = sorted((tmp_path / "outbox").iterdir())
     assert len(files) == 2 and all(f.suffix == ".eml" for f in files)  # no temporary files left
@@ -70,9 +82,13 @@ def test_file_backend_writes_one_eml_per_recipient_that_parses_back(tmp_path: Pa
     assert all(len(line) <= 998 for line in files[1].read_bytes().splitlines())
 
 
-def test_an_idn_domain_goes_out_in_its_ascii_form_instead_of_crashing_the_send(tmp_path: Path) -> None:
+def test_an_idn_domain_goes_out_in_its_ascii_form_instead_of_crashing_the_send(
+    tmp_path: Path,
+) -> None:
     backend = FileBackend(sample_config(tmp_path, "sqlite://"), SECRETS)
-    idn = Recipient(email="leser@bücher.example", name="Jörg", substitutions={UNSUBSCRIBE_PLACEHOLDER: URL})
+    idn = Recipient(
+        email="leser@bücher.example", name="Jörg", substitutions={UNSUBSCRIBE_PLACEHOLDER: URL}
+    )
     plus = Recipient(email="ann+news@example.com", substitutions={UNSUBSCRIBE_PLACEHOLDER: URL})
     assert backend.send_batch(MESSAGE, [idn, plus]).accepted == 2
     tos = set()
@@ -82,7 +98,9 @@ def test_an_idn_domain_goes_out_in_its_ascii_form_instead_of_crashing_the_send(t
     assert tos == {("Jörg", "leser@xn--bcher-kva.example"), ("", "ann+news@example.com")}
 
 
-def test_a_non_ascii_local_part_is_refused_alone_and_the_rest_of_the_batch_goes(tmp_path: Path) -> None:
+def test_a_non_ascii_local_part_is_refused_alone_and_the_rest_of_the_batch_goes(
+    tmp_path: Path,
+) -> None:
     # no SMTPUTF8 here: jörg@… used to raise UnicodeEncodeError mid-batch, leaving the batch
     # "in flight" (its later readers never sent); a dry run (first recipient) crashed too
     backend = FileBackend(sample_config(tmp_path, "sqlite://"), SECRETS)
@@ -103,7 +121,9 @@ def test_sending_the_same_batch_again_overwrites_rather_than_duplicates(tmp_path
 
 def test_console_backend_prints_headers_and_text(tmp_path: Path) -> None:
     out = io.StringIO()
-    backend = get_backend(sample_config(tmp_path, "sqlite://", backend="console"), SECRETS, stream=out)
+    backend = get_backend(
+        sample_config(tmp_path, "sqlite://", backend="console"), SECRETS, stream=out
+    )
     assert isinstance(backend, ConsoleBackend)
     assert backend.send_batch(MESSAGE, [RECIPIENT]).accepted == 1
     printed = out.getvalue()
@@ -114,7 +134,13 @@ def test_console_backend_prints_headers_and_text(tmp_path: Path) -> None:
 
 def test_placeholders_are_filled_per_recipient_only(tmp_path: Path) -> None:
     a = to_email_message(MESSAGE, RECIPIENT)
-    b = to_email_message(MESSAGE, Recipient(email="x@example.com", substitutions={UNSUBSCRIBE_PLACEHOLDER: "https://n.example/u/other"}))
+    b = to_email_message(
+        MESSAGE,
+        Recipient(
+            email="x@example.com",
+            substitutions={UNSUBSCRIBE_PLACEHOLDER: "https://n.example/u/other"},
+        ),
+    )
     assert URL in a.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert URL not in b.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert UNSUBSCRIBE_PLACEHOLDER in MESSAGE.html  # the shared message is untouched

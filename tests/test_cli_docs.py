@@ -28,10 +28,26 @@ COMMANDS = _commands(cli)
 
 def test_core_commands_exist() -> None:
     names = {" ".join(c) for c in COMMANDS}
-    for required in ("init", "collect", "preview", "pin", "drop", "note", "send", "schedule",
-                     "serve", "subscribers add", "subscribers import", "subscribers export",
-                     "subscribers list", "subscribers unsubscribe", "subscribers erase",
-                     "issues list", "issues show", "status"):
+    for required in (
+        "init",
+        "collect",
+        "preview",
+        "pin",
+        "drop",
+        "note",
+        "send",
+        "schedule",
+        "serve",
+        "subscribers add",
+        "subscribers import",
+        "subscribers export",
+        "subscribers list",
+        "subscribers unsubscribe",
+        "subscribers erase",
+        "issues list",
+        "issues show",
+        "status",
+    ):
         assert required in names, f"`digest {required}` is missing"
 
 
@@ -45,4 +61,6 @@ def test_help_has_example(path: tuple[str, ...]) -> None:
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p))
 def test_readme_mentions_command(path: tuple[str, ...]) -> None:
-    assert f"digest {' '.join(path)}" in README, f"README does not mention `digest {' '.join(path)}`"
+    assert f"digest {' '.join(path)}" in README, (
+        f"README does not mention `digest {' '.join(path)}`"
+    )

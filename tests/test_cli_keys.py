@@ -39,13 +39,19 @@ class Sample:
         self.config = folder / "digest.toml"
 
     def run(self, *args: str, key: str | None, previous: str | None = None) -> Result:
-        env = {"DIGEST_SECRET_KEY": key, "DIGEST_SECRET_KEY_PREVIOUS": previous,
-               "DIGEST_DATABASE_URL": None, "DIGEST_CONFIG": str(self.config), "DIGEST_NOW": None}
+        env = {
+            "DIGEST_SECRET_KEY": key,
+            "DIGEST_SECRET_KEY_PREVIOUS": previous,
+            "DIGEST_DATABASE_URL": None,
+            "DIGEST_CONFIG": str(self.config),
+            "DIGEST_NOW": None,
+        }
         return CliRunner().invoke(cli, list(args), env=env)
 
     def import_list(self, key: str | None) -> Result:
-        return self.run("subscribers", "import", str(self.dir / "subscribers.csv"), "--confirmed",
-                        key=key)
+        return self.run(
+            "subscribers", "import", str(self.dir / "subscribers.csv"), "--confirmed", key=key
+        )
 
     def send_first_issue(self) -> None:
         assert self.import_list(key=OLD).exit_code == 0
@@ -105,8 +111,11 @@ def test_serve_refuses_a_changed_key_and_serves_old_links_with_the_previous_one(
     address, link = sample.first_link()
     page = TestClient(app).get(link)
     assert page.status_code == 200 and address in page.text
-    r = TestClient(app).post(link, content=b"List-Unsubscribe=One-Click",
-                             headers={"content-type": "application/x-www-form-urlencoded"})
+    r = TestClient(app).post(
+        link,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 200
     store = open_store(f"sqlite:///{sample.dir / 'digest.db'}")
     try:
@@ -168,7 +177,9 @@ def test_keys_rotate_without_a_key_is_a_configuration_error(sample: Sample) -> N
 def test_serve_without_a_key_prints_its_error_as_an_error(sample: Sample) -> None:
     r = sample.run("serve", key=None)
     assert r.exit_code == 2
-    assert r.stderr.startswith("error: DIGEST_SECRET_KEY is not set") and "[bold red]" not in r.stderr
+    assert (
+        r.stderr.startswith("error: DIGEST_SECRET_KEY is not set") and "[bold red]" not in r.stderr
+    )
 
 
 def test_a_config_that_is_not_the_sample_stops_before_the_prompt(sample: Sample) -> None:
@@ -183,7 +194,12 @@ def test_a_config_that_is_not_the_sample_stops_before_the_prompt(sample: Sample)
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "digest", "send", "--config", str(sample.config)],
-            stdin=keyboard, capture_output=True, text=True, env=env, timeout=120, check=False,
+            stdin=keyboard,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
         )
     finally:
         os.close(terminal)

@@ -41,12 +41,17 @@ class Editor:
         self.config = tmp_path / "digest.toml"
         self.config.write_text(CONFIG)
         self.db_url = db_url
-        self.env = {"DIGEST_DATABASE_URL": db_url, "DIGEST_SECRET_KEY": SECRET,
-                    "DIGEST_NOW": "2026-01-05T09:00:00+00:00", "DIGEST_CONFIG": str(self.config)}
+        self.env = {
+            "DIGEST_DATABASE_URL": db_url,
+            "DIGEST_SECRET_KEY": SECRET,
+            "DIGEST_NOW": "2026-01-05T09:00:00+00:00",
+            "DIGEST_CONFIG": str(self.config),
+        }
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
-        return CliRunner().invoke(cli, list(args), env={**self.env, **(env or {})},
-                                  catch_exceptions=False)
+        return CliRunner().invoke(
+            cli, list(args), env={**self.env, **(env or {})}, catch_exceptions=False
+        )
 
     def listing(self, *args: str) -> list[dict[str, object]]:
         result = self.run("subscribers", "list", "--json", *args)
@@ -71,17 +76,29 @@ def editor(tmp_path: Path, db_url: str) -> Editor:
 def test_round_trip(editor: Editor) -> None:
     r = editor.run("subscribers", "add", "Ada@Example.com", "--name", "Ada Lovelace")
     assert r.exit_code == 0, r.output
-    assert "Added Ada@example.com (pending)" in r.stdout and "confirmation email was sent" in r.stdout
+    assert (
+        "Added Ada@example.com (pending)" in r.stdout and "confirmation email was sent" in r.stdout
+    )
     [msg] = outbox_messages(editor.dir / "outbox")
     assert msg["To"] == "Ada Lovelace <Ada@example.com>"
     assert editor.run("subscribers", "add", "bob@example.com", "--confirmed").exit_code == 0
 
     rows = editor.listing()
     assert rows == [
-        {"email": "Ada@example.com", "name": "Ada Lovelace", "status": "pending",
-         "created_at": "2026-01-05T09:00:00+00:00", "confirmed_at": None},
-        {"email": "bob@example.com", "name": None, "status": "active",
-         "created_at": "2026-01-05T09:00:00+00:00", "confirmed_at": "2026-01-05T09:00:00+00:00"},
+        {
+            "email": "Ada@example.com",
+            "name": "Ada Lovelace",
+            "status": "pending",
+            "created_at": "2026-01-05T09:00:00+00:00",
+            "confirmed_at": None,
+        },
+        {
+            "email": "bob@example.com",
+            "name": None,
+            "status": "active",
+            "created_at": "2026-01-05T09:00:00+00:00",
+            "confirmed_at": "2026-01-05T09:00:00+00:00",
+        },
     ]
     assert [r["email"] for r in editor.listing("--status", "active")] == ["bob@example.com"]
 
@@ -89,14 +106,18 @@ def test_round_trip(editor: Editor) -> None:
     assert exported.exit_code == 0
     table = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert [(t["email"], t["name"], t["status"]) for t in table] == [
-        ("Ada@example.com", "Ada Lovelace", "pending"), ("bob@example.com", "", "active")]
+        ("Ada@example.com", "Ada Lovelace", "pending"),
+        ("bob@example.com", "", "active"),
+    ]
     only_active = editor.run("subscribers", "export", "--status", "active").stdout
     assert "bob@example.com" in only_active and "Ada@" not in only_active
 
     r = editor.run("subscribers", "unsubscribe", "BOB@example.com")
     assert r.exit_code == 0 and "Unsubscribed bob@example.com (was active)" in r.stdout
     assert editor.statuses()["bob@example.com"] == "unsubscribed"
-    assert "already unsubscribed" in editor.run("subscribers", "unsubscribe", "bob@example.com").stdout
+    assert (
+        "already unsubscribed" in editor.run("subscribers", "unsubscribe", "bob@example.com").stdout
+    )
 
     r = editor.run("subscribers", "erase", "ada@example.com")
     assert r.exit_code == 0 and "Erased ada@example.com" in r.stdout
@@ -113,15 +134,16 @@ def test_export_imports_back(tmp_path: Path, db_url: str) -> None:
     r = second.run("subscribers", "import", second.csv_file(export), "--confirmed")
     assert r.exit_code == 0, r.output
     assert [(x["email"], x["name"]) for x in second.listing()] == [
-        ("a@example.com", "Ann, Jr."), ("b@example.com", 'Bo "B"')]
+        ("a@example.com", "Ann, Jr."),
+        ("b@example.com", 'Bo "B"'),
+    ]
 
 
 def test_export_names_never_open_as_spreadsheet_formulas(tmp_path: Path, db_url: str) -> None:
     """A name from the subscribe form like =HYPERLINK(…) must reach a spreadsheet as text,
     and the export must still import back to the same names."""
     first = Editor(tmp_path, db_url)
-    names = ['=HYPERLINK("http://evil.example","x")', "+1 555", "-dash", "@at", "'quoted",
-             "Plain"]
+    names = ['=HYPERLINK("http://evil.example","x")', "+1 555", "-dash", "@at", "'quoted", "Plain"]
     for i, name in enumerate(names):
         r = first.run("subscribers", "add", f"r{i}@example.com", "--name", name, "--confirmed")
         assert r.exit_code == 0, r.output
@@ -136,10 +158,19 @@ def test_export_names_never_open_as_spreadsheet_formulas(tmp_path: Path, db_url:
     assert [x["name"] for x in second.listing()] == names
 
 
-FORMULA_ADDRESSES = ["=cmd@example.com", "+plus@example.com", "-minus@example.com",
-                     "\uff1dwide@example.com", "\uff0bwide@example.com", "\uff0dwide@example.com",
-                     "\uff20wide@example.com", "\ufe66small@example.com", "'=quoted@example.com",
-                     "'tis@example.com", "plain@example.com"]
+FORMULA_ADDRESSES = [
+    "=cmd@example.com",
+    "+plus@example.com",
+    "-minus@example.com",
+    "\uff1dwide@example.com",
+    "\uff0bwide@example.com",
+    "\uff0dwide@example.com",
+    "\uff20wide@example.com",
+    "\ufe66small@example.com",
+    "'=quoted@example.com",
+    "'tis@example.com",
+    "plain@example.com",
+]
 
 
 def test_export_addresses_never_open_as_spreadsheet_formulas(tmp_path: Path, db_url: str) -> None:
@@ -151,12 +182,12 @@ def test_export_addresses_never_open_as_spreadsheet_formulas(tmp_path: Path, db_
     first = Editor(tmp_path, db_url)
     with opened(db_url) as store, store.session() as s:
         for address in FORMULA_ADDRESSES:
-            repo.add(s, address, at=datetime(2026, 1, 5, tzinfo=UTC), source="cli",
-                     status="active")
+            repo.add(s, address, at=datetime(2026, 1, 5, tzinfo=UTC), source="cli", status="active")
     export = first.run("subscribers", "export").stdout
     cells = [row["email"] for row in csv.DictReader(io.StringIO(export))]
-    assert cells == ["'" + a if a[0] != "p" and not a.startswith("'t") else a
-                     for a in FORMULA_ADDRESSES]
+    assert cells == [
+        "'" + a if a[0] != "p" and not a.startswith("'t") else a for a in FORMULA_ADDRESSES
+    ]
     (tmp_path / "second").mkdir()
     second = Editor(tmp_path / "second", f"sqlite:///{tmp_path / 'second' / 'x.db'}")
     r = second.run("subscribers", "import", second.csv_file(export), "--confirmed")
@@ -192,10 +223,15 @@ def test_import_reports_every_bad_row_and_imports_the_rest(editor: Editor) -> No
     assert "list.csv, line 4: the email is empty" in r.stderr
     assert "list.csv, line 9: 'three@exa mple.com' is not a valid email address" in r.stderr
     assert "line 5" not in r.stderr and "line 7" not in r.stderr
-    assert "imported 2 (active), 1 already on the list (unchanged), 1 repeated in the file, " \
-           "3 not imported" in r.stdout
-    assert editor.statuses() == {"known@example.com": "active", "one@example.com": "active",
-                                 "two@example.com": "active"}
+    assert (
+        "imported 2 (active), 1 already on the list (unchanged), 1 repeated in the file, "
+        "3 not imported" in r.stdout
+    )
+    assert editor.statuses() == {
+        "known@example.com": "active",
+        "one@example.com": "active",
+        "two@example.com": "active",
+    }
     names = {x["email"]: x["name"] for x in editor.listing()}
     assert names["one@example.com"] == "One" and names["known@example.com"] is None
 
@@ -210,25 +246,34 @@ def test_import_reports_every_bad_row_and_imports_the_rest(editor: Editor) -> No
         events = repo.events_for(s, sub)
     assert [(e.kind, e.source, e.detail) for e in events] == [
         ("subscribed", "import", "consent vouched for by the importer"),
-        ("confirmed", "import", "consent vouched for by the importer")]
+        ("confirmed", "import", "consent vouched for by the importer"),
+    ]
 
 
 @pytest.mark.parametrize(
     ("header", "sep"),
-    [("email;name", ";"), ("email\tname", "\t"), ("Email Address,Name", ","),
-     ("E-mail;Full Name", ";")],
+    [
+        ("email;name", ";"),
+        ("email\tname", "\t"),
+        ("Email Address,Name", ","),
+        ("E-mail;Full Name", ";"),
+    ],
 )
 def test_import_reads_semicolon_tab_and_other_tools_headers(
     editor: Editor, header: str, sep: str
 ) -> None:
     # Excel in many locales saves with ";"; Mailchimp exports "Email Address"
-    path = editor.csv_file(f"\ufeff{header}\r\nann@example.com{sep}Ann\r\n\r\n"
-                           f"not-an-address{sep}Bad\r\nbo@example.com{sep}Bo\r\n")
+    path = editor.csv_file(
+        f"\ufeff{header}\r\nann@example.com{sep}Ann\r\n\r\n"
+        f"not-an-address{sep}Bad\r\nbo@example.com{sep}Bo\r\n"
+    )
     r = editor.run("subscribers", "import", path, "--confirmed")
     assert r.exit_code == 1
     assert "list.csv, line 4: 'not-an-address' is not a valid email address" in r.stderr
     assert {(x["email"], x["name"]) for x in editor.listing()} == {
-        ("ann@example.com", "Ann"), ("bo@example.com", "Bo")}
+        ("ann@example.com", "Ann"),
+        ("bo@example.com", "Bo"),
+    }
 
 
 def test_import_reads_excels_utf16_unicode_text(editor: Editor) -> None:
@@ -238,7 +283,8 @@ def test_import_reads_excels_utf16_unicode_text(editor: Editor) -> None:
     assert r.exit_code == 1
     assert "unicode.txt, line 3: 'bad' is not a valid email address" in r.stderr
     assert [(x["email"], x["name"]) for x in editor.listing()] == [
-        ("zoë@example.com", "Zoë Ångström")]
+        ("zoë@example.com", "Zoë Ångström")
+    ]
 
 
 def test_import_reads_a_pipe(editor: Editor) -> None:
@@ -261,8 +307,9 @@ def test_import_reads_a_pipe(editor: Editor) -> None:
 
 
 def test_import_unclosed_quote_names_the_line_where_it_opened(editor: Editor) -> None:
-    path = editor.csv_file('email,name\nfirst@example.com,First\n"open@example.com,Open\n'
-                           "lost@example.com,Lost\n")
+    path = editor.csv_file(
+        'email,name\nfirst@example.com,First\n"open@example.com,Open\nlost@example.com,Lost\n'
+    )
     r = editor.run("subscribers", "import", path, "--confirmed")
     assert r.exit_code == 1
     assert "list.csv, line 3: a quote opened here is not closed" in r.stderr
@@ -273,14 +320,20 @@ def test_import_unclosed_quote_names_the_line_where_it_opened(editor: Editor) ->
 
 def test_import_unclosed_quote_in_a_name_reports_it_and_imports_the_rest(editor: Editor) -> None:
     """Issue 11, item 10: "imported 2", exit 0, and three rows silently lost."""
-    path = editor.csv_file('email,name\na@example.com,Ann\nb@example.com,"Bo\n'
-                           "c@example.com,Cy\nd@example.com,Di\ne@example.com,Ed\n")
+    path = editor.csv_file(
+        'email,name\na@example.com,Ann\nb@example.com,"Bo\n'
+        "c@example.com,Cy\nd@example.com,Di\ne@example.com,Ed\n"
+    )
     r = editor.run("subscribers", "import", path, "--confirmed")
     assert r.exit_code == 1
     assert "list.csv, line 3: a quote opened here is not closed" in r.stderr
     assert "imported 4 (active)" in r.stdout and "1 not imported" in r.stdout
-    assert sorted(editor.statuses()) == ["a@example.com", "c@example.com", "d@example.com",
-                                         "e@example.com"]
+    assert sorted(editor.statuses()) == [
+        "a@example.com",
+        "c@example.com",
+        "d@example.com",
+        "e@example.com",
+    ]
 
 
 def test_import_without_confirmed_sends_confirmations(editor: Editor) -> None:
@@ -289,7 +342,9 @@ def test_import_without_confirmed_sends_confirmations(editor: Editor) -> None:
     assert r.exit_code == 0, r.output
     assert "imported 2 (pending)" in r.stdout and "2 confirmation emails sent" in r.stdout
     assert sorted(m["To"] for m in outbox_messages(editor.dir / "outbox")) == [
-        "Ex <x@example.com>", "y@example.com"]
+        "Ex <x@example.com>",
+        "y@example.com",
+    ]
     assert set(editor.statuses().values()) == {"pending"}
     again = editor.run("subscribers", "import", path)
     assert "imported 0 (pending), 2 already on the list" in again.stdout
@@ -299,8 +354,12 @@ def test_import_without_confirmed_sends_confirmations(editor: Editor) -> None:
 def test_import_refuses_erased_addresses(editor: Editor) -> None:
     editor.run("subscribers", "add", "gone@example.com", "--confirmed")
     editor.run("subscribers", "erase", "gone@example.com")
-    r = editor.run("subscribers", "import", editor.csv_file("email\nGONE@example.com\nnew@example.com\n"),
-                   "--confirmed")
+    r = editor.run(
+        "subscribers",
+        "import",
+        editor.csv_file("email\nGONE@example.com\nnew@example.com\n"),
+        "--confirmed",
+    )
     assert r.exit_code == 1
     assert "list.csv, line 2: GONE@example.com was erased at the person's request" in r.stderr
     assert editor.statuses() == {"new@example.com": "active"}
@@ -329,7 +388,10 @@ def test_bad_input_is_named(editor: Editor) -> None:
     r = editor.run("subscribers", "import", str(editor.dir / "missing.csv"))
     assert r.exit_code == 2 and "missing.csv: no such file" in r.stderr
     r = editor.run("subscribers", "import", editor.csv_file("address,name\na@example.com,A\n"))
-    assert r.exit_code == 2 and "line 1: the header has no 'email' column (found 'address', 'name')" in r.stderr
+    assert (
+        r.exit_code == 2
+        and "line 1: the header has no 'email' column (found 'address', 'name')" in r.stderr
+    )
     r = editor.run("subscribers", "unsubscribe", "nobody@example.com")
     assert r.exit_code == 1 and "nobody@example.com is not on the list" in r.stderr
     r = editor.run("subscribers", "list", "--status", "gone")
@@ -345,8 +407,12 @@ def test_add_without_secret_key_changes_nothing(editor: Editor) -> None:
     assert "DIGEST_SECRET_KEY is not set" in r.stderr and "--confirmed" in r.stderr
     assert "export DIGEST_SECRET_KEY=$(python -c" in r.stderr and str(editor.config) in r.stderr
     assert editor.listing() == []
-    assert editor.run("subscribers", "add", "a@example.com", "--confirmed",
-                      env={"DIGEST_SECRET_KEY": ""}).exit_code == 0
+    assert (
+        editor.run(
+            "subscribers", "add", "a@example.com", "--confirmed", env={"DIGEST_SECRET_KEY": ""}
+        ).exit_code
+        == 0
+    )
 
 
 def test_add_in_a_local_trial_signs_with_the_development_secret(tmp_path: Path) -> None:
@@ -449,7 +515,9 @@ def test_serve_without_a_key_points_a_local_trial_at_its_development_secret(tmp_
     from digest.signing_secret import dev_secret_path, signing_secret
 
     cfg_path = tmp_path / "digest.toml"
-    cfg_path.write_text(CONFIG + '\n[storage]\nurl = "sqlite:///d.db"\n[web]\ndevelopment_secret = true\n')
+    cfg_path.write_text(
+        CONFIG + '\n[storage]\nurl = "sqlite:///d.db"\n[web]\ndevelopment_secret = true\n'
+    )
     args = ["serve", "--config", str(cfg_path)]
     env = {"DIGEST_SECRET_KEY": "", "DIGEST_DATABASE_URL": ""}
     r = CliRunner().invoke(cli, args, env=env)

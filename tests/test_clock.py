@@ -52,8 +52,9 @@ def test_window_across_the_fall_dst_change_is_seven_wall_days() -> None:
 
 def test_far_future_as_of_is_exit_2_not_a_traceback(tmp_path: Path) -> None:
     feed = tmp_path / "feed.xml"
-    feed.write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-                    "</channel></rss>")
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+    )
     config = tmp_path / "digest.toml"
     config.write_text(
         '[newsletter]\nname = "T"\nfrom_email = "t@t.example"\npostal_address = "1 St"\n'
@@ -62,9 +63,18 @@ def test_far_future_as_of_is_exit_2_not_a_traceback(tmp_path: Path) -> None:
     )
     for command in ("collect", "preview"):
         result = CliRunner().invoke(
-            cli, [command, "--config", str(config), "--as-of", "9999-12-31T23:59",
-                  "--out", str(tmp_path / "out")] if command == "preview"
-            else [command, "--config", str(config), "--as-of", "9999-12-31T23:59"]
+            cli,
+            [
+                command,
+                "--config",
+                str(config),
+                "--as-of",
+                "9999-12-31T23:59",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+            if command == "preview"
+            else [command, "--config", str(config), "--as-of", "9999-12-31T23:59"],
         )
         assert result.exit_code == 2, result.output
         assert "9999-12-31T23:59" in result.output and "out of range" in result.output

@@ -615,7 +615,9 @@ def test_canonical_url_properties(
 def test_plain_text_never_contains_markup(html: str) -> None:
     out = plain_text(html)
     # no element a browser would read as one: "<" straight before a tag name or "!"
-    assert not re.search(r"<(/?(a|b|p|i|img|div|span|script|style|iframe|svg)[\s/>]|!--)", out, re.IGNORECASE)
+    assert not re.search(
+        r"<(/?(a|b|p|i|img|div|span|script|style|iframe|svg)[\s/>]|!--)", out, re.IGNORECASE
+    )
     assert out == " ".join(out.split())
 
 
@@ -796,7 +798,8 @@ def test_gzip_content_encoding_and_wrong_content_type_are_read(
     import gzip
 
     http.expect_request("/gz.rss").respond_with_data(
-        gzip.compress(RSS2), headers={"Content-Encoding": "gzip"},
+        gzip.compress(RSS2),
+        headers={"Content-Encoding": "gzip"},
         content_type="application/rss+xml",
     )
     http.expect_request("/html-typed.rss").respond_with_data(RSS091, content_type="text/html")
@@ -875,7 +878,8 @@ def test_a_home_page_instead_of_its_feed_names_the_feed_it_announces(
     )
     http.expect_request("/good.rss").respond_with_response(_feed(RSS091))
     cfg = make_config(
-        ("Home", http.url_for("/")), ("Plain", http.url_for("/plain")),
+        ("Home", http.url_for("/")),
+        ("Plain", http.url_for("/plain")),
         ("Good", http.url_for("/good.rss")),
     )
     reasons = {p.source: p.reason for p in collect(cfg, client=client).problems}
@@ -921,8 +925,10 @@ def _published(tmp_path: Path, dates: dict[str, str]) -> dict[str, datetime]:
         f"<pubDate>{value}</pubDate></item>"
         for name, value in dates.items()
     )
-    arts = _articles_of(tmp_path, f'<?xml version="1.0"?><rss version="2.0"><channel>'
-                                  f"<title>D</title>{items}</channel></rss>")
+    arts = _articles_of(
+        tmp_path,
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>D</title>{items}</channel></rss>',
+    )
     return {a.title: a.published for a in arts}
 
 
@@ -964,8 +970,12 @@ def test_a_date_without_a_zone_is_the_newsletters_wall_time(tmp_path: Path) -> N
 
 
 def test_one_entry_with_a_broken_link_costs_that_entry_not_the_feed(tmp_path: Path) -> None:
-    links = {"ipv6": "http://[::1", "space-host": "https://exa mple.com/x",
-             "bad-port": "https://example.com:99999/x", "good": "https://example.com/ok"}
+    links = {
+        "ipv6": "http://[::1",
+        "space-host": "https://exa mple.com/x",
+        "bad-port": "https://example.com:99999/x",
+        "good": "https://example.com/ok",
+    }
     items = "".join(
         f"<item><title>{name}</title><link><![CDATA[{link}]]></link>"
         "<pubDate>Thu, 19 Nov 2026 10:00:00 GMT</pubDate>"
@@ -976,8 +986,9 @@ def test_one_entry_with_a_broken_link_costs_that_entry_not_the_feed(tmp_path: Pa
         for name, link in links.items()
     )
     feed = tmp_path / "links.xml"
-    feed.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>{items}'
-                    "</channel></rss>")
+    feed.write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>{items}</channel></rss>'
+    )
     col = collect(make_config(("Links", str(feed))))
     assert not col.problems
     assert [a.title for a in col.articles] == ["good"]

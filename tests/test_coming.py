@@ -28,8 +28,17 @@ FRIDAY_W49 = datetime(2026, 12, 4, 9, 0, tzinfo=NY)
 
 def _record(store: Store, key: str, status: str, as_of: datetime) -> None:
     with store.session() as s:
-        s.add(IssueRecord(key=key, status=status, as_of=as_of, subject=f"{key} subject",
-                          created_at=as_of, recipients=3, sent=3 if status == "sent" else 0))
+        s.add(
+            IssueRecord(
+                key=key,
+                status=status,
+                as_of=as_of,
+                subject=f"{key} subject",
+                created_at=as_of,
+                recipients=3,
+                sent=3 if status == "sent" else 0,
+            )
+        )
 
 
 # --- the library ------------------------------------------------------------------------
@@ -62,7 +71,9 @@ def test_friday_before_and_after_the_run(tmp_path: Path, store: Store) -> None:
     assert coming_issue(cfg, store, late).key == "2026-W49"
 
 
-def test_an_issue_sent_by_hand_ahead_of_its_run_is_passed_over(tmp_path: Path, store: Store) -> None:
+def test_an_issue_sent_by_hand_ahead_of_its_run_is_passed_over(
+    tmp_path: Path, store: Store
+) -> None:
     cfg = _config(tmp_path)
     wednesday = datetime(2026, 12, 2, 12, 0, tzinfo=NY)
     _record(store, "2026-W49", "skipped", wednesday)  # a skipped hand-run: Friday rebuilds it
@@ -79,8 +90,11 @@ def test_an_issue_sent_by_hand_ahead_of_its_run_is_passed_over(tmp_path: Path, s
 
 
 def _run(config: Path, *args: str, now: datetime = SATURDAY) -> Result:
-    env = {"DIGEST_NOW": now.astimezone(UTC).isoformat(), "DIGEST_DATABASE_URL": None,
-           "DIGEST_CONFIG": None}
+    env = {
+        "DIGEST_NOW": now.astimezone(UTC).isoformat(),
+        "DIGEST_DATABASE_URL": None,
+        "DIGEST_CONFIG": None,
+    }
     return CliRunner().invoke(cli, [*args, "--config", str(config)], env=env)
 
 
@@ -129,8 +143,14 @@ def test_pin_drop_note_default_to_the_coming_issue(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [("pin", f"{SITE}/w48-story"), ("note", "Too late"), ("drop", f"{SITE}/w48-story"),
-             ("pin", "--clear"), ("note", "--clear")],
+    "args",
+    [
+        ("pin", f"{SITE}/w48-story"),
+        ("note", "Too late"),
+        ("drop", f"{SITE}/w48-story"),
+        ("pin", "--clear"),
+        ("note", "--clear"),
+    ],
 )
 def test_changing_a_sent_issue_exits_1_naming_it(tmp_path: Path, args: tuple[str, ...]) -> None:
     config = _week48_sent(tmp_path)
@@ -150,7 +170,11 @@ def test_pin_refuses_a_url_that_is_not_in_the_issue_unless_forced(tmp_path: Path
     assert typo in refused.output and "--force" in refused.output
     old = _run(config, "pin", f"{SITE}/w48-story")  # in the feed, but last week's window
     assert old.exit_code == 1 and "outside the window" in old.output
-    assert _run(config, "pin").output.strip().endswith("2026-W49: no pin; the lead is chosen by the rules")
+    assert (
+        _run(config, "pin")
+        .output.strip()
+        .endswith("2026-W49: no pin; the lead is chosen by the rules")
+    )
     forced = _run(config, "pin", typo, "--force")
     assert forced.exit_code == 0, forced.output
     assert f"2026-W49: pinned {typo} as the lead" in forced.output

@@ -132,9 +132,14 @@ def test_bad_crontab_in_the_config_names_file_and_key(tmp_path: Path) -> None:
 
 
 def test_days_that_occur_only_some_years_or_on_either_day_field_are_accepted() -> None:
-    assert _runs("0 9 29 2 *", datetime(2026, 11, 1, tzinfo=UTC), 1)[0].date().isoformat() == "2028-02-29"
+    assert (
+        _runs("0 9 29 2 *", datetime(2026, 11, 1, tzinfo=UTC), 1)[0].date().isoformat()
+        == "2028-02-29"
+    )
     assert parse_crontab("0 9 31 2,3 *").days == {31}  # March has a 31st
-    assert parse_crontab("0 9 31 2 fri").weekdays == {5}  # either day field: every Friday in February
+    assert parse_crontab("0 9 31 2 fri").weekdays == {
+        5
+    }  # either day field: every Friday in February
 
 
 @pytest.mark.parametrize("cron", ["0 25 * * fri", "0 9 31 2 *", "0 9 * * fri-sun"])

@@ -41,8 +41,11 @@ def _config_keys() -> list[tuple[str, str]]:
 
 def _section(name: str) -> str:
     """The starter's text of one section, from its header to the next one."""
-    match = re.search(rf"^#?\s*\[\[?{name}\]\]?\s*$(.*?)(?=^#?\s*\[\[?\w+\]\]?\s*$|\Z)",
-                      STARTER, re.MULTILINE | re.DOTALL)
+    match = re.search(
+        rf"^#?\s*\[\[?{name}\]\]?\s*$(.*?)(?=^#?\s*\[\[?\w+\]\]?\s*$|\Z)",
+        STARTER,
+        re.MULTILINE | re.DOTALL,
+    )
     assert match, f"starter.toml has no [{name}] section"
     return match.group(1)
 

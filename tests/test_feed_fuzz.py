@@ -18,8 +18,9 @@ DOCUMENTS = seed_documents()
 SCALE = 20_000  # the largest nesting or element count tried here (the fuzz run goes to 1M)
 
 
-@settings(max_examples=20, deadline=timedelta(seconds=30),
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=20, deadline=timedelta(seconds=30), suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     document=st.sampled_from(DOCUMENTS),
     mutations=st.lists(st.sampled_from(sorted(MUTATIONS)), min_size=1, max_size=3),

@@ -28,16 +28,22 @@ from digest.feeds import parse_feed
 
 HANG = 30.0  # seconds: far above the real figures, far below the minutes it took before
 
-HEAD = ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>T</title>'
-        '<link>https://limits.example/</link><description>d</description>')
-GOOD = ('<item><title>Good</title><link>https://limits.example/good</link>'
-        '<pubDate>Thu, 19 Nov 2026 10:00:00 +0000</pubDate><description>Fine.</description></item>')
+HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>T</title>'
+    "<link>https://limits.example/</link><description>d</description>"
+)
+GOOD = (
+    "<item><title>Good</title><link>https://limits.example/good</link>"
+    "<pubDate>Thu, 19 Nov 2026 10:00:00 +0000</pubDate><description>Fine.</description></item>"
+)
 TAIL = "</channel></rss>"
 
 
 def _feed(bad_item_body: str, *, items: str = GOOD) -> bytes:
-    bad = ('<item><title>Bad</title><link>https://limits.example/bad</link>'
-           f'<pubDate>Thu, 19 Nov 2026 11:00:00 +0000</pubDate>{bad_item_body}</item>')
+    bad = (
+        "<item><title>Bad</title><link>https://limits.example/bad</link>"
+        f"<pubDate>Thu, 19 Nov 2026 11:00:00 +0000</pubDate>{bad_item_body}</item>"
+    )
     return (HEAD + bad + items + TAIL).encode()
 
 
@@ -53,8 +59,10 @@ def test_100k_categories_on_one_item_are_cut_with_a_warning() -> None:
     took, warnings, stories = _timed(_feed(categories))
     assert took < HANG
     assert set(stories) == {"Bad", "Good"}
-    assert (f"Wire: 99,900 <category> elements beyond {MAX_REPEATS} in one element were left out"
-            in warnings)
+    assert (
+        f"Wire: 99,900 <category> elements beyond {MAX_REPEATS} in one element were left out"
+        in warnings
+    )
 
 
 @pytest.mark.parametrize("n", [80_000, 1_000_000])  # 0.9 MB and 11 MB (the size cap is 20)
@@ -62,14 +70,18 @@ def test_html_nested_deep_is_unwrapped_with_a_warning(n: int) -> None:
     html = "<div>" * n + "deep text" + "</div>" * n
     took, warnings, stories = _timed(_feed(f"<description><![CDATA[{html}]]></description>"))
     assert took < HANG
-    assert ("Wire: entry 'Bad': HTML nested deeper than 256 levels was unwrapped (its text kept)"
-            in warnings)
+    assert (
+        "Wire: entry 'Bad': HTML nested deeper than 256 levels was unwrapped (its text kept)"
+        in warnings
+    )
     assert "Good" in stories
     if len(html) < MAX_TEXT:
         assert stories["Bad"] == "deep text"
     else:  # the words come after 5 MB of tags: past what is read of one text
-        assert ("Wire: entry 'Bad': only the first 1,000,000 characters of its 11,000,009 were read"
-                in warnings)
+        assert (
+            "Wire: entry 'Bad': only the first 1,000,000 characters of its 11,000,009 were read"
+            in warnings
+        )
 
 
 def test_xml_nested_a_million_levels_deep_is_unwrapped_with_a_warning() -> None:
@@ -78,8 +90,9 @@ def test_xml_nested_a_million_levels_deep_is_unwrapped_with_a_warning() -> None:
     took, warnings, stories = _timed(_feed(f"<description>{xml}</description>"))
     assert took < HANG
     assert set(stories) == {"Bad", "Good"}
-    assert any(w.startswith("Wire: ") and f"nested deeper than {MAX_DEPTH} levels" in w
-               for w in warnings)
+    assert any(
+        w.startswith("Wire: ") and f"nested deeper than {MAX_DEPTH} levels" in w for w in warnings
+    )
 
 
 def test_100k_attributes_on_one_element_are_cut_with_a_warning() -> None:
@@ -87,8 +100,9 @@ def test_100k_attributes_on_one_element_are_cut_with_a_warning() -> None:
     took, warnings, stories = _timed(_feed(f"<description {attributes}>Fine too.</description>"))
     assert took < HANG
     assert stories["Bad"] == "Fine too."
-    assert (f"Wire: 99,936 attributes beyond {MAX_ATTRIBUTES} on one element were left out"
-            in warnings)
+    assert (
+        f"Wire: 99,936 attributes beyond {MAX_ATTRIBUTES} on one element were left out" in warnings
+    )
 
 
 def test_megabytes_of_text_in_one_element_are_cut_before_feedparser() -> None:
@@ -117,8 +131,14 @@ def test_a_long_text_is_cut_between_characters_and_references(filler: str) -> No
 
 
 def test_cuts_keep_the_document_well_formed_and_the_text_of_unwrapped_elements() -> None:
-    body = _feed("<description>" + "<b>" * 100 + "kept" + "</b>" * 100 + "</description>"
-                 + "<category>c</category>" * 150)
+    body = _feed(
+        "<description>"
+        + "<b>" * 100
+        + "kept"
+        + "</b>" * 100
+        + "</description>"
+        + "<category>c</category>" * 150
+    )
     out, cut = limit_xml(body)
     root = ET.fromstring(out)
     assert "kept" in "".join(root.itertext())
@@ -162,25 +182,35 @@ def _many(n: int) -> bytes:
         f"<item><title>Story {i}</title><link>https://limits.example/{i}</link>"
         f"<pubDate>Thu, 19 Nov 2026 10:00:00 +0000</pubDate><description>Text {i}.</description>"
         "</item>"
-        for i in range(n))
+        for i in range(n)
+    )
     return (HEAD + items + TAIL).encode()
 
 
 def test_when_the_budget_runs_out_the_entries_read_are_kept_with_a_warning() -> None:
-    parsed = parse_feed(_many(500), source="Wire", url="https://limits.example/feed",
-                        budget=1.0, clock=_ticking(0.01))
+    parsed = parse_feed(
+        _many(500),
+        source="Wire",
+        url="https://limits.example/feed",
+        budget=1.0,
+        clock=_ticking(0.01),
+    )
     titles = [a.title for a in parsed.articles]
     assert 0 < len(titles) < 500
     assert titles == [f"Story {i}" for i in range(len(titles))]  # the first ones, in order
     assert parsed.warnings == [
-        ("Wire: reading stopped when its parse budget of 1 s ([selection] parse_budget_seconds)"
-         " ran out; the entries read until then are kept, the rest of the feed is left out")]
+        (
+            "Wire: reading stopped when its parse budget of 1 s ([selection] parse_budget_seconds)"
+            " ran out; the entries read until then are kept, the rest of the feed is left out"
+        )
+    ]
 
 
 def test_reading_the_document_stops_at_two_thirds_of_the_budget_between_pieces() -> None:
     body = _many(20_000)  # about 2.5 MB: many pieces of 64 KB
-    parsed = parse_feed(body, source="Wire", url="https://limits.example/feed",
-                        budget=10.0, clock=_ticking(1.0))
+    parsed = parse_feed(
+        body, source="Wire", url="https://limits.example/feed", budget=10.0, clock=_ticking(1.0)
+    )
     titles = [a.title for a in parsed.articles]
     assert 0 < len(titles) < 2_000  # a few pieces were read, never a half-read entry
     assert titles == [f"Story {i}" for i in range(len(titles))]
@@ -192,15 +222,22 @@ def test_the_budget_comes_from_the_config_and_the_warning_names_the_source(
 ) -> None:
     feed = tmp_path / "feed.xml"
     feed.write_bytes(_many(50))
-    cfg = parse_config({
-        "newsletter": {"name": "T", "from_email": "t@limits.example", "postal_address": "1 St",
-                       "site_url": "https://limits.example"},
-        "sources": [{"name": "Slow", "url": str(feed)}],
-        "selection": {"parse_budget_seconds": 1e-9},
-    })
+    cfg = parse_config(
+        {
+            "newsletter": {
+                "name": "T",
+                "from_email": "t@limits.example",
+                "postal_address": "1 St",
+                "site_url": "https://limits.example",
+            },
+            "sources": [{"name": "Slow", "url": str(feed)}],
+            "selection": {"parse_budget_seconds": 1e-9},
+        }
+    )
     col = collect(cfg)
-    assert any(w.startswith("Slow: reading stopped when its parse budget of 1e-09 s")
-               for w in col.warnings), col.warnings
+    assert any(
+        w.startswith("Slow: reading stopped when its parse budget of 1e-09 s") for w in col.warnings
+    ), col.warnings
 
 
 @pytest.mark.parametrize("value", [0, -1])
@@ -208,9 +245,15 @@ def test_the_budget_must_be_positive(value: float) -> None:
     from digest.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"parse_budget_seconds\] must be more than 0"):
-        parse_config({
-            "newsletter": {"name": "T", "from_email": "t@limits.example", "postal_address": "1",
-                           "site_url": "https://limits.example"},
-            "sources": [{"name": "S", "url": "https://limits.example/feed"}],
-            "selection": {"parse_budget_seconds": value},
-        })
+        parse_config(
+            {
+                "newsletter": {
+                    "name": "T",
+                    "from_email": "t@limits.example",
+                    "postal_address": "1",
+                    "site_url": "https://limits.example",
+                },
+                "sources": [{"name": "S", "url": "https://limits.example/feed"}],
+                "selection": {"parse_budget_seconds": value},
+            }
+        )

@@ -18,12 +18,26 @@ DOCUMENTS = sorted((ROOT / "tests" / "data" / "feeds").iterdir()) + [ROOT / "exa
 
 
 def _view(parsed: Any) -> tuple[Any, ...]:
-    entries = [(e.get("title"), e.get("link"), e.get("id"), e.get("published"), e.get("summary"),
-                [t.get("term") for t in e.get("tags", [])],
-                [c.get("value") for c in e.get("content", [])], e.get("media_content"))
-               for e in parsed.entries]
-    return (parsed.get("version"), bool(parsed.get("bozo")), str(parsed.get("bozo_exception")),
-            dict(parsed.get("feed", {})).get("title"), entries)
+    entries = [
+        (
+            e.get("title"),
+            e.get("link"),
+            e.get("id"),
+            e.get("published"),
+            e.get("summary"),
+            [t.get("term") for t in e.get("tags", [])],
+            [c.get("value") for c in e.get("content", [])],
+            e.get("media_content"),
+        )
+        for e in parsed.entries
+    ]
+    return (
+        parsed.get("version"),
+        bool(parsed.get("bozo")),
+        str(parsed.get("bozo_exception")),
+        dict(parsed.get("feed", {})).get("title"),
+        entries,
+    )
 
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
@@ -49,11 +63,14 @@ def _ticking(step: float) -> Callable[[], float]:
 
 
 def _items(n: int, *, broken: bool = False) -> bytes:
-    items = "".join(f"<item><title>Story {i}</title><link>https://x.example/{i}</link></item>"
-                    for i in range(n))
+    items = "".join(
+        f"<item><title>Story {i}</title><link>https://x.example/{i}</link></item>" for i in range(n)
+    )
     title = "T & co" if broken else "T"  # a bare "&": the loose parser reads it
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>{items}' \
-           "</channel></rss>".encode()
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>{items}'
+        "</channel></rss>".encode()
+    )
 
 
 @pytest.mark.parametrize("broken", [False, True], ids=["strict", "loose"])
@@ -87,5 +104,7 @@ def test_where_feedparser_itself_fails_the_entries_before_are_kept() -> None:
         feedparser.parse(doc)
     parsed = parse_feed(doc, source="Wire", url="https://x.example/feed")
     assert [a.title for a in parsed.articles] == ["One", "Two"]
-    assert ("Wire: reading stopped (feedparser failed: KeyError: 'media_credit'); the entries "
-            "before are kept, the rest of the feed is left out") in parsed.warnings
+    assert (
+        "Wire: reading stopped (feedparser failed: KeyError: 'media_credit'); the entries "
+        "before are kept, the rest of the feed is left out"
+    ) in parsed.warnings

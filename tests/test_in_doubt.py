@@ -56,7 +56,9 @@ def _server(servers: list[LossySendGrid], script: dict[int, str], **kw: Any) -> 
     return srv
 
 
-def _send(tmp_path: Path, db_url: str, srv: LossySendGrid, **delivery: Any) -> tuple[int, dict[str, Any]]:
+def _send(
+    tmp_path: Path, db_url: str, srv: LossySendGrid, **delivery: Any
+) -> tuple[int, dict[str, Any]]:
     """`digest send --yes --json` through ``srv``: (exit status, the JSON report)."""
     settings = {"batch_size": BATCH, "max_retries": 2, "timeout_seconds": 0.5, **delivery}
     config = sendgrid_config(tmp_path, srv.url, **settings)
@@ -117,9 +119,16 @@ def test_two_batches_in_doubt_in_a_row_stop_the_send_and_the_rest_goes_out_once_
     assert max(srv.received.values()) == 1 and srv.requests == 3  # batches 4 and 5 not put at risk
     assert status == 1 and report["outcome"] == "failed"
     assert report["in_doubt_batches"] == [2, 3] and report["in_doubt"] == 2 * BATCH
-    assert "batches 2, 3" in report["message"] and "2 batch(es), 6 recipients not sent yet" in report["message"]
+    assert (
+        "batches 2, 3" in report["message"]
+        and "2 batch(es), 6 recipients not sent yet" in report["message"]
+    )
     status, again = _send(tmp_path, db_url, srv)
-    assert status == 0 and again["in_flight_batches"] == [2, 3] and again["sent"] == READERS - 2 * BATCH
+    assert (
+        status == 0
+        and again["in_flight_batches"] == [2, 3]
+        and again["sent"] == READERS - 2 * BATCH
+    )
     assert srv.requests == 5 and srv.received == {r: 1 for r in readers}
 
 
@@ -140,9 +149,16 @@ def test_a_refused_connection_and_a_503_are_retried_and_deliver_exactly_once(
     tmp_path: Path, db_url: str, readers: list[str], servers: list[LossySendGrid], store: Store
 ) -> None:
     srv = _server(servers, {2: "503"}, listening=False)
-    cfg = sample_config(tmp_path, db_url, backend="sendgrid", api_host=srv.url, batch_size=BATCH, max_retries=2)
+    cfg = sample_config(
+        tmp_path, db_url, backend="sendgrid", api_host=srv.url, batch_size=BATCH, max_retries=2
+    )
     waits = Waits(srv)
-    secrets = Secrets(secret_key="lossy-secret-0123456789", sendgrid_api_key="SG.x", sendgrid_api_host=None, smtp_password=None)
+    secrets = Secrets(
+        secret_key="lossy-secret-0123456789",
+        sendgrid_api_key="SG.x",
+        sendgrid_api_host=None,
+        smtp_password=None,
+    )
     backend = SendGridBackend(cfg, secrets, sleep=waits)
     report = run_send(cfg, store, as_of=cfg.fixed_as_of(), backend=backend, clock=lambda: NOW)  # type: ignore[arg-type]
     assert report.outcome == "sent" and report.exit_code == 0, report.message
@@ -174,14 +190,29 @@ def test_stopping_after_a_batch_in_doubt_pauses_the_send_and_names_it(
 ) -> None:
     srv = _server(servers, {2: "drop"})
     cfg = sample_config(tmp_path, db_url, backend="sendgrid", api_host=srv.url, batch_size=BATCH)
-    secrets = Secrets(secret_key="lossy-secret-0123456789", sendgrid_api_key="SG.x", sendgrid_api_host=None, smtp_password=None)
+    secrets = Secrets(
+        secret_key="lossy-secret-0123456789",
+        sendgrid_api_key="SG.x",
+        sendgrid_api_host=None,
+        smtp_password=None,
+    )
     hook = StopOnDoubt()
     report = run_send(cfg, store, as_of=cfg.fixed_as_of(), backend=SendGridBackend(cfg, secrets), clock=lambda: NOW,  # type: ignore[arg-type]
                       progress=hook, stop=hook.stop)  # fmt: skip
     assert report.outcome == "interrupted" and report.exit_code == 1
-    assert report.in_doubt_batches == (2,) and "paused" in report.message and "is in doubt" in report.message
+    assert (
+        report.in_doubt_batches == (2,)
+        and "paused" in report.message
+        and "is in doubt" in report.message
+    )
     assert srv.requests == 2 and records.get_issue(store, SAMPLE_KEY).status == "sending"  # type: ignore[union-attr]
-    again = run_send(cfg, store, as_of=cfg.fixed_as_of(), backend=SendGridBackend(cfg, secrets), clock=lambda: NOW)  # type: ignore[arg-type]
+    again = run_send(
+        cfg,
+        store,
+        as_of=cfg.fixed_as_of(),
+        backend=SendGridBackend(cfg, secrets),
+        clock=lambda: NOW,
+    )  # type: ignore[arg-type]
     assert again.outcome == "resumed" and again.in_flight_batches == (2,)
     assert srv.requests == 5 and srv.received == {r: 1 for r in readers}
 
@@ -192,8 +223,15 @@ def test_a_send_with_a_batch_in_doubt_is_not_retried_by_the_scheduler(
     # batch 2 in doubt, then batch 3 refused with 503s beyond the retries: a transient failure,
     # which the scheduler would retry at once; with a batch in doubt, an editor decides first
     srv = _server(servers, {2: "drop", 3: "503", 4: "503"})
-    cfg = sample_config(tmp_path, db_url, backend="sendgrid", api_host=srv.url, batch_size=BATCH, max_retries=1)
-    secrets = Secrets(secret_key="lossy-secret-0123456789", sendgrid_api_key="SG.x", sendgrid_api_host=None, smtp_password=None)
+    cfg = sample_config(
+        tmp_path, db_url, backend="sendgrid", api_host=srv.url, batch_size=BATCH, max_retries=1
+    )
+    secrets = Secrets(
+        secret_key="lossy-secret-0123456789",
+        sendgrid_api_key="SG.x",
+        sendgrid_api_host=None,
+        smtp_password=None,
+    )
     backend = SendGridBackend(cfg, secrets, sleep=lambda s: None)
     report = run_send(cfg, store, as_of=cfg.fixed_as_of(), backend=backend, clock=lambda: NOW)  # type: ignore[arg-type]
     assert report.outcome == "failed" and not report.transient and report.exit_code == 1

@@ -134,15 +134,21 @@ def test_broken_json_and_json_that_is_not_a_feed_are_warnings_naming_the_source(
 def test_one_item_dated_out_of_range_costs_that_item_not_the_feed(
     tmp_path: Path, date: str
 ) -> None:
-    odd = {"id": "odd", "url": "https://json.example/odd", "title": "Odd date",
-           "date_published": date}
+    odd = {
+        "id": "odd",
+        "url": "https://json.example/odd",
+        "title": "Odd date",
+        "date_published": date,
+    }
     path = tmp_path / "feed.json"
     path.write_bytes(_document(items=[odd, *ITEMS]))
     col = collect(make_config(("JSON", str(path))), clock=fixed_clock)
     assert not col.problems, col.problems
     assert len(col.articles) == 2  # the good items, as without the odd one
-    assert any(w.startswith("JSON: entry 'Odd date' (https://json.example/odd)") and date in w
-               for w in col.warnings), col.warnings
+    assert any(
+        w.startswith("JSON: entry 'Odd date' (https://json.example/odd)") and date in w
+        for w in col.warnings
+    ), col.warnings
 
 
 def test_an_item_that_cannot_be_read_for_any_reason_is_left_out_and_named(
@@ -156,20 +162,31 @@ def test_an_item_that_cannot_be_read_for_any_reason_is_left_out_and_named(
         return f"<p>{text}</p>"
 
     monkeypatch.setattr(digest.jsonfeed, "_paragraphs_html", paragraphs_html)
-    poisoned = {"id": "p", "url": "https://json.example/p", "title": "Poisoned",
-                "content_text": "poison", "date_published": "2026-11-19T08:00:00Z"}
+    poisoned = {
+        "id": "p",
+        "url": "https://json.example/p",
+        "title": "Poisoned",
+        "content_text": "poison",
+        "date_published": "2026-11-19T08:00:00Z",
+    }
     path = tmp_path / "feed.json"
     path.write_bytes(_document(items=[poisoned, *ITEMS]))
     col = collect(make_config(("JSON", str(path))), clock=fixed_clock)
     assert not col.problems and len(col.articles) == 2
-    assert ("JSON: entry 'Poisoned' could not be read (something nobody foresaw) and was left out"
-            in col.warnings)
+    assert (
+        "JSON: entry 'Poisoned' could not be read (something nobody foresaw) and was left out"
+        in col.warnings
+    )
 
 
 def test_json_nested_too_deeply_is_a_warning_not_a_crash(tmp_path: Path) -> None:
     deep, good = tmp_path / "deep.json", tmp_path / "good.json"
-    deep.write_text('{"version": "https://jsonfeed.org/version/1.1", "items": '
-                    + "[" * 100_000 + "]" * 100_000 + "}")
+    deep.write_text(
+        '{"version": "https://jsonfeed.org/version/1.1", "items": '
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}"
+    )
     good.write_bytes(_document())
     col = collect(make_config(("Deep", str(deep)), ("Good", str(good))), clock=fixed_clock)
     assert "nested too deeply" in {p.source: p.reason for p in col.problems}["Deep"]

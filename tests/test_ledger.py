@@ -31,7 +31,9 @@ def _in_flight(store: Store, batch: int) -> tuple[list[ledger.RecipientRow], int
 
 
 def test_claim_freezes_only_active_subscribers_in_numbered_batches(store: Store) -> None:
-    people = add_subscribers(store, {"active": 7, "pending": 2, "unsubscribed": 2, "bounced": 1, "complained": 1})
+    people = add_subscribers(
+        store, {"active": 7, "pending": 2, "unsubscribed": 2, "bounced": 1, "complained": 1}
+    )
     claim = _claim(store, batch_size=3)
     assert (claim.recipients, claim.batches) == (7, 3)
     assert [(b.batch, b.size, b.state) for b in ledger.batches(store, KEY)] == [
@@ -62,7 +64,12 @@ def test_reader_who_leaves_before_their_batch_is_skipped(store: Store) -> None:
     records.mark_issue(store, KEY, status="sent", now=NOW)
     rec = records.get_issue(store, KEY)
     assert rec is not None
-    assert (rec.status, rec.sent, rec.skipped_recipients, rec.failed_recipients) == ("sent", 4, 2, 0)
+    assert (rec.status, rec.sent, rec.skipped_recipients, rec.failed_recipients) == (
+        "sent",
+        4,
+        2,
+        0,
+    )
     assert rec.finished_at == NOW
 
 

@@ -75,18 +75,32 @@ def test_upgrading_an_old_sqlite_database_keeps_every_row(sqlite_url: str) -> No
         command.upgrade(cfg, "0001")
     zeros = ", ".join(["0"] * 13)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO subscribers (id, email, email_key, status, source, created_at, soft_bounces)"
-            " VALUES (1, 'a@example.com', 'a@example.com', 'active', 'cli', '2026-01-01', 0)"))
-        conn.execute(text("INSERT INTO consent_events (subscriber_id, email_hash, kind, at)"
-                          " VALUES (1, 'h', 'subscribed', '2026-01-01')"))
-        conn.execute(text(
-            "INSERT INTO issues (key, status, as_of, created_at, recipients, sent, skipped_recipients,"
-            " failed_recipients, delivered, bounced, blocked, dropped, complained, unsubscribed,"
-            f" opened, clicked, unknown_events) VALUES ('2026-W01', 'sending', '2026-01-01',"
-            f" '2026-01-01', {zeros})"))
-        conn.execute(text("INSERT INTO send_recipients (issue_key, subscriber_id, batch, state)"
-                          " VALUES ('2026-W01', 1, 0, 'queued')"))
+        conn.execute(
+            text(
+                "INSERT INTO subscribers (id, email, email_key, status, source, created_at, soft_bounces)"
+                " VALUES (1, 'a@example.com', 'a@example.com', 'active', 'cli', '2026-01-01', 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO consent_events (subscriber_id, email_hash, kind, at)"
+                " VALUES (1, 'h', 'subscribed', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO issues (key, status, as_of, created_at, recipients, sent, skipped_recipients,"
+                " failed_recipients, delivered, bounced, blocked, dropped, complained, unsubscribed,"
+                f" opened, clicked, unknown_events) VALUES ('2026-W01', 'sending', '2026-01-01',"
+                f" '2026-01-01', {zeros})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO send_recipients (issue_key, subscriber_id, batch, state)"
+                " VALUES ('2026-W01', 1, 0, 'queued')"
+            )
+        )
     engine.dispose()
 
     store = open_store(sqlite_url)

@@ -168,8 +168,9 @@ def test_a_control_character_in_one_title_no_longer_stops_the_issue(
 ) -> None:
     wire = rss([Item("wire-story", 3, section="Asia", title="TITLE")])
     (tmp_path / "wire.xml").write_text(wire.replace("TITLE", f"Wire{reference}[2J story"))
-    built = build_issue(load_config(write_config(tmp_path, extra_sources=WIRE)), store=None,
-                        as_of=AS_OF)
+    built = build_issue(
+        load_config(write_config(tmp_path, extra_sources=WIRE)), store=None, as_of=AS_OF
+    )
     assert built.rendered is not None
     html, text = built.rendered.html, built.rendered.text
     assert "Newest Story" in html and "Featured Story" in text  # the healthy source's stories
@@ -181,8 +182,9 @@ def test_a_control_character_in_one_title_no_longer_stops_the_issue(
 def test_stories_from_a_malformed_feed_say_so_in_the_preview(tmp_path: Path) -> None:
     broken = rss([Item("wire-story", 1, section="Asia", title="Wire & story")])
     (tmp_path / "wire.xml").write_text(broken.replace("&amp;", "&"))  # a bare "&": not XML
-    built = build_issue(load_config(write_config(tmp_path, extra_sources=WIRE)), store=None,
-                        as_of=AS_OF)
+    built = build_issue(
+        load_config(write_config(tmp_path, extra_sources=WIRE)), store=None, as_of=AS_OF
+    )
     data = preview_json(built)
     reasons = {s["url"]: s["reason"] for s in [data["lead"], *data["latest"]]}
     assert reasons[f"{SITE}/wire-story"] == "newest of 6 in the week; from a malformed feed"
@@ -199,7 +201,8 @@ def test_the_preview_table_marks_stories_from_a_malformed_feed(tmp_path: Path) -
     (tmp_path / "wire.xml").write_text(broken.replace("&amp;", "&"))
     config = write_config(tmp_path, extra_sources=WIRE)
     result = CliRunner().invoke(
-        cli, ["preview", "--config", str(config), "--out", str(tmp_path / "pv")],
+        cli,
+        ["preview", "--config", str(config), "--out", str(tmp_path / "pv")],
         env={"DIGEST_DATABASE_URL": None, "DIGEST_CONFIG": None, "DIGEST_NOW": None},
     )
     assert result.exit_code == 0, result.output

@@ -32,12 +32,15 @@ def test_add_normalizes_and_is_unique_case_insensitively(store: Store) -> None:
         assert repo.get_by_email(s, "not an address") is None
 
 
-@pytest.mark.parametrize("bad, reason", [
-    ("", "empty"),
-    ("no-at-sign", "@"),
-    ("two@@example.com", "invalid characters"),
-    ("a@b", "period"),
-])
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        ("", "empty"),
+        ("no-at-sign", "@"),
+        ("two@@example.com", "invalid characters"),
+        ("a@b", "period"),
+    ],
+)
 def test_add_refuses_invalid_addresses_naming_them(store: Store, bad: str, reason: str) -> None:
     with store.session() as s:
         with pytest.raises(repo.InvalidAddress, match=reason) as info:
@@ -48,8 +51,14 @@ def test_add_refuses_invalid_addresses_naming_them(store: Store, bad: str, reaso
 
 def test_add_confirmed_writes_subscribed_and_confirmed_events(store: Store) -> None:
     with store.session() as s:
-        sub = repo.add(s, "b@example.com", at=T0, source="import", status="active",
-                       detail="consent vouched for by the importer")
+        sub = repo.add(
+            s,
+            "b@example.com",
+            at=T0,
+            source="import",
+            status="active",
+            detail="consent vouched for by the importer",
+        )
         events = repo.events_for(s, sub)
     assert [e.kind for e in events] == ["subscribed", "confirmed"]
     assert all(e.source == "import" and e.at == T0 for e in events)
@@ -59,21 +68,40 @@ def test_add_confirmed_writes_subscribed_and_confirmed_events(store: Store) -> N
 
 def test_set_status_updates_times_and_appends_the_ledger(store: Store) -> None:
     with store.session() as s:
-        sub = repo.add(s, "c@example.com", at=T0, source="form", ip="203.0.113.5",
-                       user_agent="Firefox", form_version="v1")
+        sub = repo.add(
+            s,
+            "c@example.com",
+            at=T0,
+            source="form",
+            ip="203.0.113.5",
+            user_agent="Firefox",
+            form_version="v1",
+        )
         sub.confirm_nonce = "n1"
-        repo.set_status(s, sub, "active", source="form", at=T0 + timedelta(minutes=5), ip="203.0.113.5")
+        repo.set_status(
+            s, sub, "active", source="form", at=T0 + timedelta(minutes=5), ip="203.0.113.5"
+        )
         assert sub.confirmed_at == T0 + timedelta(minutes=5)
         assert sub.confirm_nonce is None
-        repo.set_status(s, sub, "bounced", source="webhook", event_id="sg-1", detail="550 user unknown",
-                        at=T0 + timedelta(days=1))
+        repo.set_status(
+            s,
+            sub,
+            "bounced",
+            source="webhook",
+            event_id="sg-1",
+            detail="550 user unknown",
+            at=T0 + timedelta(days=1),
+        )
         sub_id = sub.id
     with store.session() as s:
         sub2 = repo.get(s, sub_id)
         assert sub2 is not None and sub2.status == "bounced"
         events = repo.events_for(s, sub2)
     assert [(e.kind, e.source) for e in events] == [
-        ("subscribed", "form"), ("confirmed", "form"), ("bounced", "webhook")]
+        ("subscribed", "form"),
+        ("confirmed", "form"),
+        ("bounced", "webhook"),
+    ]
     assert events[0].ip == "203.0.113.5" and events[0].user_agent == "Firefox"
     assert events[0].form_version == "v1"
     assert events[2].event_id == "sg-1" and events[2].detail == "550 user unknown"
@@ -101,8 +129,13 @@ def test_unsubscribe_sets_time_and_explicit_kind(store: Store) -> None:
 def test_iter_subscribers_streams_in_batches_and_filters(store: Store) -> None:
     with store.session() as s:
         for i in range(25):
-            repo.add(s, f"user{i:02d}@example.com", at=T0, source="import",
-                     status="active" if i % 2 else "pending")
+            repo.add(
+                s,
+                f"user{i:02d}@example.com",
+                at=T0,
+                source="import",
+                status="active" if i % 2 else "pending",
+            )
     with store.session() as s:
         everyone = [x.email for x in repo.iter_subscribers(s, batch_size=4)]
         active = [x.email for x in repo.iter_subscribers(s, status="active", batch_size=3)]
@@ -114,7 +147,12 @@ def test_iter_subscribers_streams_in_batches_and_filters(store: Store) -> None:
 
 def test_counts_by_status_has_every_status(store: Store) -> None:
     assert repo.counts_by_status(store) == {
-        "pending": 0, "active": 0, "unsubscribed": 0, "bounced": 0, "complained": 0}
+        "pending": 0,
+        "active": 0,
+        "unsubscribed": 0,
+        "bounced": 0,
+        "complained": 0,
+    }
     with store.session() as s:
         repo.add(s, "a@example.com", at=T0, source="cli")
         repo.add(s, "b@example.com", at=T0, source="cli", status="active")
@@ -122,13 +160,25 @@ def test_counts_by_status_has_every_status(store: Store) -> None:
         repo.set_status(s, c, "complained", source="webhook", at=T0)
         assert repo.counts_by_status(s)["complained"] == 1
     assert repo.counts_by_status(store) == {
-        "pending": 1, "active": 1, "unsubscribed": 0, "bounced": 0, "complained": 1}
+        "pending": 1,
+        "active": 1,
+        "unsubscribed": 0,
+        "bounced": 0,
+        "complained": 1,
+    }
 
 
 def test_erase_keeps_only_hashes(store: Store) -> None:
     with store.session() as s:
-        sub = repo.add(s, "Private@Example.com", at=T0, source="form", ip="198.51.100.7",
-                       user_agent="Safari", name="Pat")
+        sub = repo.add(
+            s,
+            "Private@Example.com",
+            at=T0,
+            source="form",
+            ip="198.51.100.7",
+            user_agent="Safari",
+            name="Pat",
+        )
         keep = repo.add(s, "other@example.com", at=T0, source="cli")
         hashed = repo.erase(s, sub, at=T0 + timedelta(days=2))
     assert hashed == repo.email_hash("private@example.com")
@@ -138,8 +188,13 @@ def test_erase_keeps_only_hashes(store: Store) -> None:
         assert not repo.is_tombstoned(s, "other@example.com")
         stone = s.get(Tombstone, hashed)
         assert stone is not None and stone.erased_at == T0 + timedelta(days=2)
-        events = list(s.scalars(select(ConsentEvent).where(ConsentEvent.email_hash == hashed)
-                                .order_by(ConsentEvent.id)))
+        events = list(
+            s.scalars(
+                select(ConsentEvent)
+                .where(ConsentEvent.email_hash == hashed)
+                .order_by(ConsentEvent.id)
+            )
+        )
         assert [e.kind for e in events] == ["subscribed", "erased"]
         for e in events:
             assert e.subscriber_id is None and e.ip is None and e.user_agent is None
@@ -163,8 +218,9 @@ def test_erase_removes_the_person_from_every_send_ledger(store: Store) -> None:
         s.add(IssueRecord(key="2026-W02", status="sent", as_of=T0, created_at=T0))
         s.flush()
         for sub in (gone, stays):
-            s.add(SendRecipient(issue_key="2026-W02", subscriber_id=sub.id, batch=0,
-                                state="accepted"))
+            s.add(
+                SendRecipient(issue_key="2026-W02", subscriber_id=sub.id, batch=0, state="accepted")
+            )
         s.flush()
         repo.erase(s, gone, at=T0)
     with store.session() as s:

@@ -444,8 +444,9 @@ class FlakySend(FakeSend):
 
 
 def _retrying_config(tmp_path: Path, url: str, minutes: float, grace: float = 6) -> Config:
-    path = write_config(tmp_path, database_url=url, grace_hours=grace,
-                        extra=f"retry_minutes = {minutes}\n")  # inside [schedule]
+    path = write_config(
+        tmp_path, database_url=url, grace_hours=grace, extra=f"retry_minutes = {minutes}\n"
+    )  # inside [schedule]
     return load_config(path)
 
 
@@ -455,10 +456,17 @@ def test_a_run_that_fails_for_a_passing_reason_is_tried_again(
     from digest.errors import CollectError, TransientDeliveryError
 
     config = _retrying_config(tmp_path, sqlite_url, minutes=0.001)  # 60 ms between attempts
-    send = FlakySend(CollectError("every source failed: Main: HTTP 503"),
-                     TransientDeliveryError("SendGrid answered 503 five times"))
-    work = ScheduledWork(config, sqlite_store, stop=threading.Event(), send_issue=send,
-                         clock=lambda: FRI_0900 + timedelta(minutes=1))
+    send = FlakySend(
+        CollectError("every source failed: Main: HTTP 503"),
+        TransientDeliveryError("SendGrid answered 503 five times"),
+    )
+    work = ScheduledWork(
+        config,
+        sqlite_store,
+        stop=threading.Event(),
+        send_issue=send,
+        clock=lambda: FRI_0900 + timedelta(minutes=1),
+    )
     work.send(FRI_0900)
     assert [c["as_of"] for c in send.calls] == [FRI_0900] * 3  # the same issue each time
     events = [(e["event"], e["message"]) for e in _lines(log)]
@@ -475,15 +483,24 @@ def test_no_retry_for_a_failure_an_editor_must_fix_or_outside_the_grace(
     from digest.errors import CollectError, PermanentDeliveryError
 
     config = _retrying_config(tmp_path, sqlite_url, minutes=30, grace=1)
-    refused = FlakySend(PermanentDeliveryError("SendGrid refused: The from address does not "
-                                               "match a verified Sender Identity"))
-    ScheduledWork(config, sqlite_store, stop=threading.Event(), send_issue=refused,
-                  clock=lambda: FRI_0900).send(FRI_0900)
+    refused = FlakySend(
+        PermanentDeliveryError(
+            "SendGrid refused: The from address does not match a verified Sender Identity"
+        )
+    )
+    ScheduledWork(
+        config, sqlite_store, stop=threading.Event(), send_issue=refused, clock=lambda: FRI_0900
+    ).send(FRI_0900)
     assert len(refused.calls) == 1
     # 09:40 + 30 min is after the 1-hour grace: no retry, and the log says how to finish
     late = FlakySend(CollectError("every source failed"))
-    ScheduledWork(config, sqlite_store, stop=threading.Event(), send_issue=late,
-                  clock=lambda: FRI_0900 + timedelta(minutes=40)).send(FRI_0900)
+    ScheduledWork(
+        config,
+        sqlite_store,
+        stop=threading.Event(),
+        send_issue=late,
+        clock=lambda: FRI_0900 + timedelta(minutes=40),
+    ).send(FRI_0900)
     assert len(late.calls) == 1
     failed = [e["message"] for e in _lines(log) if e["event"] == "failed"]
     assert len(failed) == 2 and "Sender Identity" in failed[0]
@@ -502,8 +519,9 @@ def test_stopping_during_the_wait_ends_the_run_without_another_attempt(
     send = FlakySend(CollectError("every source failed"))
     threading.Timer(0.2, stop.set).start()
     started = time.monotonic()
-    ScheduledWork(config, sqlite_store, stop=stop, send_issue=send,
-                  clock=lambda: FRI_0900).send(FRI_0900)
+    ScheduledWork(config, sqlite_store, stop=stop, send_issue=send, clock=lambda: FRI_0900).send(
+        FRI_0900
+    )
     assert time.monotonic() - started < 10  # not the 30 minutes
     assert len(send.calls) == 1
     assert [e["event"] for e in _lines(log)][-2:] == ["retry", "failed"]
@@ -514,8 +532,14 @@ def test_a_send_report_with_a_transient_batch_failure_is_retried_and_logged_once
 ) -> None:
     config = _retrying_config(tmp_path, sqlite_url, minutes=0.001)
     reports = [
-        SendReport(key="2026-W47", outcome="failed", recipients=4, sent=2, transient=True,
-                   message="issue 2026-W47 stopped: batch 2 (2 recipients): HTTP 503"),
+        SendReport(
+            key="2026-W47",
+            outcome="failed",
+            recipients=4,
+            sent=2,
+            transient=True,
+            message="issue 2026-W47 stopped: batch 2 (2 recipients): HTTP 503",
+        ),
         SendReport(key="2026-W47", outcome="resumed", recipients=4, sent=4, message="sent"),
     ]
     calls: list[datetime] = []
@@ -524,8 +548,9 @@ def test_a_send_report_with_a_transient_batch_failure_is_retried_and_logged_once
         calls.append(kwargs["as_of"])
         return reports.pop(0)
 
-    ScheduledWork(config, sqlite_store, stop=threading.Event(), send_issue=send,
-                  clock=lambda: FRI_0900).send(FRI_0900)
+    ScheduledWork(
+        config, sqlite_store, stop=threading.Event(), send_issue=send, clock=lambda: FRI_0900
+    ).send(FRI_0900)
     assert calls == [FRI_0900, FRI_0900]
     events = [e["event"] for e in _lines(log)]
     assert events.count("retry") == 1 and "failed" not in events

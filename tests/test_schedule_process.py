@@ -87,7 +87,9 @@ def _finished(pair: Pair) -> bool:
     logs = pair.logs()
     ran = [log for log in logs if any(e["event"] == "run" for e in log)]
     ended = all(any(e["event"] in DONE for e in log) for log in ran)
-    return ended and any(e["event"] in DONE - {"locked", "already_sent"} for log in ran for e in log)
+    return ended and any(
+        e["event"] in DONE - {"locked", "already_sent"} for log in ran for e in log
+    )
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +142,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair | 
 def _story(logs: list[list[dict[str, object]]]) -> str:
     """Each process's events and messages, one per line, for a failure message."""
     return "\n".join(
-        f"process {i}: {e['event']}: {e.get('message', '')}" for i, log in enumerate(logs) for e in log
+        f"process {i}: {e['event']}: {e.get('message', '')}"
+        for i, log in enumerate(logs)
+        for e in log
     )
 
 
@@ -192,5 +196,8 @@ def test_two_schedulers_on_sqlite_send_the_issue_once(runs: dict[str, Pair | Non
 def test_two_schedulers_on_postgresql_send_the_issue_once(runs: dict[str, Pair | None]) -> None:
     pair = runs["postgresql"]
     if pair is None:
-        missing("PostgreSQL at 127.0.0.1:5432", "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+        missing(
+            "PostgreSQL at 127.0.0.1:5432",
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+        )
     _check(pair)

@@ -107,7 +107,9 @@ READERS = [
 
 
 @pytest.mark.parametrize("sandbox", [False, True])
-def test_the_request_from_readers_is_byte_for_byte_the_request_from_recipients(tmp_path: Path, sandbox: bool) -> None:
+def test_the_request_from_readers_is_byte_for_byte_the_request_from_recipients(
+    tmp_path: Path, sandbox: bool
+) -> None:
     backend = _sendgrid(tmp_path, sandbox_mode=sandbox)
     body, refused = backend.personalized_payload(MESSAGE, READERS)
     assert refused == ("jörg@example.com",)
@@ -130,7 +132,9 @@ def test_a_batch_of_only_undeliverable_readers_builds_no_request(tmp_path: Path)
 
 def test_the_request_from_readers_is_still_validated(tmp_path: Path) -> None:
     backend = _sendgrid(tmp_path)
-    with pytest.raises(PermanentDeliveryError, match=r"personalizations\[1\]\.to has a bad address"):
+    with pytest.raises(
+        PermanentDeliveryError, match=r"personalizations\[1\]\.to has a bad address"
+    ):
         backend.personalized_payload(MESSAGE, [READERS[0], ("nobody", None, "http://x/u")])
     with pytest.raises(PermanentDeliveryError, match="the subject is empty"):
         backend.personalized_payload(replace(MESSAGE, subject=" "), READERS[:1])

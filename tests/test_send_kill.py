@@ -92,7 +92,10 @@ def _sendgrid_sample(
     config = tmp_path / "digest.toml"
     text = (EXAMPLES / "digest.toml").read_text()
     text = text.replace('url = "feed.xml"', f'url = "{EXAMPLES / "feed.xml"}"')
-    text = text.replace('backend = "file"', f'backend = "sendgrid"\napi_host = "{sink.url}"\nbatch_size = {BATCH}\nmax_retries = 0\ntimeout_seconds = 20')
+    text = text.replace(
+        'backend = "file"',
+        f'backend = "sendgrid"\napi_host = "{sink.url}"\nbatch_size = {BATCH}\nmax_retries = 0\ntimeout_seconds = 20',
+    )
     config.write_text(text)
     env = {
         **os.environ, "DIGEST_DATABASE_URL": db_url, "SENDGRID_API_KEY": f"SG.{name}",
@@ -109,7 +112,9 @@ def _add(db_url: str, counts: dict[str, int]) -> dict[str, list[str]]:
         store.dispose()
 
 
-def test_killed_send_resumes_and_nobody_gets_it_twice(tmp_path: Path, db_url: str, sink: CountingSendGrid) -> None:
+def test_killed_send_resumes_and_nobody_gets_it_twice(
+    tmp_path: Path, db_url: str, sink: CountingSendGrid
+) -> None:
     config, env = _sendgrid_sample(tmp_path, db_url, sink, "kill-test")
     people = _add(db_url, {"active": 450, "pending": 5, "unsubscribed": 5, "bounced": 5})
 
@@ -144,7 +149,9 @@ def test_killed_send_resumes_and_nobody_gets_it_twice(tmp_path: Path, db_url: st
     assert sink.requests == 5
 
 
-def test_sigint_finishes_the_batch_in_flight_exits_1_and_the_rerun_sends_the_rest(tmp_path: Path, db_url: str, sink: CountingSendGrid) -> None:
+def test_sigint_finishes_the_batch_in_flight_exits_1_and_the_rerun_sends_the_rest(
+    tmp_path: Path, db_url: str, sink: CountingSendGrid
+) -> None:
     config, env = _sendgrid_sample(tmp_path, db_url, sink, "sigint-test")
     people = _add(db_url, {"active": 450})
 

@@ -39,14 +39,32 @@ def _serving(tmp_path: Path, db_url: str) -> Iterator[tuple[str, subprocess.Pope
     config = tmp_path / "digest.toml"
     config.write_text(CONFIG)
     port = _free_port()
-    env = {**os.environ, "DIGEST_DATABASE_URL": db_url, "DIGEST_SECRET_KEY": SECRET,
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DIGEST_DATABASE_URL": db_url,
+        "DIGEST_SECRET_KEY": SECRET,
+        "PYTHONUNBUFFERED": "1",
+    }
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "digest", "serve", "--config", str(config),
-             "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            [
+                sys.executable,
+                "-m",
+                "digest",
+                "serve",
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 30
@@ -132,22 +150,45 @@ def test_one_click_unsubscribe_through_a_served_process(tmp_path: Path, db_url: 
     store = open_store(db_url)
     try:
         with store.session() as s:
-            sub = repo.add(s, "reader@example.com", at=datetime(2026, 1, 5, tzinfo=UTC),
-                           source="cli", status="active")
+            sub = repo.add(
+                s,
+                "reader@example.com",
+                at=datetime(2026, 1, 5, tzinfo=UTC),
+                source="cli",
+                status="active",
+            )
             token = Tokens(SECRET).unsubscribe(sub.id, sub.email)
     finally:
         store.dispose()
     config = tmp_path / "digest.toml"
     config.write_text(CONFIG)
     port = _free_port()
-    env = {**os.environ, "DIGEST_DATABASE_URL": db_url, "DIGEST_SECRET_KEY": SECRET,
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DIGEST_DATABASE_URL": db_url,
+        "DIGEST_SECRET_KEY": SECRET,
+        "PYTHONUNBUFFERED": "1",
+    }
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "digest", "serve", "--config", str(config),
-             "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            [
+                sys.executable,
+                "-m",
+                "digest",
+                "serve",
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 30
@@ -160,8 +201,7 @@ def test_one_click_unsubscribe_through_a_served_process(tmp_path: Path, db_url: 
                     pass
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.1)
-            r = httpx.post(f"{base}/unsubscribe/{token}",
-                           data={"List-Unsubscribe": "One-Click"})
+            r = httpx.post(f"{base}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
             assert r.status_code == 200 and "reader@example.com" in r.text
             assert httpx.get(f"{base}/unsubscribe/{token}").status_code == 200
         finally:

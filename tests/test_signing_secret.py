@@ -22,13 +22,21 @@ from digest.store.database import Store
 from digest.store.keys import record_key_use, recorded_keys
 
 
-def _config(tmp_path: Path, public_url: str = "http://127.0.0.1:8000", db: str = "sqlite:///d.db",
-            *, sample: bool = True):
+def _config(
+    tmp_path: Path,
+    public_url: str = "http://127.0.0.1:8000",
+    db: str = "sqlite:///d.db",
+    *,
+    sample: bool = True,
+):
     return parse_config(
         {
             "newsletter": {
-                "name": "N", "from_email": "n@example.com", "postal_address": "1 Street",
-                "site_url": "https://example.com", "public_url": public_url,
+                "name": "N",
+                "from_email": "n@example.com",
+                "postal_address": "1 Street",
+                "site_url": "https://example.com",
+                "public_url": public_url,
             },
             "sources": [{"name": "s", "url": "feed.xml"}],
             "storage": {"url": db},
@@ -39,7 +47,9 @@ def _config(tmp_path: Path, public_url: str = "http://127.0.0.1:8000", db: str =
 
 
 def _secrets(key: str | None) -> Secrets:
-    return Secrets(secret_key=key, sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=None)
+    return Secrets(
+        secret_key=key, sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=None
+    )
 
 
 def test_the_environment_secret_wins(tmp_path: Path) -> None:
@@ -93,7 +103,9 @@ T1 = datetime(2026, 11, 20, 14, tzinfo=UTC)
 
 
 def _env(key: str | None, previous: str = "") -> Secrets:
-    return Secrets.from_env({"DIGEST_SECRET_KEY": key or "", "DIGEST_SECRET_KEY_PREVIOUS": previous})
+    return Secrets.from_env(
+        {"DIGEST_SECRET_KEY": key or "", "DIGEST_SECRET_KEY_PREVIOUS": previous}
+    )
 
 
 def test_a_fingerprint_names_a_key_without_revealing_it() -> None:
@@ -126,7 +138,9 @@ def test_a_changed_key_is_refused_unless_the_old_one_is_kept(tmp_path: Path, sto
     assert OLD not in message and NEW not in message
     check_key(cfg, store, signing_keys(cfg, _env(NEW, OLD)))
     # once the new key has signed, it is the one in use: the old one can be retired
-    record_key_use(store, fingerprint(NEW), at=T1, issue="2026-W48")  # same instant: order still known
+    record_key_use(
+        store, fingerprint(NEW), at=T1, issue="2026-W48"
+    )  # same instant: order still known
     check_key(cfg, store, signing_keys(cfg, _env(NEW)))
     with pytest.raises(KeyChangedError):
         check_key(cfg, store, signing_keys(cfg, _env(OLD)))
@@ -165,7 +179,9 @@ def test_key_status_does_not_generate_the_development_secret(tmp_path: Path, sto
     assert not (tmp_path / "d.db.dev-secret").exists()
 
 
-def test_key_status_reads_a_database_from_before_fingerprints(tmp_path: Path, sqlite_url: str) -> None:
+def test_key_status_reads_a_database_from_before_fingerprints(
+    tmp_path: Path, sqlite_url: str
+) -> None:
     """`digest check` looks without migrating: no signing_keys table is "nothing recorded"."""
     from digest.store.database import Store, make_engine
 

@@ -70,14 +70,23 @@ class Inbox:
     def received(self) -> Counter[str]:
         return Counter(rcpt for rcpts, _ in self.messages for rcpt in rcpts)
 
-    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
         self.sessions += 1
         if self.reconnected is not None:
             self.reconnected.set()
         session.host_name = hostname
         return responses
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         if address == self.refuse:
             return "550 5.1.1 no such mailbox"
         if address == self.drop_at_rcpt and self.drops > 0:
@@ -118,12 +127,24 @@ def _certificate(tmp_path: Path) -> tuple[Path, Path]:
     )  # fmt: skip
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
-def _authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"editor" and auth_data.password == b"s3cret"
+def _authenticator(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == b"editor"
+        and auth_data.password == b"s3cret"
+    )
     return AuthResult(success=ok, handled=False)
 
 
@@ -145,10 +166,17 @@ def smtpd() -> Iterator[Any]:
         c.stop()
 
 
-def _backend(tmp_path: Path, port: int, password: str | None = None, **delivery: Any) -> SMTPBackend:
+def _backend(
+    tmp_path: Path, port: int, password: str | None = None, **delivery: Any
+) -> SMTPBackend:
     cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="smtp", host="127.0.0.1", port=port,
                         timeout_seconds=delivery.pop("timeout_seconds", 5.0), **delivery)  # fmt: skip
-    secrets = Secrets(secret_key="test-secret-0123456789", sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=password)
+    secrets = Secrets(
+        secret_key="test-secret-0123456789",
+        sendgrid_api_key=None,
+        sendgrid_api_host=None,
+        smtp_password=password,
+    )
     options: dict[str, Any] = {"sleep": lambda s: None}
     if (tmp_path / "cert.pem").exists():
         options["ssl_context"] = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
@@ -163,7 +191,9 @@ def _parse(raw: bytes) -> email.message.EmailMessage:
     return msg
 
 
-def test_plain_smtp_delivers_each_recipient_their_own_message_on_one_connection(tmp_path: Path, smtpd: Any) -> None:
+def test_plain_smtp_delivers_each_recipient_their_own_message_on_one_connection(
+    tmp_path: Path, smtpd: Any
+) -> None:
     inbox = Inbox()
     port = smtpd(inbox)
     result = _backend(tmp_path, port, starttls=False).send_batch(MESSAGE, _recipients(3))
@@ -199,7 +229,10 @@ def test_a_non_ascii_local_part_is_refused_alone(tmp_path: Path, smtpd: Any) -> 
     eai.email = "jörg@example.com"
     result = _backend(tmp_path, port, starttls=False).send_batch(MESSAGE, [first, eai, last])
     assert (result.accepted, result.rejected) == (2, ("jörg@example.com",))
-    assert [rcpts for rcpts, _ in inbox.messages] == [["reader-0@example.com"], ["reader-2@example.com"]]
+    assert [rcpts for rcpts, _ in inbox.messages] == [
+        ["reader-0@example.com"],
+        ["reader-2@example.com"],
+    ]
 
 
 def test_starttls_with_login(tmp_path: Path, smtpd: Any) -> None:
@@ -207,7 +240,13 @@ def test_starttls_with_login(tmp_path: Path, smtpd: Any) -> None:
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
     inbox = Inbox()
-    port = smtpd(inbox, tls_context=server_tls, require_starttls=True, authenticator=_authenticator, auth_required=True)
+    port = smtpd(
+        inbox,
+        tls_context=server_tls,
+        require_starttls=True,
+        authenticator=_authenticator,
+        auth_required=True,
+    )
     backend = _backend(tmp_path, port, password="s3cret", username="editor")
     assert "STARTTLS" in backend.describe()
     assert backend.send_batch(MESSAGE, _recipients(2)).accepted == 2
@@ -230,9 +269,17 @@ def test_a_wrong_password_names_the_setting(tmp_path: Path, smtpd: Any) -> None:
     cert, key = _certificate(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
-    port = smtpd(Inbox(), tls_context=server_tls, require_starttls=True, authenticator=_authenticator, auth_required=True)
+    port = smtpd(
+        Inbox(),
+        tls_context=server_tls,
+        require_starttls=True,
+        authenticator=_authenticator,
+        auth_required=True,
+    )
     with pytest.raises(PermanentDeliveryError, match="DIGEST_SMTP_PASSWORD"):
-        _backend(tmp_path, port, password="wrong", username="editor").send_batch(MESSAGE, _recipients(1))
+        _backend(tmp_path, port, password="wrong", username="editor").send_batch(
+            MESSAGE, _recipients(1)
+        )
 
 
 def test_a_refused_address_is_reported_and_the_rest_still_go(tmp_path: Path, smtpd: Any) -> None:
@@ -243,7 +290,9 @@ def test_a_refused_address_is_reported_and_the_rest_still_go(tmp_path: Path, smt
     assert [r for r, _ in inbox.messages] == [["reader-0@example.com"], ["reader-2@example.com"]]
 
 
-def test_a_temporary_failure_mid_batch_reconnects_without_duplicates(tmp_path: Path, smtpd: Any) -> None:
+def test_a_temporary_failure_mid_batch_reconnects_without_duplicates(
+    tmp_path: Path, smtpd: Any
+) -> None:
     inbox = Inbox(fail_data_once_for="reader-1@example.com")
     port = smtpd(inbox)
     result = _backend(tmp_path, port, starttls=False).send_batch(MESSAGE, _recipients(3))
@@ -254,10 +303,21 @@ def test_a_temporary_failure_mid_batch_reconnects_without_duplicates(tmp_path: P
 
 def test_configuration_problems_name_the_setting(tmp_path: Path) -> None:
     cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="smtp")
-    none = Secrets(secret_key="test-secret-0123456789", sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=None)
+    none = Secrets(
+        secret_key="test-secret-0123456789",
+        sendgrid_api_key=None,
+        sendgrid_api_host=None,
+        smtp_password=None,
+    )
     with pytest.raises(DeliveryConfigError, match=r"\[delivery.host\]"):
         get_backend(cfg, none)
-    cfg = sample_config(tmp_path, f"sqlite:///{tmp_path / 'd.db'}", backend="smtp", host="127.0.0.1", username="editor")
+    cfg = sample_config(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'd.db'}",
+        backend="smtp",
+        host="127.0.0.1",
+        username="editor",
+    )
     with pytest.raises(DeliveryConfigError, match="DIGEST_SMTP_PASSWORD"):
         get_backend(cfg, none)
 
@@ -274,19 +334,26 @@ def test_an_unreachable_server_is_a_clear_transient_error(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("loss", ["drop", "late"])
-def test_a_message_whose_reply_is_lost_is_in_doubt_not_resent_and_the_rest_go(tmp_path: Path, smtpd: Any, loss: str) -> None:
+def test_a_message_whose_reply_is_lost_is_in_doubt_not_resent_and_the_rest_go(
+    tmp_path: Path, smtpd: Any, loss: str
+) -> None:
     inbox = Inbox(lose_answer_for="reader-1@example.com", loss=loss)
     port = smtpd(inbox)
     backend = _backend(tmp_path, port, starttls=False, timeout_seconds=0.5)
     result = backend.send_batch(MESSAGE, _recipients(3))
     # was: reader-1's message sent again on the new connection, two copies
     assert inbox.received == {f"reader-{i}@example.com": 1 for i in range(3)}
-    assert result.in_doubt == ("reader-1@example.com",) and "before the server confirmed it" in result.in_doubt_reason
+    assert (
+        result.in_doubt == ("reader-1@example.com",)
+        and "before the server confirmed it" in result.in_doubt_reason
+    )
     assert result.accepted == 2 and result.unsent == () and result.stopped_by is None
     assert inbox.sessions == 2
 
 
-def test_a_connection_dropped_before_the_data_is_retried_and_delivers_once(tmp_path: Path, smtpd: Any) -> None:
+def test_a_connection_dropped_before_the_data_is_retried_and_delivers_once(
+    tmp_path: Path, smtpd: Any
+) -> None:
     inbox = Inbox(drop_at_rcpt="reader-1@example.com")
     port = smtpd(inbox)
     result = _backend(tmp_path, port, starttls=False).send_batch(MESSAGE, _recipients(3))
@@ -320,9 +387,14 @@ def test_a_server_not_listening_yet_is_retried_and_delivers_once(tmp_path: Path)
 def test_giving_up_part_way_reports_who_was_not_reached(tmp_path: Path, smtpd: Any) -> None:
     inbox = Inbox(drop_at_rcpt="reader-1@example.com", drops=5)
     port = smtpd(inbox)
-    result = _backend(tmp_path, port, starttls=False, max_retries=1).send_batch(MESSAGE, _recipients(3))
+    result = _backend(tmp_path, port, starttls=False, max_retries=1).send_batch(
+        MESSAGE, _recipients(3)
+    )
     # was: TransientDeliveryError for the whole batch, so the rerun sent reader-0 a second copy
-    assert result.accepted == 1 and result.unsent == ("reader-1@example.com", "reader-2@example.com")
+    assert result.accepted == 1 and result.unsent == (
+        "reader-1@example.com",
+        "reader-2@example.com",
+    )
     assert result.stopped_by is not None and "gave up after 2 attempts" in str(result.stopped_by)
     assert inbox.received == {"reader-0@example.com": 1}
 
@@ -344,7 +416,9 @@ def _send(tmp_path: Path, port: int, store: Any, db_url: str, **delivery: Any) -
 
 @pytest.mark.postgres  # the ledger's batch split, on SQLite and PostgreSQL
 @pytest.mark.usefixtures("_secret")
-def test_a_send_leaves_the_one_message_in_doubt_in_a_batch_of_its_own(tmp_path: Path, smtpd: Any, store: Any, db_url: str) -> None:
+def test_a_send_leaves_the_one_message_in_doubt_in_a_batch_of_its_own(
+    tmp_path: Path, smtpd: Any, store: Any, db_url: str
+) -> None:
     from digest.store import ledger
     from tests.delivery_support import SAMPLE_KEY, add_subscribers
 
@@ -361,11 +435,17 @@ def test_a_send_leaves_the_one_message_in_doubt_in_a_batch_of_its_own(tmp_path: 
     assert again.outcome == "resumed" and again.in_flight_batches == (4,) and again.exit_code == 0
     assert inbox.received == {r: 1 for r in readers}
     assert [(b.batch, b.state, b.size) for b in ledger.batches(store, SAMPLE_KEY)] == [
-        (1, "accepted", 3), (2, "accepted", 2), (3, "accepted", 1), (4, "abandoned", 1)]
+        (1, "accepted", 3),
+        (2, "accepted", 2),
+        (3, "accepted", 1),
+        (4, "abandoned", 1),
+    ]
 
 
 @pytest.mark.usefixtures("_secret")
-def test_resend_in_flight_resends_only_the_message_in_doubt(tmp_path: Path, smtpd: Any, sqlite_store: Any, sqlite_url: str) -> None:
+def test_resend_in_flight_resends_only_the_message_in_doubt(
+    tmp_path: Path, smtpd: Any, sqlite_store: Any, sqlite_url: str
+) -> None:
     from tests.delivery_support import add_subscribers
 
     readers = add_subscribers(sqlite_store, {"active": 7})["active"]
@@ -379,7 +459,9 @@ def test_resend_in_flight_resends_only_the_message_in_doubt(tmp_path: Path, smtp
 
 
 @pytest.mark.usefixtures("_secret")
-def test_a_batch_given_up_part_way_is_finished_by_the_rerun_without_duplicates(tmp_path: Path, smtpd: Any, sqlite_store: Any, sqlite_url: str) -> None:
+def test_a_batch_given_up_part_way_is_finished_by_the_rerun_without_duplicates(
+    tmp_path: Path, smtpd: Any, sqlite_store: Any, sqlite_url: str
+) -> None:
     from tests.delivery_support import add_subscribers
 
     readers = add_subscribers(sqlite_store, {"active": 7})["active"]

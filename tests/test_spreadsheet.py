@@ -11,13 +11,26 @@ from hypothesis import strategies as st
 from subscribers.spreadsheet import FORMULA_START, from_cell, to_cell
 
 # what a spreadsheet may take for = + - @: full-width, small and super/subscript forms
-VARIANTS = ["\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe66", "\ufe62", "\ufe63", "\ufe6b",
-            "\u207c", "\u208a", "\u207b", "\u208b"]
+VARIANTS = [
+    "\uff1d",
+    "\uff0b",
+    "\uff0d",
+    "\uff20",
+    "\ufe66",
+    "\ufe62",
+    "\ufe63",
+    "\ufe6b",
+    "\u207c",
+    "\u208a",
+    "\u207b",
+    "\u208b",
+]
 
 
-@given(st.text(alphabet=st.sampled_from(["'", "=", "+", "-", "@", "\t", "\r", "a", " ",
-                                         *VARIANTS]))
-       | st.text())
+@given(
+    st.text(alphabet=st.sampled_from(["'", "=", "+", "-", "@", "\t", "\r", "a", " ", *VARIANTS]))
+    | st.text()
+)
 def test_a_cell_never_starts_a_formula_and_reads_back(text: str) -> None:
     cell = to_cell(text)
     assert not unicodedata.normalize("NFKC", cell[:1]).startswith(FORMULA_START)

@@ -32,8 +32,11 @@ SECRET = "test-secret-0123456789abcdef"
 
 
 def _run(*args: str, env: Mapping[str, str | None] | None = None) -> Result:
-    base: dict[str, str | None] = {"DIGEST_DATABASE_URL": None, "DIGEST_CONFIG": None,
-                                   "DIGEST_NOW": None}
+    base: dict[str, str | None] = {
+        "DIGEST_DATABASE_URL": None,
+        "DIGEST_CONFIG": None,
+        "DIGEST_NOW": None,
+    }
     return CliRunner().invoke(cli, list(args), env={**base, **(env or {})})
 
 
@@ -59,12 +62,22 @@ def test_inert_shows_controls_as_visible_escapes_and_never_reads_markup() -> Non
 
 def _json_feed(items: list[tuple[str, str, str]]) -> str:
     """A JSON Feed of (slug, title, section) items, published the hour before AS_OF."""
-    return json.dumps({
-        "version": "https://jsonfeed.org/version/1.1", "title": "J",
-        "items": [{"id": slug, "url": f"https://statecraft.example/{slug}", "title": title,
-                   "date_published": "2026-11-20T08:00:00-05:00", "tags": [section]}
-                  for slug, title, section in items],
-    })
+    return json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "J",
+            "items": [
+                {
+                    "id": slug,
+                    "url": f"https://statecraft.example/{slug}",
+                    "title": title,
+                    "date_published": "2026-11-20T08:00:00-05:00",
+                    "tags": [section],
+                }
+                for slug, title, section in items
+            ],
+        }
+    )
 
 
 def _evil_config(tmp_path: Path, *, esc_in_rss: bool) -> Path:
@@ -73,7 +86,9 @@ def _evil_config(tmp_path: Path, *, esc_in_rss: bool) -> Path:
     (feedparser reads C1 controls in RSS as windows-1252); ESC in the source's name."""
     items = standard_items() + [Item("rss-evil", 6, section="World", title="EVILPICK")]
     config = write_config(
-        tmp_path, items, selection='exclude_categories = ["Evil"]',
+        tmp_path,
+        items,
+        selection='exclude_categories = ["Evil"]',
         extra_sources='[[sources]]\nname = "Side\\u001b[2J feed"\nurl = "side.json"\n',
     )
     if esc_in_rss:  # the malformed feed is warned about by its (config) name
@@ -81,8 +96,9 @@ def _evil_config(tmp_path: Path, *, esc_in_rss: bool) -> Path:
         config.write_text(text)
         xml_title = ESC_TITLE.replace("\x1b", "&#27;").replace("\x07", "&#7;")
         (tmp_path / "feed.xml").write_text(rss(items).replace("EVILPICK", xml_title))
-    (tmp_path / "side.json").write_text(_json_feed(
-        [("json-evil", CSI_TITLE, "World"), ("json-left-out", CSI_TITLE + " 2", "Evil")]))
+    (tmp_path / "side.json").write_text(
+        _json_feed([("json-evil", CSI_TITLE, "World"), ("json-left-out", CSI_TITLE + " 2", "Evil")])
+    )
     return config
 
 
@@ -112,10 +128,21 @@ def test_preview_prints_feed_text_inert(tmp_path: Path) -> None:
 def test_subscribers_list_prints_names_inert(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     env = {"DIGEST_SECRET_KEY": SECRET}
-    added = _run("subscribers", "add", "eve@example.com", "--name", "Eve\x1b]0;pwned\x07",
-                 "--confirmed", "--config", str(config), env=env)
+    added = _run(
+        "subscribers",
+        "add",
+        "eve@example.com",
+        "--name",
+        "Eve\x1b]0;pwned\x07",
+        "--confirmed",
+        "--config",
+        str(config),
+        env=env,
+    )
     assert added.exit_code == 0, added.output
-    rows = json.loads(_run("subscribers", "list", "--json", "--config", str(config), env=env).stdout)
+    rows = json.loads(
+        _run("subscribers", "list", "--json", "--config", str(config), env=env).stdout
+    )
     assert rows[0]["name"] == "Eve]0;pwned"  # cleaned where names are stored
     # a name stored with its controls (by an older digest) is still printed inert
     from sqlalchemy import update
@@ -139,9 +166,13 @@ EVIL_NAME = "Eve\x00\x1b[31m Evil\r\nBcc: x@evil.example\x9b"
 
 
 def _message(**kw: Any) -> Message:
-    base: dict[str, Any] = {"subject": "Week\x1b[2J 47\x00 | Weekly", "html": "<p>h</p>",
-                            "text": "t", "from_email": "newsletter@statecraft.example",
-                            "from_name": "Statecraft\x07 Weekly"}
+    base: dict[str, Any] = {
+        "subject": "Week\x1b[2J 47\x00 | Weekly",
+        "html": "<p>h</p>",
+        "text": "t",
+        "from_email": "newsletter@statecraft.example",
+        "from_name": "Statecraft\x07 Weekly",
+    }
     return Message(**{**base, **kw})
 
 
@@ -151,13 +182,19 @@ def _header_block(raw: bytes) -> bytes:
 
 def test_no_control_character_reaches_an_eml_header(tmp_path: Path) -> None:
     cfg = sample_config(tmp_path, "sqlite://")
-    backend = FileBackend(cfg, Secrets(secret_key=SECRET, sendgrid_api_key=None,
-                                       sendgrid_api_host=None, smtp_password=None))
+    backend = FileBackend(
+        cfg,
+        Secrets(
+            secret_key=SECRET, sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=None
+        ),
+    )
     backend.send_batch(_message(), [Recipient(email="eve@example.com", name=EVIL_NAME)])
     [path] = list((tmp_path / "outbox").glob("*.eml"))
     raw = path.read_bytes()
     msg = email.message_from_bytes(raw, policy=email.policy.default)
-    headers = _header_block(raw).decode("ascii") + str(msg["To"]) + str(msg["Subject"]) + str(msg["From"])
+    headers = (
+        _header_block(raw).decode("ascii") + str(msg["To"]) + str(msg["Subject"]) + str(msg["From"])
+    )
     for ch in ("\x00", "\x1b", "\x07", "\x9b", "\r"):
         assert ch not in headers
     assert msg["To"].addresses[0].display_name == "Eve[31m Evil Bcc: x@evil.example"
@@ -171,8 +208,9 @@ def test_a_csv_name_with_nul_and_esc_does_not_reach_the_to_header_of_a_sent_issu
     env = {"DIGEST_SECRET_KEY": SECRET}
     csv_file = tmp_path / "list.csv"
     csv_file.write_bytes(b"email,name\neve@example.com,Eve\x00\x1b[31m\n")
-    imported = _run("subscribers", "import", str(csv_file), "--confirmed", "--config", str(config),
-                    env=env)
+    imported = _run(
+        "subscribers", "import", str(csv_file), "--confirmed", "--config", str(config), env=env
+    )
     assert imported.exit_code == 0, imported.output
     sent = _run("send", "--yes", "--config", str(config), env=env)
     assert sent.exit_code == 0, sent.output
@@ -189,11 +227,16 @@ def test_sendgrid_requests_carry_clean_names_and_subjects(tmp_path: Path) -> Non
     assert payload["from"]["name"] == "Statecraft Weekly"
     assert payload["personalizations"][0]["to"][0]["name"] == "Eve[31m Evil Bcc: x@evil.example"
     cfg = sample_config(tmp_path, "sqlite://", backend="sendgrid")
-    backend = SendGridBackend(cfg, Secrets(secret_key=SECRET, sendgrid_api_key="SG.x",
-                                           sendgrid_api_host=None, smtp_password=None))
+    backend = SendGridBackend(
+        cfg,
+        Secrets(
+            secret_key=SECRET, sendgrid_api_key="SG.x", sendgrid_api_host=None, smtp_password=None
+        ),
+    )
     try:
         body, _refused = backend.personalized_payload(
-            _message(), [("eve@example.com", EVIL_NAME, "https://x.example/u/1")])
+            _message(), [("eve@example.com", EVIL_NAME, "https://x.example/u/1")]
+        )
     finally:
         backend.close()
     assert body is not None
@@ -203,7 +246,9 @@ def test_sendgrid_requests_carry_clean_names_and_subjects(tmp_path: Path) -> Non
 
 def test_a_message_without_controls_is_unchanged() -> None:
     msg = _message(subject="Sahel famine: who pays? | Statecraft — édition", from_name="Zoë")
-    assert msg.subject == "Sahel famine: who pays? | Statecraft — édition" and msg.from_name == "Zoë"
+    assert (
+        msg.subject == "Sahel famine: who pays? | Statecraft — édition" and msg.from_name == "Zoë"
+    )
     rendered = to_email_message(msg, Recipient(email="z@example.com", name="Zoë Müller, PhD"))
     assert rendered["To"].addresses[0].display_name == "Zoë Müller, PhD"
 
@@ -211,8 +256,9 @@ def test_a_message_without_controls_is_unchanged() -> None:
 # --- plurals -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("n", "expected"), [(0, "0 entries"), (1, "1 entry"), (2, "2 entries"),
-                                             (1000, "1,000 entries")])
+@pytest.mark.parametrize(
+    ("n", "expected"), [(0, "0 entries"), (1, "1 entry"), (2, "2 entries"), (1000, "1,000 entries")]
+)
 def test_plural(n: int, expected: str) -> None:
     assert plural(n, "entry", "entries") == expected
     assert plural(1, "character") == "1 character" and plural(7, "character") == "7 characters"
@@ -233,8 +279,12 @@ def test_one_character_secret_key() -> None:
 
     cfg = sample_config(Path("/tmp"), "sqlite://")
     with pytest.raises(DeliveryConfigError) as info:
-        signing_secret(cfg, Secrets(secret_key="x", sendgrid_api_key=None, sendgrid_api_host=None,
-                                    smtp_password=None))
+        signing_secret(
+            cfg,
+            Secrets(
+                secret_key="x", sendgrid_api_key=None, sendgrid_api_host=None, smtp_password=None
+            ),
+        )
     assert "only 1 character;" in str(info.value) or "only 1 character " in str(info.value)
     assert "1 characters" not in str(info.value)
 
@@ -258,9 +308,18 @@ def test_issues_list_and_show_print_subjects_inert(tmp_path: Path) -> None:
     at = datetime(2026, 11, 20, 14, tzinfo=UTC)
     try:
         with store.session() as s:
-            s.add(IssueRecord(key="2026-W47", status="sent", as_of=at, created_at=at,
-                              finished_at=at, subject="[red]Boom[/red]\x1b[2J | Weekly",
-                              recipients=1, sent=1))
+            s.add(
+                IssueRecord(
+                    key="2026-W47",
+                    status="sent",
+                    as_of=at,
+                    created_at=at,
+                    finished_at=at,
+                    subject="[red]Boom[/red]\x1b[2J | Weekly",
+                    recipients=1,
+                    sent=1,
+                )
+            )
     finally:
         store.dispose()
     for args in (["issues", "list"], ["issues", "show", "2026-W47"]):

@@ -38,13 +38,16 @@ def test_unsubscribe_tokens_differ_per_subscriber() -> None:
     assert tokens.read_unsubscribe(tokens.unsubscribe(2)) == 2
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # signature changed
-    lambda t: t.replace(t.split(".")[0], "eyJ1Ijo5OX0"),  # payload {"u":99} with old signature
-    lambda t: t[: len(t) // 2],  # truncated
-    lambda t: "",
-    lambda t: "not-a-token",
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # signature changed
+        lambda t: t.replace(t.split(".")[0], "eyJ1Ijo5OX0"),  # payload {"u":99} with old signature
+        lambda t: t[: len(t) // 2],  # truncated
+        lambda t: "",
+        lambda t: "not-a-token",
+    ],
+)
 def test_tampered_unsubscribe_token_is_refused(mutate) -> None:  # type: ignore[no-untyped-def]
     tokens = Tokens("s3cret")
     bad = mutate(tokens.unsubscribe(7))
@@ -95,7 +98,9 @@ def test_missing_secret_says_how_to_set_it() -> None:
 
 
 def test_link_urls() -> None:
-    assert unsubscribe_url("http://127.0.0.1:8000/", "tok") == "http://127.0.0.1:8000/unsubscribe/tok"
+    assert (
+        unsubscribe_url("http://127.0.0.1:8000/", "tok") == "http://127.0.0.1:8000/unsubscribe/tok"
+    )
     assert confirm_url("https://x.example", "t.k") == "https://x.example/confirm/t.k"
 
 
@@ -104,7 +109,10 @@ def test_unsubscribe_token_can_name_the_address() -> None:
     token = tokens.unsubscribe(5, "Ada@Example.com")
     assert tokens.read_unsubscribe(token) == 5
     sid, tag = tokens.read_unsubscribe_bound(token)
-    assert sid == 5 and tag == tokens.read_unsubscribe_bound(tokens.unsubscribe(5, "ada@example.com"))[1]
+    assert (
+        sid == 5
+        and tag == tokens.read_unsubscribe_bound(tokens.unsubscribe(5, "ada@example.com"))[1]
+    )
     assert tokens.read_unsubscribe_bound(tokens.unsubscribe(5))[1] is None
 
 
@@ -119,16 +127,24 @@ def _flip_unused_bits(token: str) -> str:
     return token[:-1] + alphabet[last ^ 1]
 
 
-@pytest.mark.parametrize("variant", [
-    lambda t: t + "==",
-    lambda t: t + "=",
-    _flip_unused_bits,
-], ids=["==", "=", "unused bits"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        lambda t: t + "==",
+        lambda t: t + "=",
+        _flip_unused_bits,
+    ],
+    ids=["==", "=", "unused bits"],
+)
 def test_a_token_has_one_canonical_form(variant) -> None:  # type: ignore[no-untyped-def]
     """itsdangerous decodes these to the very same bytes, so they passed the signature
     check; a link must be exactly what was sent."""
     tokens = Tokens("s3cret")
-    unsubscribe, confirm, csrf = tokens.unsubscribe(7, "a@example.com"), tokens.confirm(7, "n"), tokens.csrf("f")
+    unsubscribe, confirm, csrf = (
+        tokens.unsubscribe(7, "a@example.com"),
+        tokens.confirm(7, "n"),
+        tokens.csrf("f"),
+    )
     assert variant(unsubscribe) != unsubscribe
     with pytest.raises(TokenError, match="unsubscribe link is not valid"):
         tokens.read_unsubscribe(variant(unsubscribe))
@@ -153,7 +169,9 @@ def test_previous_keys_verify_and_only_the_newest_signs() -> None:
         Tokens("the new key").read_unsubscribe(old.unsubscribe(7))
 
 
-def test_the_fast_send_path_signs_with_the_newest_key_exactly_as_itsdangerous(tmp_path: Path) -> None:
+def test_the_fast_send_path_signs_with_the_newest_key_exactly_as_itsdangerous(
+    tmp_path: Path,
+) -> None:
     """`digest send` computes unsubscribe tokens with its own hmac: after a rotation they
     must still be itsdangerous' tokens of the newest key, readable with every key."""
     from digest.tokens import UnsubscribeLinks

@@ -44,8 +44,9 @@ class Site:
 
     def subscribe(self, email: str, **extra: str) -> object:
         token = self.form_token()
-        return self.client.post("/subscribe", data={"email": email, "csrf_token": token,
-                                                    "website": "", **extra})
+        return self.client.post(
+            "/subscribe", data={"email": email, "csrf_token": token, "website": "", **extra}
+        )
 
     def status(self, email: str) -> str | None:
         with self.store.session() as s:
@@ -60,8 +61,9 @@ class Site:
 
     def add(self, email: str, status: str = "active") -> int:
         with self.store.session() as s:
-            sub = repo.add(s, email, at=T0, source="cli",
-                           status="active" if status != "pending" else "pending")
+            sub = repo.add(
+                s, email, at=T0, source="cli", status="active" if status != "pending" else "pending"
+            )
             if status not in ("active", "pending"):
                 repo.set_status(s, sub, status, source="cli", at=T0)
             return sub.id
@@ -69,16 +71,29 @@ class Site:
     def unsubscribe_path(self, subscriber_id: int, email: str | None = None) -> str:
         from digest.tokens import Tokens
 
-        return f"/unsubscribe/{Tokens(secrets().secret_key or '').unsubscribe(subscriber_id, email)}"
+        return (
+            f"/unsubscribe/{Tokens(secrets().secret_key or '').unsubscribe(subscriber_id, email)}"
+        )
 
 
-def make_site(tmp_path: Path, store: Store, web: dict[str, object] | None = None,
-              *, subscribe_delay: float = 0.0) -> Site:
+def make_site(
+    tmp_path: Path,
+    store: Store,
+    web: dict[str, object] | None = None,
+    *,
+    subscribe_delay: float = 0.0,
+) -> Site:
     clock = FakeClock(T0)
     cfg = make_config(tmp_path, web=web)
     # TestClient waits for the work after the answer: no random wait before it here
-    app = create_app(cfg, store=store, secrets=secrets(), clock=clock,
-                     backend=FileBackend(cfg, secrets()), subscribe_delay=subscribe_delay)
+    app = create_app(
+        cfg,
+        store=store,
+        secrets=secrets(),
+        clock=clock,
+        backend=FileBackend(cfg, secrets()),
+        subscribe_delay=subscribe_delay,
+    )
     return Site(TestClient(app), cfg, store, clock, tmp_path / "outbox")
 
 
@@ -134,7 +149,11 @@ def test_subscribe_sends_a_confirmation(site: Site) -> None:
         sub = repo.get_by_email(s, "new.reader@example.com")
         assert sub is not None
         ev = repo.events_for(s, sub)[0]
-        assert ev.ip == "testclient" and ev.user_agent and ev.form_version == site.config.web.form_version
+        assert (
+            ev.ip == "testclient"
+            and ev.user_agent
+            and ev.form_version == site.config.web.form_version
+        )
 
 
 def test_post_answer_is_identical_whatever_the_address(site: Site) -> None:
@@ -144,8 +163,14 @@ def test_post_answer_is_identical_whatever_the_address(site: Site) -> None:
     site.add("bounced@example.com", "bounced")
     site.add("complained@example.com", "complained")
     answers = []
-    for email in ["new@example.com", "active@example.com", "pending@example.com",
-                  "left@example.com", "bounced@example.com", "complained@example.com"]:
+    for email in [
+        "new@example.com",
+        "active@example.com",
+        "pending@example.com",
+        "left@example.com",
+        "bounced@example.com",
+        "complained@example.com",
+    ]:
         r = site.subscribe(email)
         headers = {k: v for k, v in r.headers.items() if k != "date"}  # type: ignore[attr-defined]
         answers.append((r.status_code, r.content, headers))  # type: ignore[attr-defined]
@@ -209,8 +234,12 @@ def test_the_answer_goes_out_before_the_address_is_looked_up(
         await app(scope, receive, sending)
 
     client = TestClient(watched)
-    for email in ["new@example.com", "pending@example.com", "active@example.com",
-                  "left@example.com"]:
+    for email in [
+        "new@example.com",
+        "pending@example.com",
+        "active@example.com",
+        "left@example.com",
+    ]:
         token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text)
         assert token
         seen.clear()
@@ -256,8 +285,9 @@ def test_posts_wait_for_room_when_the_work_after_answers_backs_up(site: Site) ->
             assert token
 
             async def post(email: str) -> None:
-                r = await client.post("/subscribe", data={"email": email,
-                                                          "csrf_token": token.group(1)})
+                r = await client.post(
+                    "/subscribe", data={"email": email, "csrf_token": token.group(1)}
+                )
                 assert r.status_code == 200
 
             with anyio.fail_after(10):
@@ -312,11 +342,14 @@ def test_honeypot_gets_the_same_answer_and_nothing_happens(site: Site) -> None:
     assert site.status("bot@example.com") is None
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("", "Please enter your email address."),
-    ("not-an-address", "doesn&#39;t look like an email address"),
-    ("<script>alert(1)</script>@x", "doesn&#39;t look like an email address"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("", "Please enter your email address."),
+        ("not-an-address", "doesn&#39;t look like an email address"),
+        ("<script>alert(1)</script>@x", "doesn&#39;t look like an email address"),
+    ],
+)
 def test_invalid_address_shows_the_form_again(site: Site, bad: str, message: str) -> None:
     r = site.subscribe(bad)
     assert r.status_code == 400  # type: ignore[attr-defined]
@@ -330,8 +363,9 @@ def test_invalid_address_shows_the_form_again(site: Site, bad: str, message: str
 
 
 def test_rate_limit_per_ip(tmp_path: Path, sqlite_store: Store) -> None:
-    site = make_site(tmp_path, sqlite_store, web={"rate_limit_per_ip": 3,
-                                                  "rate_limit_window_seconds": 600})
+    site = make_site(
+        tmp_path, sqlite_store, web={"rate_limit_per_ip": 3, "rate_limit_window_seconds": 600}
+    )
     for i in range(3):
         assert site.subscribe(f"u{i}@example.com").status_code == 200  # type: ignore[attr-defined]
     r = site.subscribe("u3@example.com")
@@ -354,8 +388,9 @@ def test_rate_limit_per_address(tmp_path: Path, sqlite_store: Store) -> None:
 
 def test_oversized_form_is_refused(site: Site) -> None:
     token = site.form_token()
-    r = site.client.post("/subscribe", data={"email": "a@example.com", "csrf_token": token,
-                                             "name": "x" * 20000})
+    r = site.client.post(
+        "/subscribe", data={"email": "a@example.com", "csrf_token": token, "name": "x" * 20000}
+    )
     assert r.status_code == 413
     assert site.status("a@example.com") is None
 
@@ -439,8 +474,11 @@ def test_one_click_post_without_cookie_or_csrf(site: Site) -> None:
     sid = site.add("oc@example.com")
     link = site.unsubscribe_path(sid, "oc@example.com")
     raw = TestClient(site.client.app)  # a mail provider: no cookie, no token
-    r = raw.post(link, content=b"List-Unsubscribe=One-Click",
-                 headers={"content-type": "application/x-www-form-urlencoded"})
+    r = raw.post(
+        link,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert 200 <= r.status_code < 300
     assert_secure(r)
     assert site.status("oc@example.com") == "unsubscribed"
@@ -448,7 +486,9 @@ def test_one_click_post_without_cookie_or_csrf(site: Site) -> None:
         sub = repo.get_by_email(s, "oc@example.com")
         assert sub is not None
         ev = repo.events_for(s, sub)[-1]
-        assert ev.kind == "unsubscribed" and ev.source == "email" and "RFC 8058" in (ev.detail or "")
+        assert (
+            ev.kind == "unsubscribed" and ev.source == "email" and "RFC 8058" in (ev.detail or "")
+        )
     # again: still 2xx, nothing new in the ledger
     assert raw.post(link, content=b"List-Unsubscribe=One-Click").status_code == 200
     assert len(site.ledger("oc@example.com")) == 3
@@ -456,8 +496,9 @@ def test_one_click_post_without_cookie_or_csrf(site: Site) -> None:
 
 def test_one_click_multipart_body(site: Site) -> None:
     sid = site.add("mp@example.com")
-    r = TestClient(site.client.app).post(site.unsubscribe_path(sid),
-                                         files={"List-Unsubscribe": (None, "One-Click")})
+    r = TestClient(site.client.app).post(
+        site.unsubscribe_path(sid), files={"List-Unsubscribe": (None, "One-Click")}
+    )
     assert r.status_code == 200
     assert site.status("mp@example.com") == "unsubscribed"
 
@@ -465,7 +506,11 @@ def test_one_click_multipart_body(site: Site) -> None:
 def test_tampered_unsubscribe_link_changes_nothing(site: Site) -> None:
     sid = site.add("keep@example.com")
     link = site.unsubscribe_path(sid)
-    for bad in (link[:-3] + "xyz", "/unsubscribe/abc", link.replace("/unsubscribe/", "/unsubscribe/x")):
+    for bad in (
+        link[:-3] + "xyz",
+        "/unsubscribe/abc",
+        link.replace("/unsubscribe/", "/unsubscribe/x"),
+    ):
         assert site.client.get(bad).status_code == 400
         r = site.client.post(bad, content=b"List-Unsubscribe=One-Click")
         assert r.status_code == 400 and "This link does not work" in r.text
@@ -509,14 +554,26 @@ def test_links_of_an_issue_signed_with_the_previous_key_still_unsubscribe(
     cfg = sample_config(tmp_path, sqlite_url)
     add_subscribers(sqlite_store, {"active": 2})
     assert run_send(cfg, sqlite_store, as_of=cfg.fixed_as_of(), clock=lambda: NOW).outcome == "sent"  # type: ignore[arg-type]
-    links = {str(m["To"]): path_of(str(m["List-Unsubscribe"]).strip("<>"))
-             for m in outbox_messages(tmp_path / "outbox")}
-    page_link, one_click_link = links["active-0@example.com"], links["Reader 1 <active-1@example.com>"]
+    links = {
+        str(m["To"]): path_of(str(m["List-Unsubscribe"]).strip("<>"))
+        for m in outbox_messages(tmp_path / "outbox")
+    }
+    page_link, one_click_link = (
+        links["active-0@example.com"],
+        links["Reader 1 <active-1@example.com>"],
+    )
 
     def app(**env: str) -> TestClient:
         keys = Secrets.from_env(env)
-        return TestClient(create_app(cfg, store=sqlite_store, secrets=keys, clock=FakeClock(T0),
-                                     backend=FileBackend(cfg, keys)))
+        return TestClient(
+            create_app(
+                cfg,
+                store=sqlite_store,
+                secrets=keys,
+                clock=FakeClock(T0),
+                backend=FileBackend(cfg, keys),
+            )
+        )
 
     alone = app(DIGEST_SECRET_KEY=new)
     r = alone.post(one_click_link, content=b"List-Unsubscribe=One-Click")
@@ -526,8 +583,11 @@ def test_links_of_an_issue_signed_with_the_previous_key_still_unsubscribe(
     assert page.status_code == 200 and "active-0@example.com" in page.text
     assert rotated.post(page_link).status_code == 200  # the page's button
     provider = TestClient(rotated.app)  # a mail provider: no cookie, no form token
-    r = provider.post(one_click_link, content=b"List-Unsubscribe=One-Click",
-                      headers={"content-type": "application/x-www-form-urlencoded"})
+    r = provider.post(
+        one_click_link,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 200
     with sqlite_store.session() as s:
         for email in ("active-0@example.com", "active-1@example.com"):
@@ -603,7 +663,8 @@ def test_app_state_for_other_routes(site: Site) -> None:
 def test_webhook_route_is_mounted_without_csrf_and_with_headers(site: Site) -> None:
     # no cookie, no form token: the webhook answers on its own terms (here: unsigned → refused),
     # never with the CSRF page, and still carries the security headers
-    r = TestClient(site.client.app).post("/webhooks/sendgrid", content=b"[]",
-                                         headers={"content-type": "application/json"})
+    r = TestClient(site.client.app).post(
+        "/webhooks/sendgrid", content=b"[]", headers={"content-type": "application/json"}
+    )
     assert r.status_code != 404 and "Please try again" not in r.text
     assert_secure(r)

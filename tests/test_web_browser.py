@@ -55,8 +55,9 @@ def live(tmp_path: Path, sqlite_store: Store) -> Iterator[Live]:
     url = f"http://127.0.0.1:{port}"
     cfg = make_config(tmp_path, public_url=url)
     app = create_app(cfg, store=sqlite_store, secrets=secrets())
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -77,8 +78,10 @@ def browser() -> Iterator[object]:
     if not Path("/usr/bin/chromium").exists():
         missing("/usr/bin/chromium", "apt-get update && apt-get install -y chromium")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium",
-                              args=["--no-sandbox", "--disable-background-networking"])
+        b = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-background-networking"],
+        )
         try:
             yield b
         finally:
@@ -172,11 +175,15 @@ def test_raw_one_click_post(live: Live) -> None:
     with live.store.session() as s:
         sub = repo.add(s, "oneclick@example.com", at=T0, source="cli", status="active")
         token = Tokens(SECRET).unsubscribe(sub.id, sub.email)
-    response = httpx.post(f"{live.url}/unsubscribe/{token}", content=b"List-Unsubscribe=One-Click",
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = httpx.post(
+        f"{live.url}/unsubscribe/{token}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert 200 <= response.status_code < 300
     assert response.headers["referrer-policy"] == "no-referrer"
     assert live.status("oneclick@example.com") == "unsubscribed"
-    tampered = httpx.post(f"{live.url}/unsubscribe/{token[:-2]}zz",
-                          content=b"List-Unsubscribe=One-Click")
+    tampered = httpx.post(
+        f"{live.url}/unsubscribe/{token[:-2]}zz", content=b"List-Unsubscribe=One-Click"
+    )
     assert tampered.status_code == 400

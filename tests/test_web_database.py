@@ -14,8 +14,9 @@ from subscribers.web.database import database_limiter, in_database
 
 
 def test_at_most_the_limit_work_on_the_database_at_once() -> None:
-    request: Any = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(
-        database_limiter=database_limiter(3))))
+    request: Any = SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(database_limiter=database_limiter(3)))
+    )
     lock = threading.Lock()
     running = 0
     most = 0

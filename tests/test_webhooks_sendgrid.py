@@ -720,7 +720,9 @@ ITEM = """<item><title>{title}</title><link>https://statecraft.example/{slug}</l
 
 
 def test_the_next_send_skips_exactly_the_three_suppressed(
-    tmp_path: Any, sqlite_url: str, private_key: ec.EllipticCurvePrivateKey,
+    tmp_path: Any,
+    sqlite_url: str,
+    private_key: ec.EllipticCurvePrivateKey,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # not the bundled sample: its links are signed with the key from the environment
@@ -920,8 +922,10 @@ def test_a_malformed_item_is_skipped_and_the_valid_events_beside_it_applied(
     """A 400 would make SendGrid retry the whole POST for a day and the valid events in it
     would never land; the item that is not an object is skipped and logged instead."""
     seed(sqlite_store, PEOPLE)
-    body = b'[1, {"email": "bob@example.org", "event": "spamreport", "sg_event_id": "m-1", ' \
+    body = (
+        b'[1, {"email": "bob@example.org", "event": "spamreport", "sg_event_id": "m-1", '
         b'"timestamp": 1763650000, "issue": "2026-W47"}, "junk"]'
+    )
     with client_for(sqlite_store, config) as client:
         r = client.post(URL, content=body, headers=signed(private_key, body))
     assert r.status_code == 200

@@ -28,8 +28,7 @@ def outbox(tmp_path: Path) -> Path:
 
 def make_workflow(tmp_path: Path, store: Store, clock: FakeClock) -> Workflow:
     cfg = make_config(tmp_path)
-    return Workflow(cfg, store, secrets=secrets(), clock=clock,
-                    backend=FileBackend(cfg, secrets()))
+    return Workflow(cfg, store, secrets=secrets(), clock=clock, backend=FileBackend(cfg, secrets()))
 
 
 @pytest.fixture
@@ -57,8 +56,9 @@ def status(store: Store, address: str) -> str | None:
 
 
 @pytest.mark.postgres
-def test_subscribe_confirm_unsubscribe_round_trip(tmp_path: Path, store: Store, clock: FakeClock,
-                                                  outbox: Path) -> None:
+def test_subscribe_confirm_unsubscribe_round_trip(
+    tmp_path: Path, store: Store, clock: FakeClock, outbox: Path
+) -> None:
     wf = make_workflow(tmp_path, store, clock)
     visitor = Visitor(ip="203.0.113.9", user_agent="Mozilla/5.0 test")
     result = wf.subscribe("Reader@Example.com", name="Rea", source="form", visitor=visitor)
@@ -114,7 +114,9 @@ def test_confirm_link_works_once(wf: Workflow, outbox: Path, sqlite_store: Store
     assert status(sqlite_store, "a@example.com") == "unsubscribed"
 
 
-def test_confirm_link_expires(wf: Workflow, outbox: Path, clock: FakeClock, sqlite_store: Store) -> None:
+def test_confirm_link_expires(
+    wf: Workflow, outbox: Path, clock: FakeClock, sqlite_store: Store
+) -> None:
     wf.subscribe("late@example.com", source="form")
     token = token_of(confirm_link(outbox_messages(outbox)[0]), "confirm")
     clock.now = T0 + timedelta(days=wf.config.web.confirm_token_days, minutes=1)
@@ -123,7 +125,9 @@ def test_confirm_link_expires(wf: Workflow, outbox: Path, clock: FakeClock, sqli
     assert status(sqlite_store, "late@example.com") == "pending"
 
 
-def test_tampered_confirm_link_changes_nothing(wf: Workflow, outbox: Path, sqlite_store: Store) -> None:
+def test_tampered_confirm_link_changes_nothing(
+    wf: Workflow, outbox: Path, sqlite_store: Store
+) -> None:
     wf.subscribe("t@example.com", source="form")
     token = token_of(confirm_link(outbox_messages(outbox)[0]), "confirm")
     with pytest.raises(TokenError):
@@ -156,7 +160,9 @@ def test_pending_resend_is_throttled(wf: Workflow, clock: FakeClock, sqlite_stor
     assert kinds(sqlite_store, "p@example.com").count("confirmation_sent") == 2
 
 
-def test_first_link_still_works_after_a_resend(wf: Workflow, outbox: Path, clock: FakeClock) -> None:
+def test_first_link_still_works_after_a_resend(
+    wf: Workflow, outbox: Path, clock: FakeClock
+) -> None:
     wf.subscribe("p@example.com", source="form")
     first = token_of(confirm_link(outbox_messages(outbox)[0]), "confirm")
     clock.now = T0 + timedelta(hours=2)
@@ -164,7 +170,9 @@ def test_first_link_still_works_after_a_resend(wf: Workflow, outbox: Path, clock
     assert wf.confirm(first)[1] == "ready"
 
 
-def test_active_address_gets_no_second_email(wf: Workflow, outbox: Path, sqlite_store: Store) -> None:
+def test_active_address_gets_no_second_email(
+    wf: Workflow, outbox: Path, sqlite_store: Store
+) -> None:
     with sqlite_store.session() as s:
         repo.add(s, "on@example.com", at=T0, source="cli", status="active")
     assert wf.subscribe("on@example.com", source="form").outcome == "active"
@@ -173,7 +181,9 @@ def test_active_address_gets_no_second_email(wf: Workflow, outbox: Path, sqlite_
 
 
 @pytest.mark.parametrize("bad", ["bounced", "complained"])
-def test_bounced_or_complained_get_nothing(wf: Workflow, outbox: Path, sqlite_store: Store, bad: str) -> None:
+def test_bounced_or_complained_get_nothing(
+    wf: Workflow, outbox: Path, sqlite_store: Store, bad: str
+) -> None:
     with sqlite_store.session() as s:
         sub = repo.add(s, "x@example.com", at=T0, source="cli", status="active")
         repo.set_status(s, sub, bad, source="webhook", at=T0)
@@ -182,8 +192,9 @@ def test_bounced_or_complained_get_nothing(wf: Workflow, outbox: Path, sqlite_st
     assert status(sqlite_store, "x@example.com") == bad
 
 
-def test_resubscribe_after_unsubscribe_needs_new_confirmation(wf: Workflow, outbox: Path,
-                                                               sqlite_store: Store) -> None:
+def test_resubscribe_after_unsubscribe_needs_new_confirmation(
+    wf: Workflow, outbox: Path, sqlite_store: Store
+) -> None:
     wf.subscribe("r@example.com", source="form")
     old = token_of(confirm_link(outbox_messages(outbox)[0]), "confirm")
     wf.confirm(old)
@@ -210,8 +221,9 @@ def test_confirming_lifts_an_erasure(wf: Workflow, sqlite_store: Store, outbox: 
         assert not repo.is_tombstoned(s, "gone@example.com")
 
 
-def test_two_requests_for_a_new_address_at_once(tmp_path: Path, sqlite_store: Store,
-                                                clock: FakeClock) -> None:
+def test_two_requests_for_a_new_address_at_once(
+    tmp_path: Path, sqlite_store: Store, clock: FakeClock
+) -> None:
     first = make_workflow(tmp_path, sqlite_store, clock)
     second = make_workflow(tmp_path, sqlite_store, clock)
     real_add = repo.add
@@ -236,8 +248,9 @@ def test_two_requests_for_a_new_address_at_once(tmp_path: Path, sqlite_store: St
         assert repo.counts_by_status(s)["pending"] == 1
 
 
-def test_failed_delivery_allows_an_immediate_retry(tmp_path: Path, sqlite_store: Store,
-                                                   clock: FakeClock) -> None:
+def test_failed_delivery_allows_an_immediate_retry(
+    tmp_path: Path, sqlite_store: Store, clock: FakeClock
+) -> None:
     cfg = make_config(tmp_path)
 
     class Broken(FileBackend):
@@ -324,7 +337,9 @@ def test_unsubscribe_leaves_bounced_and_complained_as_they_are(
         assert status(store, f"{st}@example.com") == st
 
 
-@pytest.mark.parametrize("name", ["Ada\x00 Lovelace", "Ada\x1b]0;pwned\x07 Lovelace", "Ada\ufffe\ud800 Lovelace"])
+@pytest.mark.parametrize(
+    "name", ["Ada\x00 Lovelace", "Ada\x1b]0;pwned\x07 Lovelace", "Ada\ufffe\ud800 Lovelace"]
+)
 def test_a_name_with_control_characters_still_gets_its_confirmation(
     tmp_path: Path, store: Store, clock: FakeClock, outbox: Path, name: str
 ) -> None:
@@ -339,4 +354,6 @@ def test_a_name_with_control_characters_still_gets_its_confirmation(
     with store.session() as s:
         sub = repo.get_by_email(s, "ada@example.com")
         assert sub is not None and sub.name is not None
-        assert sub.name.isprintable() and sub.name.startswith("Ada") and sub.name.endswith("Lovelace")
+        assert (
+            sub.name.isprintable() and sub.name.startswith("Ada") and sub.name.endswith("Lovelace")
+        )

@@ -33,8 +33,18 @@ def _register() -> None:
         subscribers,
     )
 
-    for module in (pipeline, editorial, send, serve, schedule, status, subscribers, db, keys,
-                   check):
+    for module in (
+        pipeline,
+        editorial,
+        send,
+        serve,
+        schedule,
+        status,
+        subscribers,
+        db,
+        keys,
+        check,
+    ):
         module.register(cli)
 
 

@@ -88,7 +88,9 @@ def _database_lines(cfg: Config) -> tuple[list[Check], Store | None]:
         db_file = engine.url.database if engine.dialect.name == "sqlite" else None
         if db_file and db_file != ":memory:" and not Path(db_file).exists():
             engine.dispose()
-            return [Check(PROBLEM, f"database {where}: does not exist yet; {upgrade} to create it")], None
+            return [
+                Check(PROBLEM, f"database {where}: does not exist yet; {upgrade} to create it")
+            ], None
         from alembic.config import Config as AlembicConfig
 
         alembic_cfg = AlembicConfig()
@@ -102,8 +104,12 @@ def _database_lines(cfg: Config) -> tuple[list[Check], Store | None]:
     if current != head:
         engine.dispose()
         now = f"at revision {current}" if current else "has no digest tables"
-        return [Check(PROBLEM, f"database {where}: {now}, this digest needs {head}; {upgrade}")], None
-    return [Check(OK, f"database {where}: reachable, at the newest revision ({head})")], Store(engine)
+        return [
+            Check(PROBLEM, f"database {where}: {now}, this digest needs {head}; {upgrade}")
+        ], None
+    return [Check(OK, f"database {where}: reachable, at the newest revision ({head})")], Store(
+        engine
+    )
 
 
 def _fetch(cfg: Config, index: int) -> Check:
@@ -130,8 +136,13 @@ def _source_lines(cfg: Config, online: bool) -> list[Check]:
         elif online:
             out.append(_fetch(cfg, i))
         elif local_feed_path(src.url) is None:
-            out.append(Check(OK, f"sources[{i}].url ({src.name}): {src.url} "
-                             "(not fetched: `digest check --online` does)"))
+            out.append(
+                Check(
+                    OK,
+                    f"sources[{i}].url ({src.name}): {src.url} "
+                    "(not fetched: `digest check --online` does)",
+                )
+            )
         else:
             out.append(Check(OK, f"sources[{i}].url ({src.name}): the file is there"))
     return out

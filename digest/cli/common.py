@@ -92,8 +92,9 @@ def _scheduled_in(cfg: Config, start: datetime, end: datetime) -> datetime | Non
     """The first time ``schedule.cron`` runs in [start, end): a week's issue."""
     from digest.schedule.cron import CrontabTrigger
 
-    fire: datetime | None = CrontabTrigger(cfg.schedule.cron, cfg.newsletter.tz
-                                           ).get_next_fire_time(None, start)
+    fire: datetime | None = CrontabTrigger(cfg.schedule.cron, cfg.newsletter.tz).get_next_fire_time(
+        None, start
+    )
     return fire if fire is not None and fire < end else None
 
 
@@ -136,8 +137,9 @@ def handle_errors(f: F) -> F:
             return f(*args, **kwargs)
         except DigestError as exc:
             # messages quote feed text (titles, problems): shown inert, never as markup
-            err_console.print(Text.assemble(("error:", "bold red"), " ", inert(exc)),
-                              soft_wrap=True)
+            err_console.print(
+                Text.assemble(("error:", "bold red"), " ", inert(exc)), soft_wrap=True
+            )
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]

@@ -82,8 +82,11 @@ def _check_known(cfg: Config, store: Store, target: Target, url: str, clock: Clo
 @config_option
 @coming_as_of_option
 @click.option("--clear", is_flag=True, help="Remove the pin.")
-@click.option("--force", is_flag=True,
-              help="Pin URL even when it is not among the issue's collected articles.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Pin URL even when it is not among the issue's collected articles.",
+)
 @handle_errors
 def pin_cmd(
     url: str | None, config_path: Path | None, as_of: str | None, clear: bool, force: bool

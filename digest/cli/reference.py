@@ -26,8 +26,13 @@ def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[st
 
 
 def _help(path: tuple[str, ...]) -> str:
-    result = CliRunner().invoke(cli, [*path, "--help"], prog_name="digest", terminal_width=WIDTH,
-                                env={"COLUMNS": str(WIDTH)})
+    result = CliRunner().invoke(
+        cli,
+        [*path, "--help"],
+        prog_name="digest",
+        terminal_width=WIDTH,
+        env={"COLUMNS": str(WIDTH)},
+    )
     return result.output.rstrip()
 
 

@@ -67,7 +67,9 @@ class RichProgress:
         self.started: float | None = None
         self.sent = 0
 
-    def start(self, *, key: str, recipients: int, batches: int, done_recipients: int, done_batches: int) -> None:
+    def start(
+        self, *, key: str, recipients: int, batches: int, done_recipients: int, done_batches: int
+    ) -> None:
         self.batches_done = done_batches
         self.bar.start()
         self.started = self.bar.get_time()
@@ -86,14 +88,16 @@ class RichProgress:
         self.bar.update(self.task, advance=recipients + skipped, batch=self.batches_done, rate=rate)
 
     def note(self, text: str) -> None:
-        self.out.print(Text.assemble(("note:", "yellow"), " ", inert(text)), soft_wrap=True,
-                       highlight=False)
+        self.out.print(
+            Text.assemble(("note:", "yellow"), " ", inert(text)), soft_wrap=True, highlight=False
+        )
 
     def built(self, built: Any) -> None:
         """Problems an editor should see before confirming (a source that failed, …)."""
         for warning in built.warnings:
-            self.out.print(Text.assemble(("warning:", "yellow"), " ", inert(warning)),
-                           soft_wrap=True)
+            self.out.print(
+                Text.assemble(("warning:", "yellow"), " ", inert(warning)), soft_wrap=True
+            )
 
     def stop(self) -> None:
         if self.task is not None:
@@ -106,19 +110,31 @@ def _confirm_prompt(plan: SendPlan) -> bool:
     console.print(Text.assemble("  subject:    ", inert(plan.subject)))  # feed text: inert
     if plan.lead:
         console.print(Text.assemble("  lead:       ", inert(plan.lead)))
-    console.print(f"  recipients: {plan.recipients:,}{' still to send' if plan.resuming else ' active subscribers'}")
+    console.print(
+        f"  recipients: {plan.recipients:,}{' still to send' if plan.resuming else ' active subscribers'}"
+    )
     console.print(f"  through:    {plan.backend}", markup=False)
-    return click.confirm(f"{verb} issue {plan.key} to {plan.recipients:,} recipients?", default=False)
+    return click.confirm(
+        f"{verb} issue {plan.key} to {plan.recipients:,} recipients?", default=False
+    )
 
 
 def _summary(report: SendReport, out: Console) -> None:
-    colour = {"failed": "red", "locked": "yellow", "interrupted": "yellow", "cancelled": "yellow"}.get(report.outcome, "green")
+    colour = {
+        "failed": "red",
+        "locked": "yellow",
+        "interrupted": "yellow",
+        "cancelled": "yellow",
+    }.get(report.outcome, "green")
     label = report.outcome.replace("_", " ")
     message = report.message
     if message.startswith(label + ": "):
         message = message[len(label) + 2 :]
-    out.print(Text.assemble((f"{label}:", f"bold {colour}"), " ", inert(message)), soft_wrap=True,
-              highlight=False)
+    out.print(
+        Text.assemble((f"{label}:", f"bold {colour}"), " ", inert(message)),
+        soft_wrap=True,
+        highlight=False,
+    )
     if report.outcome in ("sent", "resumed", "failed", "interrupted"):
         secs = report.sending_seconds
         rate = f" ({report.sent_now / secs:,.0f}/s)" if secs > 0 and report.sent_now else ""
@@ -135,7 +151,9 @@ def _summary(report: SendReport, out: Console) -> None:
         )
     if report.in_doubt_batches:  # sent, answer lost: not sent again (docs/sending.md)
         nums = ", ".join(str(b) for b in report.in_doubt_batches)
-        out.print(f"  [red]in doubt, not sent again:[/] batch {nums} ({report.in_doubt:,} recipients)")
+        out.print(
+            f"  [red]in doubt, not sent again:[/] batch {nums} ({report.in_doubt:,} recipients)"
+        )
 
 
 @contextmanager
@@ -162,12 +180,27 @@ def _graceful_sigint(stop: threading.Event, out: Console) -> Iterator[None]:
 @click.command("send")
 @config_option
 @as_of_option
-@click.option("--dry-run", is_flag=True, help="Do everything but the provider calls; record nothing.")
-@click.option("--yes", "-y", is_flag=True, help="Send without asking (needed when there is no terminal).")
-@click.option("--force", is_flag=True, help="Send an issue that was already sent, again (never in scheduled runs).")
+@click.option(
+    "--dry-run", is_flag=True, help="Do everything but the provider calls; record nothing."
+)
+@click.option(
+    "--yes", "-y", is_flag=True, help="Send without asking (needed when there is no terminal)."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Send an issue that was already sent, again (never in scheduled runs).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
 @handle_errors
-def send_cmd(config_path: Path | None, as_of: str | None, dry_run: bool, yes: bool, force: bool, as_json: bool) -> None:
+def send_cmd(
+    config_path: Path | None,
+    as_of: str | None,
+    dry_run: bool,
+    yes: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
     """Send the issue for T's week to every active subscriber, exactly once.
 
     Builds the issue exactly like `digest preview`, shows its subject, lead and
@@ -248,11 +281,17 @@ def issues_list_cmd(config_path: Path | None, as_json: bool) -> None:
         console.print("no issues yet (send one with `digest send`)")
         return
     wide = console.width >= 130  # narrow terminals get the main counts only
-    cols = ["issue", "status"] + (["date"] if wide else []) + ["recip.", "sent", "skip.", "fail.", "deliv.", "bounce"]
+    cols = (
+        ["issue", "status"]
+        + (["date"] if wide else [])
+        + ["recip.", "sent", "skip.", "fail.", "deliv.", "bounce"]
+    )
     cols += ["compl.", "unsub", "open", "click"] if wide else ["unsub"]
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in cols:
-        table.add_column(col, justify="left" if col in ("issue", "status", "date") else "right", no_wrap=True)
+        table.add_column(
+            col, justify="left" if col in ("issue", "status", "date") else "right", no_wrap=True
+        )
     room = max(10, console.width - (8 * len(cols) + 2))
     table.add_column("subject / reason", no_wrap=True, overflow="ellipsis", max_width=room)
     for s in summaries:
@@ -264,7 +303,13 @@ def issues_list_cmd(config_path: Path | None, as_json: bool) -> None:
             "deliv.": e["delivered"], "bounce": e["bounced"], "compl.": e["complained"],
             "unsub": e["unsubscribed"], "open": e["opened"], "click": e["clicked"],
         }  # fmt: skip
-        text = (s.skip_reason if s.status == "skipped" else s.failure if s.status == "failed" else s.subject) or ""
+        text = (
+            s.skip_reason
+            if s.status == "skipped"
+            else s.failure
+            if s.status == "failed"
+            else s.subject
+        ) or ""
         cells = [f"{v:,}" if isinstance(v, int) else str(v) for v in (values[c] for c in cols)]
         table.add_row(*cells, inert(text))  # a subject is feed text: never markup
     console.print(table)
@@ -311,9 +356,13 @@ def issues_show_cmd(key: str, config_path: Path | None, as_json: bool) -> None:
         rows.append(("failure", summary.failure))
     rows += [(k, f"{v:,}") for k, v in summary.events.items()]
     if summary.batches:
-        rows.append(("batches", ", ".join(f"{n} {state}" for state, n in sorted(summary.batches.items()))))
+        rows.append(
+            ("batches", ", ".join(f"{n} {state}" for state, n in sorted(summary.batches.items())))
+        )
     for b in summary.in_flight:
-        rows.append((f"batch {b.batch}", f"{b.state}: {b.size:,} recipients ({b.error or 'in flight'})"))
+        rows.append(
+            (f"batch {b.batch}", f"{b.state}: {b.size:,} recipients ({b.error or 'in flight'})")
+        )
     rows.append(("archive", data["archive_url"]))
     table = Table(box=None, show_header=False)
     table.add_column(style="bold")

@@ -32,8 +32,12 @@ SECRET_HELP = (
 
 @click.command("serve")
 @click.option("--host", default=None, help="Interface to listen on (default: web.host, 127.0.0.1).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None,
-              help="Port to listen on (default: web.port, 8000).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port to listen on (default: web.port, 8000).",
+)
 @config_option
 @handle_errors
 def serve_command(host: str | None, port: int | None, config_path: Path | None) -> None:
@@ -71,21 +75,30 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
 
     # Connections kept open (requests beyond them wait for one): one for each of the pages'
     # database threads, and as many again for the confirmation emails on Starlette's pool.
-    store = open_store(cfg.database_url, base_dir=cfg.base_dir, serialize=True,
-                       pool_size=2 * DATABASE_THREADS)
+    store = open_store(
+        cfg.database_url, base_dir=cfg.base_dir, serialize=True, pool_size=2 * DATABASE_THREADS
+    )
     try:
         check_key(cfg, store, keys)  # links already sent must keep working
     except BaseException:
         store.dispose()
         raise
     app = create_app(cfg, store=store, secrets=secrets, clock=clock_from_env())
-    click.echo(f"Serving {cfg.newsletter.name} on http://{bind_host}:{bind_port} "
-               f"(links in emails use {cfg.newsletter.public_url}); Ctrl+C stops.")
+    click.echo(
+        f"Serving {cfg.newsletter.name} on http://{bind_host}:{bind_port} "
+        f"(links in emails use {cfg.newsletter.public_url}); Ctrl+C stops."
+    )
     try:
-        uvicorn.run(app, host=bind_host, port=bind_port, log_level="info",
-                    log_config=uvicorn_log_config(),
-                    proxy_headers=True, server_header=False,
-                    **uvicorn_options())  # request heads capped (431)
+        uvicorn.run(
+            app,
+            host=bind_host,
+            port=bind_port,
+            log_level="info",
+            log_config=uvicorn_log_config(),
+            proxy_headers=True,
+            server_header=False,
+            **uvicorn_options(),
+        )  # request heads capped (431)
     finally:
         store.dispose()
 
@@ -118,8 +131,13 @@ def _check_can_listen(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        err_console.print(f"[bold red]error:[/] --host {host!r} is not an address of this "
-                          f"machine: {exc.strerror}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] --host {host!r} is not an address of this "
+            f"machine: {exc.strerror}",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(2)
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
@@ -127,10 +145,18 @@ def _check_can_listen(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            hint = (" (another program, or another `digest serve`, is using it; pick another "
-                    "with --port or web.port)" if exc.errno == errno.EADDRINUSE else "")
-            err_console.print(f"[bold red]error:[/] cannot listen on {host}:{port}: "
-                              f"{exc.strerror}{hint}", markup=True, highlight=False, soft_wrap=True)
+            hint = (
+                " (another program, or another `digest serve`, is using it; pick another "
+                "with --port or web.port)"
+                if exc.errno == errno.EADDRINUSE
+                else ""
+            )
+            err_console.print(
+                f"[bold red]error:[/] cannot listen on {host}:{port}: {exc.strerror}{hint}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
+            )
             sys.exit(1)
 
 

@@ -91,9 +91,12 @@ def subscribers_group() -> None:
 @subscribers_group.command("add")
 @click.argument("email")
 @click.option("--name", default=None, help="The person's name (optional).")
-@click.option("--confirmed", is_flag=True,
-              help="They have already agreed to receive the newsletter: add them as active, "
-                   "send no confirmation. Recorded in the consent ledger.")
+@click.option(
+    "--confirmed",
+    is_flag=True,
+    help="They have already agreed to receive the newsletter: add them as active, "
+    "send no confirmation. Recorded in the consent ledger.",
+)
 @config_option
 @handle_errors
 def add_command(email: str, name: str | None, confirmed: bool, config_path: Path | None) -> None:
@@ -116,13 +119,26 @@ def add_command(email: str, name: str | None, confirmed: bool, config_path: Path
             existing = repo.get_by_email(s, address.email)
             if confirmed:
                 if existing is None:
-                    repo.add(s, address.email, at=wf.now(), source="cli", name=name,
-                             status="active", detail="added as confirmed by the editors")
+                    repo.add(
+                        s,
+                        address.email,
+                        at=wf.now(),
+                        source="cli",
+                        name=name,
+                        status="active",
+                        detail="added as confirmed by the editors",
+                    )
                     _say(f"Added {address.email} (active).")
                     return
                 if existing.status == "pending":
-                    repo.set_status(s, existing, "active", source="cli", at=wf.now(),
-                                    detail="confirmed by the editors")
+                    repo.set_status(
+                        s,
+                        existing,
+                        "active",
+                        source="cli",
+                        at=wf.now(),
+                        detail="confirmed by the editors",
+                    )
                     _say(f"{existing.email} was pending; now active.")
                     return
                 _refuse_existing(existing, cfg)
@@ -133,9 +149,9 @@ def add_command(email: str, name: str | None, confirmed: bool, config_path: Path
             "new": f"Added {address.email} (pending); a confirmation email was sent ({where}).",
             "resend": f"{address.email} is pending; the confirmation email was sent again ({where}).",
             "throttled": f"{address.email} is pending; a confirmation email went out less than "
-                         f"{cfg.web.resend_confirmation_minutes} minutes ago, so none was sent now.",
+            f"{cfg.web.resend_confirmation_minutes} minutes ago, so none was sent now.",
             "resubscribed": f"{address.email} had unsubscribed; pending again, and a new "
-                            f"confirmation email was sent ({where}).",
+            f"confirmation email was sent ({where}).",
             "active": f"{address.email} is already subscribed (active); nothing changed.",
         }
         if result.outcome == "suppressed":
@@ -150,8 +166,8 @@ def _refuse_existing(sub: Subscriber, cfg: Config) -> None:
     reasons = {
         "active": "is already subscribed (active)",
         "unsubscribed": f"unsubscribed on {_local(sub.unsubscribed_at, cfg)}; only they can "
-                        "subscribe again (on the subscribe page), or add them without --confirmed "
-                        "to send a confirmation email",
+        "subscribe again (on the subscribe page), or add them without --confirmed "
+        "to send a confirmation email",
         "bounced": "bounced (the address does not accept mail); it is not mailed again",
         "complained": "marked the newsletter as spam; it is not mailed again",
         "pending": "is pending",
@@ -164,9 +180,12 @@ def _refuse_existing(sub: Subscriber, cfg: Config) -> None:
 
 @subscribers_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--confirmed", is_flag=True,
-              help="The file's consent is vouched for: import as active and send no "
-                   "confirmation (recorded in the consent ledger).")
+@click.option(
+    "--confirmed",
+    is_flag=True,
+    help="The file's consent is vouched for: import as active and send no "
+    "confirmation (recorded in the consent ledger).",
+)
 @config_option
 @handle_errors
 def import_command(file: Path, confirmed: bool, config_path: Path | None) -> None:
@@ -188,13 +207,16 @@ def import_command(file: Path, confirmed: bool, config_path: Path | None) -> Non
     with _workflow(cfg, signs_links=not confirmed) as wf:
 
         def show(p: Problem) -> None:
-            err_console.print(inert(f"{file}, line {p.line}: {p.reason}"), highlight=False,
-                              soft_wrap=True)  # the reason may quote the row
+            err_console.print(
+                inert(f"{file}, line {p.line}: {p.reason}"), highlight=False, soft_wrap=True
+            )  # the reason may quote the row
 
         report = import_csv(file, wf, confirmed=confirmed, on_problem=show)
     status = "active" if confirmed else "pending"
-    parts = [f"imported {report.added} ({status})",
-             f"{report.already} already on the list (unchanged)"]
+    parts = [
+        f"imported {report.added} ({status})",
+        f"{report.already} already on the list (unchanged)",
+    ]
     if report.duplicates:
         parts.append(f"{report.duplicates} repeated in the file")
     if report.problems:
@@ -206,13 +228,23 @@ def import_command(file: Path, confirmed: bool, config_path: Path | None) -> Non
         err_console.print(
             f"error: {report.confirmations_failed} confirmation emails were not sent: "
             f"{report.send_error}. Those addresses stay pending; send again with "
-            "`digest subscribers add EMAIL`.", markup=False, soft_wrap=True)
+            "`digest subscribers add EMAIL`.",
+            markup=False,
+            soft_wrap=True,
+        )
     if not report.ok:
         sys.exit(1)
 
 
-EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "confirmed_at",
-                  "unsubscribed_at")
+EXPORT_COLUMNS = (
+    "email",
+    "name",
+    "status",
+    "source",
+    "created_at",
+    "confirmed_at",
+    "unsubscribed_at",
+)
 
 
 @subscribers_group.command("export")
@@ -236,20 +268,40 @@ def export_command(status: str | None, config_path: Path | None) -> None:
     with _workflow(cfg) as wf, wf.store.session() as s:
         for sub in repo.iter_subscribers(s, status=status):
             # every cell, addresses included: =cmd@example.com is a valid address
-            writer.writerow([to_cell(cell) for cell in (
-                sub.email, sub.name or "", sub.status, sub.source, _iso(sub.created_at) or "",
-                _iso(sub.confirmed_at) or "", _iso(sub.unsubscribed_at) or "")])
+            writer.writerow(
+                [
+                    to_cell(cell)
+                    for cell in (
+                        sub.email,
+                        sub.name or "",
+                        sub.status,
+                        sub.source,
+                        _iso(sub.created_at) or "",
+                        _iso(sub.confirmed_at) or "",
+                        _iso(sub.unsubscribed_at) or "",
+                    )
+                ]
+            )
 
 
 def _as_json(sub: Subscriber) -> dict[str, Any]:
-    return {"email": sub.email, "name": sub.name, "status": sub.status,
-            "created_at": _iso(sub.created_at), "confirmed_at": _iso(sub.confirmed_at)}
+    return {
+        "email": sub.email,
+        "name": sub.name,
+        "status": sub.status,
+        "created_at": _iso(sub.created_at),
+        "confirmed_at": _iso(sub.confirmed_at),
+    }
 
 
 @subscribers_group.command("list")
 @click.option("--status", type=STATUS, default=None, help="Only subscribers with this status.")
-@click.option("--json", "as_json", is_flag=True,
-              help='A JSON array of {"email", "name", "status", "created_at", "confirmed_at"}.')
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='A JSON array of {"email", "name", "status", "created_at", "confirmed_at"}.',
+)
 @config_option
 @handle_errors
 def list_command(status: str | None, as_json: bool, config_path: Path | None) -> None:
@@ -331,8 +383,10 @@ def erase_command(email: str, config_path: Path | None) -> None:
                 return
             raise DigestError(f"{address.email} is not on the list")
         repo.erase(s, sub, at=wf.now(), source="cli")
-    _say(f"Erased {address.email}: address and name removed; the consent ledger keeps only "
-         "a hash, and imports will refuse the address.")
+    _say(
+        f"Erased {address.email}: address and name removed; the consent ledger keeps only "
+        "a hash, and imports will refuse the address."
+    )
 
 
 def register(cli: click.Group) -> None:

@@ -54,8 +54,10 @@ def heading(target: Target, cfg: Config, now: datetime) -> str | None:
     if target.sends_at >= now:
         return f"issue {target.key}, sends {when}"
     grace = f"{cfg.schedule.misfire_grace_hours:g}"
-    return (f"issue {target.key}, was due {when}: the scheduler still sends it late, "
-            f"within misfire_grace_hours={grace}")
+    return (
+        f"issue {target.key}, was due {when}: the scheduler still sends it late, "
+        f"within misfire_grace_hours={grace}"
+    )
 
 
 def _status_text(store: Store, key: str, status: str, tz: ZoneInfo) -> str:
@@ -78,8 +80,10 @@ def frozen_note(target: Target, cfg: Config, store: Store) -> str | None:
     if status is None:
         return None
     text = _status_text(store, target.key, status, cfg.newsletter.tz)
-    return (f"{text}; this preview is rebuilt from today's feeds and is not what went out "
-            f"(`digest issues show {target.key}` has that)")
+    return (
+        f"{text}; this preview is rebuilt from today's feeds and is not what went out "
+        f"(`digest issues show {target.key}` has that)"
+    )
 
 
 def refuse_frozen(target: Target, cfg: Config, store: Store, clock: Clock) -> None:
@@ -90,10 +94,14 @@ def refuse_frozen(target: Target, cfg: Config, store: Store, clock: Clock) -> No
     text = _status_text(store, target.key, status, cfg.newsletter.tz)
     if target.origin == "fixed":
         where = f" in {cfg.path}" if cfg.path else ""
-        hint = (f"Its as-of is fixed by selection.as_of{where}: remove that (or pass "
-                "--as-of T) to steer another issue.")
+        hint = (
+            f"Its as-of is fixed by selection.as_of{where}: remove that (or pass "
+            "--as-of T) to steer another issue."
+        )
     else:
         coming = coming_issue(cfg, store, clock())
-        hint = (f"The coming issue is {coming.key} (sends "
-                f"{moment_text(coming.sends_at, cfg.newsletter.tz)}): leave out --as-of for it.")
+        hint = (
+            f"The coming issue is {coming.key} (sends "
+            f"{moment_text(coming.sends_at, cfg.newsletter.tz)}): leave out --as-of for it."
+        )
     raise DigestError(f"{text}; pin, drop and note change only an issue not yet sent. {hint}")

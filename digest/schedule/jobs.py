@@ -138,8 +138,10 @@ class ScheduledWork:
                     )
                     return
                 else:
-                    if not (getattr(report, "outcome", None) == "failed"
-                            and getattr(report, "transient", False)):
+                    if not (
+                        getattr(report, "outcome", None) == "failed"
+                        and getattr(report, "transient", False)
+                    ):
                         self._log_report(key, report)
                         return
                     # a batch failed for a passing reason; what was sent stays sent
@@ -170,18 +172,36 @@ class ScheduledWork:
         next_try = self.clock() + retry
         last_chance = fire_time + timedelta(hours=sch.misfire_grace_hours)
         if sch.retry_minutes <= 0 or next_try > last_chance or self.stop.is_set():
-            why = ("schedule.retry_minutes is 0" if sch.retry_minutes <= 0 else
-                   "stopping" if self.stop.is_set() else
-                   f"a retry would start after misfire_grace_hours={self.grace_hours}")
-            event("failed", f"failed because {failure} (attempt {attempt}; not retried: {why}); "
-                  f"`digest send --yes --as-of {fire_time.isoformat()}` finishes it by hand",
-                  issue=key, level=logging.ERROR)
+            why = (
+                "schedule.retry_minutes is 0"
+                if sch.retry_minutes <= 0
+                else "stopping"
+                if self.stop.is_set()
+                else f"a retry would start after misfire_grace_hours={self.grace_hours}"
+            )
+            event(
+                "failed",
+                f"failed because {failure} (attempt {attempt}; not retried: {why}); "
+                f"`digest send --yes --as-of {fire_time.isoformat()}` finishes it by hand",
+                issue=key,
+                level=logging.ERROR,
+            )
             return False
-        event("retry", f"attempt {attempt} failed because {failure}; trying again at "
-              f"{next_try.astimezone(self.tz):%H:%M %Z}", issue=key, level=logging.WARNING)
+        event(
+            "retry",
+            f"attempt {attempt} failed because {failure}; trying again at "
+            f"{next_try.astimezone(self.tz):%H:%M %Z}",
+            issue=key,
+            level=logging.WARNING,
+        )
         if self.stop.wait(retry.total_seconds()):
-            event("failed", f"stopped before retrying; `digest send --yes --as-of "
-                  f"{fire_time.isoformat()}` finishes it by hand", issue=key, level=logging.ERROR)
+            event(
+                "failed",
+                f"stopped before retrying; `digest send --yes --as-of "
+                f"{fire_time.isoformat()}` finishes it by hand",
+                issue=key,
+                level=logging.ERROR,
+            )
             return False
         return True
 

@@ -46,7 +46,9 @@ def get_controls(store: Store, key: str) -> EditorControls:
     return EditorControls(pin=pin, drops=frozenset(drops), note=note)
 
 
-def replace_single(store: Store, key: str, kind: str, value: str | None, now: datetime) -> str | None:
+def replace_single(
+    store: Store, key: str, kind: str, value: str | None, now: datetime
+) -> str | None:
     """Set (or with None clear) the one pin or note of an issue; returns the previous value."""
     with store.session() as s:
         old = s.scalars(

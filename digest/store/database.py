@@ -28,8 +28,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 FOREIGN_TABLES = frozenset({"digest_scheduler_jobs"})
 
 
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
 _lock = threading.Lock()
 
 
@@ -149,7 +153,11 @@ class Store:
 
 
 def open_store(
-    url: str, *, base_dir: Path | None = None, migrate: bool = True, serialize: bool = False,
+    url: str,
+    *,
+    base_dir: Path | None = None,
+    migrate: bool = True,
+    serialize: bool = False,
     pool_size: int | None = None,
 ) -> Store:
     engine = make_engine(url, base_dir=base_dir, pool_size=pool_size)

@@ -41,12 +41,15 @@ def recorded_keys(store: Store) -> list[KeyUse]:
     """Every key that signed links, the one used last first."""
     with store.session() as s:
         rows = s.scalars(select(SigningKey).order_by(SigningKey.sequence.desc())).all()
-        return [KeyUse(r.fingerprint, r.first_used_at, r.last_used_at, r.first_issue,
-                       r.last_issue) for r in rows]
+        return [
+            KeyUse(r.fingerprint, r.first_used_at, r.last_used_at, r.first_issue, r.last_issue)
+            for r in rows
+        ]
 
 
-def record_key_use(store: Store, key_fingerprint: str, *, at: datetime,
-                   issue: str | None = None) -> None:
+def record_key_use(
+    store: Store, key_fingerprint: str, *, at: datetime, issue: str | None = None
+) -> None:
     """Note that the key with this fingerprint signs links now (``issue``'s, if given)."""
     for attempt in (1, 2):
         try:
@@ -55,8 +58,13 @@ def record_key_use(store: Store, key_fingerprint: str, *, at: datetime,
                 last = max(rows.values(), key=lambda r: r.sequence, default=None)
                 row = rows.get(key_fingerprint)
                 if row is None:
-                    row = SigningKey(fingerprint=key_fingerprint, sequence=0, first_used_at=at,
-                                     last_used_at=at, first_issue=issue)
+                    row = SigningKey(
+                        fingerprint=key_fingerprint,
+                        sequence=0,
+                        first_used_at=at,
+                        last_used_at=at,
+                        first_issue=issue,
+                    )
                     s.add(row)
                 if row is not last:
                     row.sequence = (last.sequence if last else 0) + 1

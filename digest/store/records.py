@@ -17,9 +17,17 @@ from digest.store.ledger import BatchInfo, batches
 from digest.store.tables import IssueArticle, IssueRecord, SendBatch, SendRecipient
 
 WEBHOOK_COUNTS = (
-    "delivered", "bounced", "blocked", "dropped", "complained", "unsubscribed", "opened",
-    "clicked", "unknown_events",
+    "delivered",
+    "bounced",
+    "blocked",
+    "dropped",
+    "complained",
+    "unsubscribed",
+    "opened",
+    "clicked",
+    "unknown_events",
 )
+
 
 @dataclass
 class IssueSummary:
@@ -64,9 +72,11 @@ class IssueSummary:
             ],
         }
 
+
 def get_issue(store: Store, key: str) -> IssueRecord | None:
     with store.session() as s:
         return s.get(IssueRecord, key)
+
 
 def record_skipped(store: Store, *, key: str, as_of: datetime, reason: str, now: datetime) -> bool:
     """Record that the issue for ``key`` was skipped (and why). Never overwrites an issue
@@ -86,7 +96,10 @@ def record_skipped(store: Store, *, key: str, as_of: datetime, reason: str, now:
         rec.status, rec.as_of, rec.skip_reason, rec.finished_at = "skipped", as_of, reason, now
         return True
 
-def mark_issue(store: Store, key: str, *, status: str, now: datetime, failure: str | None = None) -> None:
+
+def mark_issue(
+    store: Store, key: str, *, status: str, now: datetime, failure: str | None = None
+) -> None:
     """Finish an issue: sent or failed, with counts recomputed from the ledger."""
     with store.session() as s:
         rec = s.get(IssueRecord, key, with_for_update=True)
@@ -105,6 +118,7 @@ def mark_issue(store: Store, key: str, *, status: str, now: datetime, failure: s
         rec.status, rec.failure = status, failure
         if status in ("sent", "failed"):
             rec.finished_at = now
+
 
 def _summary(
     rec: IssueRecord, counts: dict[str, int], unconfirmed: list[BatchInfo]
@@ -128,6 +142,7 @@ def _summary(
         in_flight=unconfirmed,
     )
 
+
 def issue_summary(store: Store, key: str) -> IssueSummary | None:
     rec = get_issue(store, key)
     if rec is None:
@@ -137,6 +152,7 @@ def issue_summary(store: Store, key: str) -> IssueSummary | None:
     for b in rows:
         counts[b.state] = counts.get(b.state, 0) + 1
     return _summary(rec, counts, [b for b in rows if b.state in ("in_flight", "abandoned")])
+
 
 def list_issues(store: Store, *, limit: int | None = None) -> list[IssueSummary]:
     """Issues newest first, with counts (batch details only for unfinished ones)."""

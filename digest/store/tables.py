@@ -115,6 +115,7 @@ class Tombstone(Base):
 
 # --- issues ----------------------------------------------------------------------
 
+
 class IssueRecord(Base):
     __tablename__ = "issues"
 
@@ -125,7 +126,9 @@ class IssueRecord(Base):
     preheader: Mapped[str | None] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)  # the rendered issue, with placeholders
     text: Mapped[str | None] = mapped_column(Text)
-    archive_html: Mapped[str | None] = mapped_column(Text)  # no personal data: served at /issues/KEY
+    archive_html: Mapped[str | None] = mapped_column(
+        Text
+    )  # no personal data: served at /issues/KEY
     skip_reason: Mapped[str | None] = mapped_column(Text)
     failure: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -189,6 +192,7 @@ class FeedCacheEntry(Base):
 
 
 # --- the send ledger -------------------------------------------------------------
+
 
 class SendBatch(Base):
     __tablename__ = "send_batches"

@@ -34,8 +34,10 @@ from subscribers.web.security import Csrf, SecurityHeaders
 from subscribers.workflow import Workflow
 
 STATUS_TITLES = {
-    404: ("Page not found",
-          "There is nothing at this address. Check the link, or go to the subscribe page."),
+    404: (
+        "Page not found",
+        "There is nothing at this address. Check the link, or go to the subscribe page.",
+    ),
     405: ("Not allowed", "This page cannot be used that way."),
 }
 
@@ -57,10 +59,12 @@ def make_templates(config: Config, *, has_archive: bool = False) -> Jinja2Templa
     """The page templates: ``base.html`` and friends (also reachable as ``pages/…``)."""
     dirs = config.templates_dirs
     env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader([
-            jinja2.FileSystemLoader([str(d / "pages") for d in dirs]),
-            jinja2.FileSystemLoader([str(d) for d in dirs]),
-        ]),
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader([str(d / "pages") for d in dirs]),
+                jinja2.FileSystemLoader([str(d) for d in dirs]),
+            ]
+        ),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         auto_reload=False,  # read once: no stat() of every template file on every page
@@ -124,11 +128,14 @@ def create_app(
     state.templates = make_templates(config, has_archive=bool(archive_routes))
     state.workflow = workflow
     state.tokens = workflow.tokens
-    state.csrf = Csrf(workflow.tokens, secure_cookie=config.newsletter.public_url.startswith("https:"))
+    state.csrf = Csrf(
+        workflow.tokens, secure_cookie=config.newsletter.public_url.startswith("https:")
+    )
     web = config.web
     state.rate_limit_ip = RateLimiter(web.rate_limit_per_ip, web.rate_limit_window_seconds, clock)
-    state.rate_limit_address = RateLimiter(web.rate_limit_per_address,
-                                           web.rate_limit_window_seconds, clock)
+    state.rate_limit_address = RateLimiter(
+        web.rate_limit_per_address, web.rate_limit_window_seconds, clock
+    )
     state.stylesheet = _load_stylesheet(config)
     state.database_limiter = database_limiter(database_threads)
     state.subscribe_delay = subscribe_delay
@@ -139,13 +146,18 @@ def create_app(
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     title, message = STATUS_TITLES.get(exc.status_code, ("Something went wrong", str(exc.detail)))
-    return pages.error_page(request, exc.status_code, title, message,
-                            headers=dict(exc.headers or {}))
+    return pages.error_page(
+        request, exc.status_code, title, message, headers=dict(exc.headers or {})
+    )
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    return pages.error_page(request, 500, "Something went wrong on our side",
-                            "Nothing you did caused this. Please try again in a few minutes.")
+    return pages.error_page(
+        request,
+        500,
+        "Something went wrong on our side",
+        "Nothing you did caused this. Please try again in a few minutes.",
+    )
 
 
 __all__ = ["DigestApp", "TokenError", "create_app", "make_templates"]

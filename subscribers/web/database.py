@@ -44,5 +44,4 @@ async def in_database(
 ) -> T:
     """``func(*args, **kwargs)`` in a worker thread, at most ``DATABASE_THREADS`` at once."""
     limiter: anyio.CapacityLimiter = request.app.state.database_limiter
-    return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs),
-                                          limiter=limiter)
+    return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=limiter)

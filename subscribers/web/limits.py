@@ -20,10 +20,12 @@ from typing import Any
 MAX_HEAD_BYTES = 16 * 1024
 
 _431_BODY = b"The request's headers are too large.\r\n"
-_431 = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-        b"content-type: text/plain; charset=utf-8\r\n"
-        b"content-length: " + str(len(_431_BODY)).encode() + b"\r\n"
-        b"connection: close\r\n\r\n" + _431_BODY)
+_431 = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: " + str(len(_431_BODY)).encode() + b"\r\n"
+    b"connection: close\r\n\r\n" + _431_BODY
+)
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -52,7 +54,7 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
         # share of that piece goes uncounted: such a head may reach twice the limit.
         while data and not self._refused:
             if self._head_bytes is None:
-                piece = data[:self.max_head_bytes]
+                piece = data[: self.max_head_bytes]
             else:
                 room = self.max_head_bytes - self._head_bytes
                 if room <= 0:
@@ -60,7 +62,7 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
                     return
                 piece = data[:room]
                 self._head_bytes += len(piece)
-            data = data[len(piece):]
+            data = data[len(piece) :]
             super().data_received(piece)
             if self.transport.is_closing():
                 return  # refused by the parser (400), or the connection went
@@ -94,5 +96,7 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
 
 def uvicorn_options() -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run`` that cap request heads at ``MAX_HEAD_BYTES``."""
-    return {"http": HeadLimitedHttpTools if HAVE_HTTPTOOLS else "h11",
-            "h11_max_incomplete_event_size": MAX_HEAD_BYTES}
+    return {
+        "http": HeadLimitedHttpTools if HAVE_HTTPTOOLS else "h11",
+        "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
+    }

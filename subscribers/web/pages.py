@@ -67,17 +67,31 @@ def render(
     background: BackgroundTask | None = None,
 ) -> Response:
     response: Response = request.app.state.templates.TemplateResponse(
-        request, name, context or {}, status_code=status_code,
-        headers={**NO_STORE, **(headers or {})}, background=background,
+        request,
+        name,
+        context or {},
+        status_code=status_code,
+        headers={**NO_STORE, **(headers or {})},
+        background=background,
     )
     return response
 
 
-def error_page(request: Request, status_code: int, title: str, message: str,
-               *, headers: dict[str, str] | None = None) -> Response:
-    return render(request, "error.html", {"title": title, "message": message,
-                                          "status_code": status_code},
-                  status_code=status_code, headers=headers)
+def error_page(
+    request: Request,
+    status_code: int,
+    title: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return render(
+        request,
+        "error.html",
+        {"title": title, "message": message, "status_code": status_code},
+        status_code=status_code,
+        headers=headers,
+    )
 
 
 async def _read_form(request: Request) -> dict[str, str] | None:
@@ -95,13 +109,22 @@ async def _read_form(request: Request) -> dict[str, str] | None:
 # --- subscribe ---------------------------------------------------------------------
 
 
-def _subscribe_form(request: Request, *, error: str | None = None, email: str = "",
-                    status_code: int = 200) -> Response:
+def _subscribe_form(
+    request: Request, *, error: str | None = None, email: str = "", status_code: int = 200
+) -> Response:
     token, cookie = _csrf(request).issue(request)
-    response = render(request, "subscribe.html",
-                      {"csrf_token": token, "csrf_field": CSRF_FIELD, "error": error,
-                       "email": email, "honeypot": HONEYPOT_FIELD},
-                      status_code=status_code)
+    response = render(
+        request,
+        "subscribe.html",
+        {
+            "csrf_token": token,
+            "csrf_field": CSRF_FIELD,
+            "error": error,
+            "email": email,
+            "honeypot": HONEYPOT_FIELD,
+        },
+        status_code=status_code,
+    )
     _csrf(request).set_cookie(response, cookie)
     return response
 
@@ -121,19 +144,32 @@ def _check_inbox(request: Request, background: BackgroundTask | None = None) -> 
 
 def _rate_limited(request: Request, retry_after: int) -> Response:
     minutes = max(1, (retry_after + 59) // 60)
-    return render(request, "rate_limited.html", {"minutes": minutes}, status_code=429,
-                  headers={"Retry-After": str(retry_after)})
+    return render(
+        request,
+        "rate_limited.html",
+        {"minutes": minutes},
+        status_code=429,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 async def subscribe_post(request: Request) -> Response:
     form = await _read_form(request)
     if form is None:
-        return error_page(request, 413, "That form was too large",
-                          "Please go back to the subscribe page and try again.")
+        return error_page(
+            request,
+            413,
+            "That form was too large",
+            "Please go back to the subscribe page and try again.",
+        )
     if not _csrf(request).check(request, form.get(CSRF_FIELD)):
-        return error_page(request, 403, "Please try again",
-                          "The form had expired or did not come from this site. Go back to the "
-                          "subscribe page, reload it and send it again.")
+        return error_page(
+            request,
+            403,
+            "Please try again",
+            "The form had expired or did not come from this site. Go back to the "
+            "subscribe page, reload it and send it again.",
+        )
     by_ip: RateLimiter = request.app.state.rate_limit_ip
     ip = _visitor(request).ip or "unknown"
     if not by_ip.hit(ip):
@@ -153,8 +189,9 @@ async def subscribe_post(request: Request) -> Response:
     # the confirmation email) runs after the answer has gone out: done before it, an active
     # address was answered a few ms sooner than a new one, which told who is on the list
     # (benchmarks/subscribe_timing.py measures it).
-    after = BackgroundTask(_subscribe_after_answer, request, _workflow(request), address.email,
-                           _visitor(request))
+    after = BackgroundTask(
+        _subscribe_after_answer, request, _workflow(request), address.email, _visitor(request)
+    )
     answer = _check_inbox(request, after)
     # Answering without doing the work would let a flood of posts pile up work without
     # end: past the backlog a post waits for earlier ones (whatever its own address), and
@@ -170,8 +207,9 @@ def _friendly(exc: InvalidAddress) -> str:
     return f"That doesn't look like an email address: {exc.reason}"
 
 
-async def _subscribe_after_answer(request: Request, wf: Workflow, email: str,
-                                  visitor: Visitor) -> None:
+async def _subscribe_after_answer(
+    request: Request, wf: Workflow, email: str, visitor: Visitor
+) -> None:
     """``POST /subscribe``'s work, once the visitor has the answer: record the request,
     then send the confirmation when one is due (on Starlette's pool: it waits on the
     email provider, not on the database)."""
@@ -184,8 +222,9 @@ async def _subscribe_after_answer(request: Request, wf: Workflow, email: str,
         if delay > 0:
             await anyio.sleep(_jitter.uniform(0, delay))
         try:
-            result = await in_database(request, wf.request_subscription, email, source="form",
-                                       visitor=visitor)
+            result = await in_database(
+                request, wf.request_subscription, email, source="form", visitor=visitor
+            )
         except Exception:
             # The visitor already has the page; the editor sees the log (without the
             # address) and the reader can simply send the form again.
@@ -215,8 +254,10 @@ def _bad_link(request: Request, exc: TokenError, what: str) -> Response:
     if what == "confirm":
         message += " Nothing has been changed. You can ask for a new link on the subscribe page."
     else:
-        message += (" Nothing has been changed. Use the unsubscribe link at the bottom of the "
-                    "latest issue, or reply to it and we will take you off the list.")
+        message += (
+            " Nothing has been changed. Use the unsubscribe link at the bottom of the "
+            "latest issue, or reply to it and we will take you off the list."
+        )
     return error_page(request, 400, "This link does not work", message)
 
 
@@ -229,8 +270,11 @@ async def confirm_get(request: Request) -> Response:
     if state == "already_confirmed":
         return render(request, "confirmed.html", {"email": target.email, "already": True})
     csrf_token, cookie = _csrf(request).issue(request)
-    response = render(request, "confirm.html", {"email": target.email, "csrf_token": csrf_token,
-                                                "csrf_field": CSRF_FIELD})
+    response = render(
+        request,
+        "confirm.html",
+        {"email": target.email, "csrf_token": csrf_token, "csrf_field": CSRF_FIELD},
+    )
     _csrf(request).set_cookie(response, cookie)
     return response
 
@@ -239,16 +283,21 @@ async def confirm_post(request: Request) -> Response:
     token = request.path_params["token"]
     form = await _read_form(request)
     if form is None or not _csrf(request).check(request, form.get(CSRF_FIELD)):
-        return error_page(request, 403, "Please try again",
-                          "The page had expired. Open the link from the email again and press "
-                          "the button.")
+        return error_page(
+            request,
+            403,
+            "Please try again",
+            "The page had expired. Open the link from the email again and press the button.",
+        )
     try:
-        target, state = await in_database(request, _workflow(request).confirm, token,
-                                                visitor=_visitor(request))
+        target, state = await in_database(
+            request, _workflow(request).confirm, token, visitor=_visitor(request)
+        )
     except TokenError as exc:
         return _bad_link(request, exc, "confirm")
-    return render(request, "confirmed.html", {"email": target.email,
-                                              "already": state == "already_confirmed"})
+    return render(
+        request, "confirmed.html", {"email": target.email, "already": state == "already_confirmed"}
+    )
 
 
 # --- unsubscribe -------------------------------------------------------------------
@@ -261,8 +310,11 @@ async def unsubscribe_get(request: Request) -> Response:
     except TokenError as exc:
         return _bad_link(request, exc, "unsubscribe")
     if target is None or target.status not in ("pending", "active"):
-        return render(request, "unsubscribed.html", {"email": target.email if target else None,
-                                                     "already": True})
+        return render(
+            request,
+            "unsubscribed.html",
+            {"email": target.email if target else None, "already": True},
+        )
     return render(request, "unsubscribe.html", {"email": target.email})
 
 
@@ -273,12 +325,18 @@ async def unsubscribe_post(request: Request) -> Response:
     form = await _read_form(request) or {}
     one_click = form.get("List-Unsubscribe", "").strip() == "One-Click"
     try:
-        target = await in_database(request, _workflow(request).unsubscribe, token,
-                                         one_click=one_click, visitor=_visitor(request))
+        target = await in_database(
+            request,
+            _workflow(request).unsubscribe,
+            token,
+            one_click=one_click,
+            visitor=_visitor(request),
+        )
     except TokenError as exc:
         return _bad_link(request, exc, "unsubscribe")
-    return render(request, "unsubscribed.html", {"email": target.email if target else None,
-                                                 "already": False})
+    return render(
+        request, "unsubscribed.html", {"email": target.email if target else None, "already": False}
+    )
 
 
 # --- health and assets ----------------------------------------------------------------
@@ -293,15 +351,15 @@ async def healthz(request: Request) -> Response:
         await in_database(request, ping)
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
         log.warning("healthz: database unreachable: %s", exc)
-        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503,
-                            headers=NO_STORE)
+        return JSONResponse(
+            {"status": "error", "database": "unreachable"}, status_code=503, headers=NO_STORE
+        )
     return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
 
 async def stylesheet(request: Request) -> Response:
     css: str = request.app.state.stylesheet
-    return Response(css, media_type="text/css",
-                    headers={"Cache-Control": "public, max-age=3600"})
+    return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
 
 
 routes: list[BaseRoute] = [

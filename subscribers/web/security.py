@@ -20,17 +20,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from digest.errors import TokenError
 from digest.tokens import Tokens
 
-CONTENT_SECURITY_POLICY = "; ".join([  # noqa: FLY002 - one directive a line
-    "default-src 'none'",
-    "script-src 'none'",
-    # archived issues are email HTML: inline styles, remote images
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' https: http: data:",
-    "font-src 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-    "base-uri 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(  # noqa: FLY002 -- one directive a line
+    [
+        "default-src 'none'",
+        "script-src 'none'",
+        # archived issues are email HTML: inline styles, remote images
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' https: http: data:",
+        "font-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
 
 SECURITY_HEADERS: Mapping[str, str] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -93,8 +95,15 @@ class Csrf:
     def set_cookie(self, response: Response, value: str | None) -> None:
         if value is None:
             return
-        response.set_cookie(CSRF_COOKIE, value, max_age=CSRF_MAX_AGE, httponly=True,
-                            samesite="lax", secure=self.secure_cookie, path="/")
+        response.set_cookie(
+            CSRF_COOKIE,
+            value,
+            max_age=CSRF_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure_cookie,
+            path="/",
+        )
 
     def check(self, request: Request, field_value: str | None) -> bool:
         form_id = self._form_id(request)

@@ -151,7 +151,9 @@ class SendGridProvider(Provider):
             if not isinstance(item, dict):
                 # Refusing the whole POST would make SendGrid retry it for a day and the
                 # valid events beside this item would never be applied: skip it, loudly.
-                log.warning("SendGrid webhook: event %d is not a JSON object, skipped: %.100r", i, item)
+                log.warning(
+                    "SendGrid webhook: event %d is not a JSON object, skipped: %.100r", i, item
+                )
                 continue
             events.append(to_tracking_event(item))
         return events

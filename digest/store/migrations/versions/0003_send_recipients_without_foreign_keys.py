@@ -64,7 +64,9 @@ def downgrade() -> None:
         ):
             pass
         return
-    op.create_foreign_key(None, "send_recipients", "issues", ["issue_key"], ["key"], ondelete="CASCADE")
+    op.create_foreign_key(
+        None, "send_recipients", "issues", ["issue_key"], ["key"], ondelete="CASCADE"
+    )
     op.create_foreign_key(
         None, "send_recipients", "subscribers", ["subscriber_id"], ["id"], ondelete="CASCADE"
     )
