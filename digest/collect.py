@@ -44,8 +44,8 @@ from digest.collect_fetch import (
 from digest.collect_merge import merge_duplicates
 from digest.config import Config, SourceConfig
 from digest.config_checks import local_feed_path
-from digest.errors import CollectError
-from digest.feeds import FeedProblem, parse_feed
+from digest.errors import CollectError, FeedProblem
+from digest.feeds import parse_feed
 from digest.feedtext import canonical_url
 from digest.models import Article, Collection, SourceProblem
 from digest.store.database import Store

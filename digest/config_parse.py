@@ -267,7 +267,8 @@ def _check_schedule(sch: ScheduleConfig, where: str) -> None:
             "must be 0 (never retry) or more minutes", path=where, key="schedule.retry_minutes"
         )
     # every field, as `digest schedule` reads it (lazily: that module imports this one)
-    from digest.schedule.cron import CrontabError, parse_crontab
+    from digest.errors import CrontabError
+    from digest.schedule.cron import parse_crontab
 
     try:
         parse_crontab(sch.cron)

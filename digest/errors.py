@@ -12,8 +12,19 @@
     │   ├── TransientDeliveryError   429, 5xx, no connection made: retried
     │   └── DeliveryInDoubtError     sent, then no answer: perhaps delivered, never retried
     ├── SendError                    the send cannot go on (already sending, …)
+    │   └── IssueLocked              another process is sending this issue right now
     ├── KeyChangedError              DIGEST_SECRET_KEY would break the links already sent
-    └── TokenError                   a signed link is tampered, expired or used
+    ├── TokenError                   a signed link is tampered, expired or used
+    └── (UsageError)
+        ├── InvalidAddress           an address email-validator refuses, and why
+        └── AlreadyListed            `subscribers add` of an address already on the list
+
+Caught where they are raised, never shown as they are (each becomes a warning or a
+ConfigError naming the source or key):
+
+    FeedProblem (Exception)          these bytes are no usable feed: the source's warning
+    NotJsonFeed (ValueError)         JSON that is no JSON Feed: becomes a FeedProblem
+    CrontabError (ValueError)        a crontab cron would refuse: becomes a ConfigError
 
 Each carries a message meant for an editor: it names the input it is about.
 """
@@ -106,3 +117,36 @@ class KeyChangedError(DigestError):
 
 class TokenError(DigestError):
     pass
+
+
+class IssueLocked(SendError):
+    """Another process is sending this issue right now."""
+
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__(f"issue {key} is being sent by another process; nothing done")
+
+
+class InvalidAddress(UsageError):
+    """An email address email-validator refuses; the message says why."""
+
+    def __init__(self, address: str, reason: str):
+        self.address = address
+        self.reason = reason
+        super().__init__(f"{address!r} is not a valid email address: {reason}")
+
+
+class AlreadyListed(UsageError):
+    """The address is already on the list."""
+
+
+class FeedProblem(Exception):
+    """The bytes are not a usable feed; the message is the reason an editor reads."""
+
+
+class NotJsonFeed(ValueError):
+    """The bytes are JSON that is not a JSON Feed, or not JSON at all (the message says which)."""
+
+
+class CrontabError(ValueError):
+    """A crontab that cron would not accept; the message names the field."""

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
 from typing import Any
 
+from digest.errors import FeedProblem, NotJsonFeed
 from digest.feeddiagnosis import is_xml_error, not_a_feed_reason, xml_error
 from digest.feedentry import NO_SECTION, FeedContext, entry_article
 from digest.feedmedia import EntryMedia, raw_media
 from digest.feedtext import is_web_url, plain_text, safe_article, shorten
 from digest.feedxml import XmlRead, read_xml
-from digest.jsonfeed import NotJsonFeed, looks_like_json_feed, parse_json_feed
+from digest.jsonfeed import looks_like_json_feed, parse_json_feed
 from digest.models import Article
 from digest.safetext import xml_safe
 from digest.wording import plural
@@ -33,10 +34,6 @@ from digest.wording import plural
 # it, so that the entries read can still become stories in the rest (feeds list the newest
 # first, and those are the ones an issue wants).
 READ_SHARE = 2 / 3
-
-
-class FeedProblem(Exception):
-    """The bytes are not a usable feed; the message is the reason an editor reads."""
 
 
 @dataclass

@@ -39,13 +39,10 @@ from typing import Any
 
 from feedparser import FeedParserDict
 
+from digest.errors import NotJsonFeed
 from digest.feedlimits import MAX_REPEATS
 
 VERSION_PREFIX = "https://jsonfeed.org/version/"
-
-
-class NotJsonFeed(ValueError):
-    """The bytes are JSON that is not a JSON Feed, or not JSON at all (the message says which)."""
 
 
 def looks_like_json_feed(body: bytes) -> bool:

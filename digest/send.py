@@ -38,13 +38,13 @@ import httpx
 from digest.backends.base import Backend
 from digest.clock import Clock, issue_key, system_clock
 from digest.config import Config
-from digest.errors import SendError
+from digest.errors import IssueLocked, SendError
 from digest.sending.dry_run import dry_run as _dry_run
 from digest.sending.job import SendJob
 from digest.sending.report import Confirm, Outcome, SendPlan, SendProgress, SendReport
 from digest.signing_secret import check_key, signing_keys
 from digest.store.database import Store
-from digest.store.locks import IssueLocked, issue_lock
+from digest.store.locks import issue_lock
 from digest.testcopy import TEST_PREFIX, send_test_copy
 
 __all__ = [

@@ -13,19 +13,10 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from digest.errors import UsageError
+from digest.errors import InvalidAddress
 from digest.safetext import one_line
 
 MAX_NAME_LENGTH = 200
-
-
-class InvalidAddress(UsageError):
-    """An email address email-validator refuses; the message says why."""
-
-    def __init__(self, address: str, reason: str):
-        self.address = address
-        self.reason = reason
-        super().__init__(f"{address!r} is not a valid email address: {reason}")
 
 
 @dataclass(frozen=True)

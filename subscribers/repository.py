@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from digest.errors import UsageError
+from digest.errors import AlreadyListed, InvalidAddress
 from digest.store.database import Store
 from digest.store.tables import (
     SUBSCRIBER_STATUSES,
@@ -30,7 +30,6 @@ from digest.store.tables import (
 )
 from subscribers.addresses import (
     Address,
-    InvalidAddress,
     check_address,
     clean_name,
     email_hash,
@@ -69,10 +68,6 @@ __all__ = [
 ]
 
 SOURCES = ("form", "import", "cli")
-
-
-class AlreadyListed(UsageError):
-    """The address is already on the list."""
 
 
 # --- reading ---------------------------------------------------------------------

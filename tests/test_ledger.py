@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from digest.errors import SendError
+from digest.errors import IssueLocked, SendError
 from digest.store import ledger, records
 from digest.store.database import Store
-from digest.store.locks import IssueLocked, issue_lock
+from digest.store.locks import issue_lock
 from digest.store.tables import IssueRecord, SendRecipient
 from tests.delivery_support import NOW, add_subscribers, set_status
 

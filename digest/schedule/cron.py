@@ -23,16 +23,12 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from digest.config import Config
-from digest.errors import ConfigError
+from digest.errors import ConfigError, CrontabError
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron: 0 = Sunday (and 7)
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # the most each month can have
 APS_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # APScheduler 3: 0 = Monday
-
-
-class CrontabError(ValueError):
-    """A crontab that cron would not accept; the message names the field."""
 
 
 @dataclass(frozen=True)

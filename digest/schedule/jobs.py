@@ -272,7 +272,8 @@ class ScheduledWork:
         key = issue_key(send_time, self.tz)
         with issue_context(key):
             try:
-                from digest.store.locks import IssueLocked, issue_lock
+                from digest.errors import IssueLocked
+                from digest.store.locks import issue_lock
 
                 # two schedulers on one database: one copy to the editors, not two
                 with issue_lock(self.store, f"{key}-preview"):

@@ -20,19 +20,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from digest.errors import SendError
+from digest.errors import IssueLocked
 from digest.store.database import Store
 
 _memory_locks: dict[str, threading.Lock] = {}
 _memory_guard = threading.Lock()
-
-
-class IssueLocked(SendError):
-    """Another process is sending this issue right now."""
-
-    def __init__(self, key: str):
-        self.key = key
-        super().__init__(f"issue {key} is being sent by another process; nothing done")
 
 
 def lock_file_path(store: Store, key: str) -> Path | None:

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from digest.errors import TokenError
-from subscribers.repository import InvalidAddress, check_address
+from digest.errors import InvalidAddress, TokenError
+from subscribers.repository import check_address
 from subscribers.web.database import in_database
 from subscribers.web.ratelimit import RateLimiter
 from subscribers.web.security import CSRF_FIELD, Csrf
