@@ -6,10 +6,13 @@ the web app all build on it and never on each other's storage.
 
 - ``database``: the engine, sessions (``Store``) and Alembic upgrades on first use
 - ``tables``: the SQLAlchemy tables; ``migrations/``: their Alembic history
-- ``ledger``: issue records and the send ledger (frozen recipients, batches, counts)
+- ``records``: issue records (one row per issue key: status, rendered issue, counts)
+- ``ledger``: the send ledger (frozen recipients, batches, their states and counts);
+  ``batch_path``: the per-batch steps of a send, with their statements built once
 - ``controls``: the editors' pins, drops and notes
 - ``feedcache``: the last good copy of each remote feed
 - ``locks``: one sender per issue (PostgreSQL advisory locks, or a file lock on SQLite)
+- ``keys``: the fingerprints of the keys that signed links
 """
 
 from digest.store.database import MIGRATIONS_DIR, Store, make_engine, open_store, upgrade
