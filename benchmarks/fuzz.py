@@ -4,7 +4,7 @@ Each try takes a real feed document (tests/data/feeds, examples/feed.xml, a JSON
 benchmark publication), mutates it (random bytes; control characters, raw or as character
 references, in text; HTML or XML nested deep; thousands of categories or attributes; dates out
 of range) and builds the issue from it beside a healthy source, as ``digest preview`` does.
-The property, which tests/test_feed_fuzz.py checks on a few examples in every test run:
+The property, which tests/digest/test_feed_fuzz.py checks on a few examples in every test run:
 
 - the build never raises;
 - it never takes longer than the sources' parse budgets allow (plus a margin for the rest);

@@ -14,8 +14,11 @@ from sqlalchemy import create_engine, text
 from digest.store.database import Store, open_store
 from tests.needs import missing
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
+# Paths for tests in any folder under tests/: never count `.parent`s from a test module.
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+DATA = TESTS / "data"
+GOLDEN = TESTS / "golden"
 PG_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

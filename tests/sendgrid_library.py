@@ -1,5 +1,5 @@
 """A batch as the official ``sendgrid`` library builds it: the reference our SendGrid request
-body is checked against (tests/test_sendgrid_reference.py) and timed against
+body is checked against (tests/digest/backends/test_sendgrid_reference.py) and timed against
 (benchmarks/sendgrid_payload.py)."""
 
 from __future__ import annotations

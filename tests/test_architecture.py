@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-DIGEST = Path(__file__).resolve().parent.parent / "digest"
+from tests.conftest import REPO
+
+DIGEST = REPO / "digest"
 PIPELINE = ["collect", "select", "render", "send", "pipeline", "feeds", "models", "editor"]
 
 

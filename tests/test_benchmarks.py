@@ -16,8 +16,8 @@ import pytest
 from benchmarks import datagen
 from benchmarks.servers import HelperProcess, wait_for_http
 from digest.store.database import Store
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 AUTH = {"Authorization": "Bearer SG.bench"}
 
 

@@ -7,14 +7,14 @@ import re
 import typing
 from dataclasses import fields, is_dataclass
 from importlib import resources
-from pathlib import Path
 
 import pytest
 
 from digest.cli.reference import cli_reference
 from digest.config import Config
+from tests.conftest import REPO
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = REPO / "docs"
 STARTER = resources.files("digest").joinpath("starter.toml").read_text(encoding="utf-8")
 
 

@@ -7,12 +7,13 @@
 ``serialize()`` turns it into the request's bytes (orjson).
 
 The document is the one the official library's ``Mail.get()`` builds from the same message
-(tests/test_sendgrid_reference.py) and SendGrid's published spec accepts
-(tests/test_contract_sendgrid.py). It is also checked for what the spec allows but the API
-refuses: each value as it comes in (an address without "@", a header, substitution or
-custom arg that is not a string, substitutions over 10,000 bytes), and the document as a
-whole in ``serialize()`` (no personalization or more than 1000, an empty subject, an unknown
-field). ``validate_payload`` applies the same rules to a document built elsewhere.
+(tests/digest/backends/test_sendgrid_reference.py) and SendGrid's published spec accepts
+(tests/digest/backends/test_contract_sendgrid.py). It is also checked for what the spec
+allows but the API refuses: each value as it comes in (an address without "@", a header,
+substitution or custom arg that is not a string, substitutions over 10,000 bytes), and the
+document as a whole in ``serialize()`` (no personalization or more than 1000, an empty
+subject, an unknown field). ``validate_payload`` applies the same rules to a document built
+elsewhere.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The database tables (SQLAlchemy 2). One database holds the list, the issues
 and the send ledger; the Alembic migrations in ``digest/store/migrations``
-create exactly these tables (tests/test_migrations.py checks they agree).
+create exactly these tables (tests/digest/store/test_migrations.py checks they agree).
 
 Times are stored timezone-aware (UTC).
 """

@@ -12,8 +12,9 @@ import pytest
 
 import digest.feedxml
 from digest.feedxml import read_xml
+from tests.conftest import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 DOCUMENTS = sorted((ROOT / "tests" / "data" / "feeds").iterdir()) + [ROOT / "examples" / "feed.xml"]
 
 

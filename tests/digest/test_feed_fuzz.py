@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ DOCUMENTS = seed_documents()
 SCALE = 20_000  # the largest nesting or element count tried here (the fuzz run goes to 1M)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=20, deadline=timedelta(seconds=30), suppress_health_check=[HealthCheck.too_slow]
 )

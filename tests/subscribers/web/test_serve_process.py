@@ -22,7 +22,8 @@ from digest.store.database import open_store
 from digest.tokens import Tokens
 from subscribers import repository as repo
 
-pytestmark = pytest.mark.postgres  # db_url runs on SQLite and on PostgreSQL
+# db_url runs on SQLite and on PostgreSQL; real server processes are slow
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 CONFIG = EDITOR_CONFIG
 

@@ -19,7 +19,8 @@ import pytest
 from digest.store.database import open_store
 from tests.delivery_support import EXAMPLES, NOW, add_subscribers
 
-pytestmark = pytest.mark.postgres  # runs on SQLite and PostgreSQL
+# runs on SQLite and PostgreSQL; real send processes are slow
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 BATCH = 100
 

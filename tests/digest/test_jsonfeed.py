@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from digest.collect import collect
-from tests.test_collect import ACTIVE, fixed_clock, make_config
+from tests.digest.test_collect import ACTIVE, fixed_clock, make_config
 
 ITEMS: list[Any] = [  # the last one is no object: ignored
     {

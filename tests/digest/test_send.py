@@ -26,6 +26,7 @@ from digest.store.database import Store
 from digest.store.locks import issue_lock
 from digest.store.tables import IssueArticle, IssueRecord
 from digest.tokens import Tokens
+from tests.conftest import REPO
 from tests.delivery_support import NOW, SAMPLE_KEY, add_subscribers, sample_config, set_status
 
 SECRET = "test-secret-for-links"
@@ -490,8 +491,8 @@ def test_the_sample_uses_a_development_secret_kept_beside_its_database(
 
 
 def _write_config(tmp_path: Path) -> Path:
-    src = (Path(__file__).resolve().parent.parent / "examples" / "digest.toml").read_text()
-    feed = Path(__file__).resolve().parent.parent / "examples" / "feed.xml"
+    src = (REPO / "examples" / "digest.toml").read_text()
+    feed = REPO / "examples" / "feed.xml"
     path = tmp_path / "digest.toml"
     path.write_text(src.replace('url = "feed.xml"', f'url = "{feed}"'))
     return path
@@ -506,7 +507,7 @@ def test_cli_send_needs_yes_without_a_terminal_then_sends_once(tmp_path: Path) -
         [
             "subscribers",
             "import",
-            str(Path(__file__).resolve().parent.parent / "examples" / "subscribers.csv"),
+            str(REPO / "examples" / "subscribers.csv"),
             "--confirmed",
             "--config",
             str(config),
@@ -633,7 +634,7 @@ def test_the_readme_sample_script_sends_the_sample_issue_once(tmp_path: Path) ->
     import subprocess
     import sys
 
-    examples = Path(__file__).resolve().parent.parent / "examples"
+    examples = REPO / "examples"
     for name in ("digest.toml", "feed.xml", "subscribers.csv", "run-sample.sh"):
         shutil.copy(examples / name, tmp_path / name)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}

@@ -1,8 +1,8 @@
 """The render stage: golden files, hostile feed content, size budget, overrides.
 
 Regenerate the golden files after a deliberate template change with
-``DIGEST_UPDATE_GOLDEN=1 python -m pytest tests/test_render.py`` and review
-the diff (and the screenshots of tests/test_render_browser.py) before committing.
+``DIGEST_UPDATE_GOLDEN=1 python -m pytest tests/digest/test_render.py`` and review
+the diff (and the screenshots of tests/digest/test_render_browser.py) before committing.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import pytest
 from digest.errors import RenderError
 from digest.models import UNSUBSCRIBE_PLACEHOLDER, Article, Image, Issue, Pick
 from digest.render import Renderer, render, render_email, safe_url, sanitize_fragment
+from tests.conftest import GOLDEN, REPO
 from tests.render_samples import articles, make_config, make_issue
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 GMAIL_CLIP_BYTES = 102 * 1024
 
 
@@ -429,7 +429,7 @@ def test_a_users_template_wins_over_the_bundled_one(tmp_path: Path) -> None:
 def test_a_users_layout_in_an_email_subfolder_is_used_by_the_bundled_issue(tmp_path: Path) -> None:
     email = tmp_path / "email"
     email.mkdir()
-    bundled = (Path(__file__).resolve().parent.parent / "templates/email/layout.txt.j2").read_text()
+    bundled = (REPO / "templates/email/layout.txt.j2").read_text()
     (email / "layout.txt.j2").write_text(
         bundled.replace("{{ newsletter.postal_address }}", "PO Box 9")
     )

@@ -26,7 +26,7 @@ from digest.tokens import Tokens
 from tests.delivery_support import add_subscribers, sample_config
 from tests.prism_support import Prism
 
-pytestmark = pytest.mark.contract
+pytestmark = [pytest.mark.contract, pytest.mark.slow]
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRETS = Secrets(

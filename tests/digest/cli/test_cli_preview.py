@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import cli
+from tests.conftest import REPO
 from tests.pipeline_support import SITE, Item, standard_items, write_config
 
-REPO = Path(__file__).resolve().parent.parent
 STORY_KEYS = {"title", "url", "section", "published", "reason"}
 
 

@@ -21,11 +21,12 @@ from digest.store.database import Store
 from digest.tokens import Tokens
 from subscribers import repository as repo
 from subscribers.web.app import create_app
+from tests.conftest import REPO
 from tests.needs import missing
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = REPO / "test-artifacts"
 WIDTHS = (375, 1280)
 ACCENT = "rgb(179, 32, 42)"
 

@@ -23,8 +23,9 @@ from digest.cli import cli
 from digest.signing_secret import fingerprint
 from digest.store.database import open_store
 from subscribers import repository as repo
+from tests.conftest import REPO
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = REPO / "examples"
 OLD = "the-key-that-signed-the-sample-issue"
 NEW = "a-new-key-set-without-the-old-one"
 

@@ -10,13 +10,14 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from digest.cli import cli
+from tests.conftest import DATA, REPO
 
-DATA = Path(__file__).resolve().parent / "data" / "legacy"
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+LEGACY = DATA / "legacy"
+EXAMPLES = REPO / "examples"
 
 
 def _setup(tmp_path: Path) -> Path:
-    shutil.copy(DATA / "main-5522602.db", tmp_path / "digest.db")
+    shutil.copy(LEGACY / "main-5522602.db", tmp_path / "digest.db")
     shutil.copy(EXAMPLES / "feed.xml", tmp_path / "feed.xml")
     text = (EXAMPLES / "digest.toml").read_text()
     config = tmp_path / "digest.toml"

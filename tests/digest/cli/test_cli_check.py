@@ -11,9 +11,9 @@ from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 
 from digest.cli import cli
+from tests.conftest import REPO
 from tests.pipeline_support import rss, standard_items, write_config
 
-REPO = Path(__file__).resolve().parent.parent
 KEY = "correct-horse-battery-staple-0123"
 
 

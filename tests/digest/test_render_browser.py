@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 
 from digest.render import render
+from tests.conftest import REPO
 from tests.needs import missing
 from tests.render_samples import make_config, make_issue
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 
 

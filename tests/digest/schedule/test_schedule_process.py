@@ -29,6 +29,8 @@ from tests.conftest import PG_URL, pg_available
 from tests.needs import missing
 from tests.schedule_support import add_active, start_schedule, write_config, write_feed
 
+pytestmark = pytest.mark.slow  # waits for a real minute boundary
+
 TZ = ZoneInfo("America/New_York")
 EMAILS = ["ada@example.com", "grace@example.com", "linus@example.com"]
 LEAD_SECONDS = 15  # a process needs a few seconds to start before the fire time (loaded CI)

@@ -28,9 +28,10 @@ from digest.feedtext import canonical_url, plain_text, shorten
 from digest.models import Article, Collection
 from digest.store.database import Store
 from digest.store.tables import FeedCacheEntry
+from tests.conftest import DATA, REPO
 
-FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+FEEDS = DATA / "feeds"
+EXAMPLES = REPO / "examples"
 NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 ACTIVE = re.compile(r"<\s*(script|iframe|img|svg|style)|on\w+\s*=|javascript:", re.IGNORECASE)
 
