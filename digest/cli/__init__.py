@@ -24,8 +24,10 @@ def _register() -> None:
         check,
         db,
         editorial,
+        init,
+        issues,
         keys,
-        pipeline,
+        preview,
         schedule,
         send,
         serve,
@@ -34,7 +36,9 @@ def _register() -> None:
     )
 
     for module in (
-        pipeline,
+        init,
+        issues,
+        preview,
         editorial,
         send,
         serve,

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import cli
-from digest.cli.pipeline import starter_config
+from digest.cli.init import starter_config
 from digest.config import load_config
 from digest.errors import ConfigError
 

@@ -1,11 +1,11 @@
-"""`digest init`, `collect`, `preview` (the editor's `pin`, `drop`, `note`: editorial.py)."""
+"""`digest collect` and `digest preview`: what the coming issue holds, and the issue itself
+(`init`: init.py; the editor's `pin`, `drop`, `note`: editorial.py)."""
 
 from __future__ import annotations
 
 import json
 import webbrowser
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +27,11 @@ from digest.cli.common import (
 )
 from digest.cli.target import frozen_note, heading, resolve_target
 from digest.clock import Window, window_for
-from digest.config import DEFAULT_CONFIG, Config
+from digest.config import Config
 from digest.errors import DigestError, UsageError
 from digest.models import Article
 from digest.pipeline import BuiltIssue, build_issue, preview_json
 from digest.wording import plural
-
-
-def starter_config() -> str:
-    """The commented starter ``digest.toml`` that ``digest init`` writes."""
-    return resources.files("digest").joinpath("starter.toml").read_text(encoding="utf-8")
 
 
 def _wide() -> Console:
@@ -53,46 +48,6 @@ def _moment(dt: datetime, cfg: Config) -> str:
 def _print_warnings(warnings: list[str]) -> None:
     for w in warnings:
         console.print(Text.assemble(("warning: ", "yellow"), inert(w)), soft_wrap=True)
-
-
-# --- init -----------------------------------------------------------------------------
-
-
-@click.command("init")
-@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-@config_option
-@handle_errors
-def init_cmd(directory: Path | None, config_path: Path | None) -> None:
-    """Write a commented starter digest.toml into DIR (default: here).
-
-    It never overwrites: if the file exists, nothing is written and the
-    command exits 1 naming it.
-
-    \b
-    Example:
-        digest init my-newsletter
-        cd my-newsletter && digest preview
-    """
-    if directory is not None:
-        target = directory / DEFAULT_CONFIG
-    else:
-        target = config_path or Path(DEFAULT_CONFIG)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("x", encoding="utf-8") as fh:
-            fh.write(starter_config())
-    except FileExistsError:
-        raise DigestError(f"{target} already exists; not overwriting it") from None
-    except OSError as exc:
-        raise DigestError(f"cannot write {target}: {exc.strerror}") from None
-    console.print(f"wrote {target}", markup=False, soft_wrap=True)
-    console.print(
-        "Next: fill in the lines marked CHANGE ME, then run `digest preview"
-        + ("" if target == Path(DEFAULT_CONFIG) else f" --config {target}")
-        + "`.",
-        markup=False,
-        soft_wrap=True,
-    )
 
 
 # --- collect ------------------------------------------------------------------------
@@ -365,6 +320,5 @@ def _send_test(cfg: Config, built: BuiltIssue, recipients: list[str], *, quiet: 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to the ``digest`` group."""
-    # pin, drop and note live in digest.cli.editorial
-    for command in (init_cmd, collect_cmd, preview_cmd):
+    for command in (collect_cmd, preview_cmd):
         cli.add_command(command)
