@@ -161,53 +161,10 @@ def test_one_click_unsubscribe_through_a_served_process(tmp_path: Path, db_url: 
             token = Tokens(SECRET).unsubscribe(sub.id, sub.email)
     finally:
         store.dispose()
-    config = tmp_path / "digest.toml"
-    config.write_text(CONFIG)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DIGEST_DATABASE_URL": db_url,
-        "DIGEST_SECRET_KEY": SECRET,
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "digest",
-                "serve",
-                "--config",
-                str(config),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, log.read_text()
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
-            r = httpx.post(f"{base}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
-            assert r.status_code == 200 and "reader@example.com" in r.text
-            assert httpx.get(f"{base}/unsubscribe/{token}").status_code == 200
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+    with _serving(tmp_path, db_url) as (base, _proc, log):
+        r = httpx.post(f"{base}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+        assert r.status_code == 200 and "reader@example.com" in r.text
+        assert httpx.get(f"{base}/unsubscribe/{token}").status_code == 200
     store = open_store(db_url)
     try:
         with store.session() as s:
