@@ -35,11 +35,13 @@ from digest.store.database import Store
 # (answers slower than delivery.timeout_seconds, a proxy cutting connections): carrying on
 # would put every batch left in doubt as well, whose readers would then get the issue at
 # most once instead of exactly once. So the send stops; the rest stay queued for a rerun.
-# One batch is in flight at a time (digest.send), so "in a row" is in send order and a
-# batch in doubt is the one whose answer was lost. Were several in flight at once (a
-# delivery.concurrency), a failing link would put them all in doubt together: the count
-# would have to run over requests ended since the last answer, and no new batch go out
-# once it reached the limit.
+# With several batches in flight at once (delivery.concurrency), "in a row" is in the order
+# the requests end, not the batches' numbers: the count runs over the batches that ended in
+# doubt since the last one that was answered (an answer, even a late one for an earlier
+# batch, shows the provider and the link still work). Once it reaches the limit no new
+# batch is put in flight; those already on the wire are let finish and recorded, so a link
+# that fails for all of them at once leaves at most delivery.concurrency in doubt, as a
+# crash would, and never more.
 MAX_IN_A_ROW = 2
 
 

@@ -14,6 +14,12 @@ be made, with bounded exponential backoff and jitter; any other 4xx raises
 dropped connection once the request may have gone out raises ``DeliveryInDoubtError``
 and is never retried: SendGrid may have accepted the batch (``digest.in_doubt``).
 
+Several batches may be in flight at once (``delivery.concurrency``, the send loop's
+threads posting on the one ``httpx.Client``, whose pool is sized to it). Every attempt
+takes a slot of ``InFlightLimit`` first: a 429 halves the slots (never below 1), a run of
+successes gives one back, up to ``delivery.concurrency`` (additive increase,
+multiplicative decrease); a throttled batch waits in its own thread without a slot.
+
 Why httpx and not the ``sendgrid`` library's HTTP client (python_http_client under
 ``sendgrid.SendGridAPIClient``: a new urllib connection per request, no injectable client
 or transport, its own JSON encoding of a dict): docs/sending.md, with the figures.
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -55,6 +62,50 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 300.0
 # handshake to these; ProxyError is a refused CONNECT): no byte of the request left. Every
 # other transport error may come after the request went out, so it leaves the batch in doubt.
 _NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+
+
+# successes in a row after which InFlightLimit gives back one slot
+GROW_AFTER = 8
+
+
+class InFlightLimit:
+    """How many requests may be on the wire at once: ``ceiling`` at first, halved by a 429
+    (never below 1), one more after ``GROW_AFTER`` successes in a row, never above
+    ``ceiling``. Thread-safe. A 429 halves it only if it answered a request that started
+    under the current limit: the others of the same burst were sent under the old one, and
+    halving again for each of them would punish one congestion event many times over."""
+
+    def __init__(self, ceiling: int, grow_after: int = GROW_AFTER):
+        self.ceiling = max(1, ceiling)
+        self.limit = self.ceiling
+        self.grow_after = grow_after
+        self.active = 0
+        self._successes = 0
+        self._cuts = 0  # how many times the limit was halved (a request's "epoch")
+        self._changed = threading.Condition()
+
+    def acquire(self) -> int:
+        """Wait for a slot; returns the epoch to give back to ``release``."""
+        with self._changed:
+            while self.active >= self.limit:
+                self._changed.wait()
+            self.active += 1
+            return self._cuts
+
+    def release(self, epoch: int, *, throttled: bool = False, succeeded: bool = False) -> None:
+        with self._changed:
+            self.active -= 1
+            if throttled:
+                self._successes = 0
+                if epoch == self._cuts:
+                    self.limit = max(1, self.limit // 2)
+                    self._cuts += 1
+            elif succeeded:
+                self._successes += 1
+                if self._successes >= self.grow_after and self.limit < self.ceiling:
+                    self.limit += 1
+                    self._successes = 0
+            self._changed.notify_all()
 
 
 def error_message(response: httpx.Response) -> str:
@@ -132,8 +183,16 @@ class SendGridBackend(Backend):
         self.timeout = httpx.Timeout(config.delivery.timeout_seconds)
         self.max_retries = config.delivery.max_retries
         self.sandbox_mode = config.delivery.sandbox_mode
+        # batches the send loop may have in flight at once (digest.sending.batches)
+        self.concurrency = config.delivery.concurrency
+        self.in_flight_limit = InFlightLimit(self.concurrency)
         self._own_client = options.get("client") is None
-        self.client: httpx.Client = options.get("client") or httpx.Client(timeout=self.timeout)
+        self.client: httpx.Client = options.get("client") or httpx.Client(
+            timeout=self.timeout,
+            limits=httpx.Limits(
+                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+            ),
+        )
         sleep = options.get("sleep")
         self.sleep: Callable[[float], None] = sleep if sleep is not None else time.sleep
         self.rng: random.Random = options.get("rng") or random.Random()
@@ -235,10 +294,14 @@ class SendGridBackend(Backend):
         """One request: a 2xx response, or the problem worth retrying. Raises
         ``DeliveryInDoubtError`` when the answer was lost and ``PermanentDeliveryError``
         when SendGrid refused the request."""
+        epoch = self.in_flight_limit.acquire()
+        throttled = succeeded = False
         try:
             response = self.client.post(
                 self.url, content=payload, headers=self._headers, timeout=self.timeout
             )
+            throttled = response.status_code == 429
+            succeeded = 200 <= response.status_code < 300
         except _NOTHING_SENT as exc:  # no connection, so no request: a retry is safe
             return TransientDeliveryError(
                 f"cannot connect to SendGrid ({self.url}): {exc or type(exc).__name__}"
@@ -253,6 +316,8 @@ class SendGridBackend(Backend):
                 f"{lost} after the request was sent to {self.url}"
                 + (f" (attempt {attempt})" if attempt > 1 else "")
             ) from exc
+        finally:
+            self.in_flight_limit.release(epoch, throttled=throttled, succeeded=succeeded)
         status = response.status_code
         if 200 <= status < 300:
             return response

@@ -1,18 +1,25 @@
 """The batch loop of a send: each batch still to send is prepared (read and personalized,
 its request built), put in flight (committed), posted, and its answer recorded.
 
-One batch is in flight at a time, so a crash leaves at most one unconfirmed; but the next
-batch is prepared while the current request is on the wire, and accepting a batch and
-putting the next in flight is one commit (``ledger.finish_and_start``). A batch whose
-outcome nobody can know (a timeout once the request went out) is left in doubt and the
-send carries on (``digest.in_doubt``); any other failure ends the loop.
+Up to ``concurrency`` batches are in flight at once (the backend's ``concurrency``:
+SendGrid's ``delivery.concurrency``; 1 for the others), so a crash leaves at most that
+many unconfirmed. One thread, this one, does all the database work: it prepares the next
+batch, marks it in flight and commits before handing its request to a worker thread, and
+records each answer as it comes (``concurrent.futures.wait``, first completed: batches may
+finish out of order). At most ``concurrency`` + 1 batches are in memory: those in flight
+and the next. The backend may allow fewer requests on the wire than ``concurrency`` for a
+while (SendGrid's ``InFlightLimit`` after a 429); no new batch is put in flight then.
+
+A batch whose outcome nobody can know (a timeout once the request went out) is left in
+doubt and the send carries on (``digest.in_doubt``); any other failure puts no new batch
+in flight, lets those already on the wire settle, records them, and ends the loop.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from digest.backends.base import Backend, BatchResult, Message
@@ -34,13 +41,6 @@ class PreparedBatch:
     skipped: int  # readers of the batch who left the list since the send began
     people: People
     send: Callable[[], BatchResult]  # posts the request built for ``people``
-
-
-# what one step of the loop hands to the next: the next batch, and, when it was put in
-# flight in the same commit that recorded the last one, the readers who left since
-# (None: not in flight yet)
-_Next = tuple[PreparedBatch | None, list[int] | None]
-_DONE: _Next = (None, None)
 
 
 class BatchLoop:
@@ -71,17 +71,61 @@ class BatchLoop:
         self.stopped = False
 
     def run(self) -> None:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-send") as pool:
-            current, departed = self._prepare_next(), None
-            while current is not None:
-                if departed is None:
-                    if self._stop_requested():
-                        self.stopped = True
+        on_wire: dict[Future[BatchResult], PreparedBatch] = {}
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="digest-send") as pool:  # fmt: skip
+            following = self._prepare_next()
+            try:
+                while True:
+                    following = self._put_in_flight(pool, on_wire, following)
+                    if not on_wire:
                         return
-                    departed = self._mark_in_flight(current)
-                current, departed = self._send(pool, self._without(current, departed))
+                    done, _ = wait(on_wire, return_when=FIRST_COMPLETED)
+                    for request in sorted(done, key=lambda r: on_wire[r].batch):
+                        self._answered(on_wire.pop(request), request)
+            except Exception:
+                # the next batch cannot be read (say): record the batches on the wire first,
+                # so that none of them is left in doubt by our own error (a second Ctrl-C,
+                # a BaseException, aborts at once: they then show as in flight)
+                for request, current in sorted(on_wire.items(), key=lambda i: i[1].batch):
+                    self._settle(request, current)
+                raise
+
+    @property
+    def concurrency(self) -> int:
+        """Batches in flight at once: the backend's ``concurrency`` (1 without one)."""
+        return max(1, int(getattr(self.backend, "concurrency", 1)))
+
+    def _allowed(self) -> int:
+        """Batches that may be in flight now: fewer than ``concurrency`` while the backend's
+        in-flight limit is cut (a 429), so that no batch waits in flight for a slot."""
+        limit = getattr(self.backend, "in_flight_limit", None)
+        return self.concurrency if limit is None else max(1, min(self.concurrency, limit.limit))
 
     # --- the steps, in the order a batch goes through them ---
+
+    def _put_in_flight(
+        self,
+        pool: ThreadPoolExecutor,
+        on_wire: dict[Future[BatchResult], PreparedBatch],
+        following: PreparedBatch | None,
+    ) -> PreparedBatch | None:
+        """Mark batches in flight (committed) and post them while there is room; returns
+        the next batch, prepared but not in flight (None when there is none left)."""
+        while following is not None and len(on_wire) < self._allowed():
+            if self.failure is not None or self.doubts.too_many:
+                return following
+            if self._stop_requested():
+                self.stopped = True
+                return following
+            departed = self._mark_in_flight(following)
+            current = self._without(following, departed)
+            if current.rows:
+                on_wire[pool.submit(current.send)] = current
+            else:  # everyone left: nothing to post
+                ledger.finish_batch(self.store, self.key, current.batch, now=self.clock())
+                self._batch_done(current, recipients=0)
+            following = self._prepare_next()
+        return following
 
     def _prepare_next(self) -> PreparedBatch | None:
         batch = next(self._todo, None)
@@ -105,86 +149,63 @@ class BatchLoop:
         rows = [current.rows[i] for i in keep]
         return PreparedBatch(current.batch, rows, len(gone), people, self._request(people))
 
-    def _send(self, pool: ThreadPoolExecutor, current: PreparedBatch) -> _Next:
-        """Post ``current`` (in flight) and record its answer; returns what comes next."""
-        if not current.rows:  # everyone left: nothing to post
-            ledger.finish_batch(self.store, self.key, current.batch, now=self.clock())
-            self._batch_done(current, recipients=0)
-            return self._prepare_next(), None
-        request, following = self._post(pool, current)
+    def _answered(self, current: PreparedBatch, request: Future[BatchResult]) -> None:
+        """Record what became of ``current`` (its request has ended)."""
         try:
             result = request.result()
         except DeliveryInDoubtError as exc:
             self._leave_in_doubt(current, exc)
-            return _DONE if self.failure else (following, None)
+            return
         except DeliveryError as exc:
             self._failed(current, exc)
-            return _DONE
+            return
         except Exception as exc:  # noqa: BLE001 -- a bug or an error the backend does not know
-            self.failure = (
+            self._fail(
                 f"batch {current.batch} ({len(current.rows)} recipients): unexpected "
                 f"{type(exc).__name__}: {exc}. Whether it went out is unknown: it is left "
                 "in flight, as after a crash (see delivery.resend_in_flight)"
             )
-            return _DONE
-        return self._answered(current, result, following)
-
-    def _post(
-        self, pool: ThreadPoolExecutor, current: PreparedBatch
-    ) -> tuple[Future[BatchResult], PreparedBatch | None]:
-        """Put ``current``'s request on the wire and prepare the following batch meanwhile."""
-        request = pool.submit(current.send)
-        try:
-            following = self._prepare_next()
-        except BaseException:  # the next batch cannot be read: record the one on the wire
-            self._settle(request, current)
-            raise
-        return request, following
+            return
+        self._accepted(current, result)
 
     def _leave_in_doubt(self, current: PreparedBatch, exc: DeliveryInDoubtError) -> None:
         """Leave ``current`` in flight and carry on, unless that makes too many in a row."""
         error = str(exc)
         ledger.leave_in_doubt(self.store, self.key, current.batch, now=self.clock(), error=error)
         self._note(self.doubts.add(InDoubt(current.batch, len(current.rows), error)))
-        if self.doubts.too_many:
+        if self.doubts.too_many and self.failure is None:
             self.failure = self.doubts.stop_reason()
 
+    def _fail(self, failure: str, *, transient: bool = False) -> None:
+        """The send ends (after the batches on the wire settle); the first failure is the
+        one reported."""
+        if self.failure is None:
+            self.failure = failure
+            self.report.transient = transient
+
     def _failed(self, current: PreparedBatch, exc: DeliveryError) -> None:
-        self.failure = f"batch {current.batch} ({len(current.rows)} recipients): {exc}"
-        self.report.transient = isinstance(exc, TransientDeliveryError)
+        self._fail(
+            f"batch {current.batch} ({len(current.rows)} recipients): {exc}",
+            transient=isinstance(exc, TransientDeliveryError),
+        )
         ledger.fail_batch(self.store, self.key, current.batch, now=self.clock(), error=str(exc))
 
-    def _answered(
-        self, current: PreparedBatch, result: BatchResult, following: PreparedBatch | None
-    ) -> _Next:
-        """Record the backend's answer; ``following`` goes in flight in the same commit
-        unless the send ends here."""
-        go_on = following is not None and not result.unsent and not self._stop_requested()
-        accepted, departed = self._record(
-            current, result, following if go_on else None, self.doubts
-        )
-        self.report.sent_now += accepted
+    def _accepted(self, current: PreparedBatch, result: BatchResult) -> None:
+        """Record the backend's answer: readers it left in doubt or never reached are split
+        off first (``digest.in_doubt.split_off``), the rest accepted (those refused one by
+        one failed)."""
+        self.report.sent_now += self._record(current, result, self.doubts)
         self._batch_done(current, recipients=len(current.rows))
         if result.unsent:  # the backend gave up part-way: the readers it never reached wait
-            unsent = len(result.unsent)
-            self.failure = (
-                f"batch {current.batch}: {unsent} recipients not sent: {result.stopped_by}"
+            self._fail(
+                f"batch {current.batch}: {len(result.unsent)} recipients not sent: "
+                f"{result.stopped_by}",
+                transient=isinstance(result.stopped_by, TransientDeliveryError),
             )
-            self.report.transient = isinstance(result.stopped_by, TransientDeliveryError)
-            return _DONE
-        return following, departed
 
-    def _record(
-        self,
-        current: PreparedBatch,
-        result: BatchResult,
-        following: PreparedBatch | None,
-        doubts: Doubts,
-    ) -> tuple[int, list[int] | None]:
-        """Record what the backend answered for ``current``: readers it left in doubt or never
-        reached are split off first (``digest.in_doubt.split_off``), the rest accepted (those
-        refused one by one failed) and, with ``following``, the next batch put in flight in the
-        same commit. Returns (accepted, the ids skipped from ``following``, None without it)."""
+    def _record(self, current: PreparedBatch, result: BatchResult, doubts: Doubts) -> int:
+        """Split off, accept and fail ``current``'s readers as ``result`` says; returns
+        how many were accepted."""
         store, key, now = self.store, self.key, self.clock()
         doubts.answered()
         if result.in_doubt or result.unsent:
@@ -192,14 +213,7 @@ class BatchLoop:
             if doubt is not None:
                 self._note(doubts.add(doubt))
         rejected = ids_of(current.rows, result.rejected)
-        if following is None:
-            accepted = ledger.finish_batch(
-                store, key, current.batch, now=now, rejected_ids=rejected
-            )
-            return accepted, None
-        return ledger.finish_and_start(
-            store, key, current.batch, following.batch, now=now, rejected_ids=rejected
-        )
+        return ledger.finish_batch(store, key, current.batch, now=now, rejected_ids=rejected)
 
     def _settle(self, request: Future[BatchResult], current: PreparedBatch) -> None:
         """Wait for the batch on the wire and record what it became (accepted or failed);
@@ -217,7 +231,7 @@ class BatchLoop:
         except Exception:  # noqa: BLE001 -- unknown outcome: left in flight; the caller re-raises its own error
             return
         # the send ends with the caller's error: no report counts these doubts
-        self._record(current, result, None, Doubts())
+        self._record(current, result, Doubts())
 
     # --- helpers ---
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from digest.clock import Clock
-from digest.in_doubt import Doubts, batches_text
+from digest.in_doubt import Doubts
 from digest.sending.report import SendReport
 from digest.store import ledger, records
 from digest.store.database import Store
@@ -75,8 +75,13 @@ def _wording(
 def not_resent_note(report: SendReport, interrupted: Sequence[ledger.BatchInfo]) -> str:
     """The report's message, followed by why the batches a previous send left in flight
     were not sent again."""
+    if len(interrupted) == 1:
+        only = interrupted[0]
+        named, was, it = f"batch {only.batch} ({report.in_flight_at_crash} recipients)", "was", "it"
+    else:  # several in flight at once (delivery.concurrency): each with its size
+        each = ", ".join(f"batch {b.batch} ({b.size} recipients)" for b in interrupted)
+        named, was, it = f"{each} ({report.in_flight_at_crash} recipients in all)", "were", "they"
     return report.message.rstrip(".") + (
-        f". {batches_text(b.batch for b in interrupted)} ({report.in_flight_at_crash} "
-        "recipients) was in flight when the previous send stopped and was not resent: it may "
-        "have gone out (set delivery.resend_in_flight = true to resend such batches)"
+        f". {named} {was} in flight when the previous send stopped and {was} not resent: "
+        f"{it} may have gone out (set delivery.resend_in_flight = true to resend such batches)"
     )

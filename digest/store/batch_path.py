@@ -140,22 +140,3 @@ def finish_batch(
     refused one by one, are failed). Returns how many were accepted."""
     with store.session() as s:
         return _finish(s.connection(), key, batch, now, rejected_ids)
-
-
-def finish_and_start(
-    store: Store,
-    key: str,
-    batch: int,
-    following: int,
-    *,
-    now: datetime,
-    rejected_ids: Sequence[int] = (),
-) -> tuple[int, list[int]]:
-    """``finish_batch(batch)`` and ``mark_in_flight(following)`` in one transaction (one
-    commit a batch instead of two): when it commits, ``batch`` is accepted and
-    ``following`` is the one batch in flight, so its request may be posted. Returns
-    (accepted in ``batch``, ids skipped from ``following``)."""
-    with store.session() as s:
-        conn = s.connection()
-        accepted = _finish(conn, key, batch, now, rejected_ids)
-        return accepted, _mark_in_flight(conn, key, following, now)

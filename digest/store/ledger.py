@@ -24,7 +24,6 @@ from digest.errors import SendError
 from digest.store.batch_path import (
     OPEN_RECIPIENT_STATES,
     RecipientRow,
-    finish_and_start,
     finish_batch,
     mark_in_flight,
     prepare_batch,
@@ -44,7 +43,6 @@ __all__ = [
     "claim_issue",
     "count_active",
     "fail_batch",
-    "finish_and_start",
     "finish_batch",
     "iter_active",
     "leave_in_doubt",

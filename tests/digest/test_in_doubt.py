@@ -60,7 +60,14 @@ def _send(
     tmp_path: Path, db_url: str, srv: LossySendGrid, **delivery: Any
 ) -> tuple[int, dict[str, Any]]:
     """`digest send --yes --json` through ``srv``: (exit status, the JSON report)."""
-    settings = {"batch_size": BATCH, "max_retries": 2, "timeout_seconds": 0.5, **delivery}
+    # one batch in flight: the scripts number requests in send order
+    settings = {
+        "batch_size": BATCH,
+        "max_retries": 2,
+        "timeout_seconds": 0.5,
+        "concurrency": 1,
+        **delivery,
+    }
     config = sendgrid_config(tmp_path, srv.url, **settings)
     env = {"DIGEST_DATABASE_URL": db_url, "SENDGRID_API_KEY": "SG.lossy", "DIGEST_SECRET_KEY": "lossy-secret-0123456789",
            "DIGEST_NOW": NOW.isoformat()}  # fmt: skip
@@ -150,7 +157,13 @@ def test_a_refused_connection_and_a_503_are_retried_and_deliver_exactly_once(
 ) -> None:
     srv = _server(servers, {2: "503"}, listening=False)
     cfg = sample_config(
-        tmp_path, db_url, backend="sendgrid", api_host=srv.url, batch_size=BATCH, max_retries=2
+        tmp_path,
+        db_url,
+        backend="sendgrid",
+        api_host=srv.url,
+        batch_size=BATCH,
+        max_retries=2,
+        concurrency=1,
     )
     waits = Waits(srv)
     secrets = Secrets(
@@ -189,7 +202,8 @@ def test_stopping_after_a_batch_in_doubt_pauses_the_send_and_names_it(
     tmp_path: Path, db_url: str, readers: list[str], servers: list[LossySendGrid], store: Store
 ) -> None:
     srv = _server(servers, {2: "drop"})
-    cfg = sample_config(tmp_path, db_url, backend="sendgrid", api_host=srv.url, batch_size=BATCH)
+    cfg = sample_config(tmp_path, db_url, backend="sendgrid", api_host=srv.url, batch_size=BATCH,
+                        concurrency=1)  # fmt: skip
     secrets = Secrets(
         secret_key="lossy-secret-0123456789",
         sendgrid_api_key="SG.x",
@@ -224,7 +238,13 @@ def test_a_send_with_a_batch_in_doubt_is_not_retried_by_the_scheduler(
     # which the scheduler would retry at once; with a batch in doubt, an editor decides first
     srv = _server(servers, {2: "drop", 3: "503", 4: "503"})
     cfg = sample_config(
-        tmp_path, db_url, backend="sendgrid", api_host=srv.url, batch_size=BATCH, max_retries=1
+        tmp_path,
+        db_url,
+        backend="sendgrid",
+        api_host=srv.url,
+        batch_size=BATCH,
+        max_retries=1,
+        concurrency=1,
     )
     secrets = Secrets(
         secret_key="lossy-secret-0123456789",

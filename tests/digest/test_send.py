@@ -680,6 +680,7 @@ def test_a_request_refused_before_it_leaves_fails_the_batch_cleanly(
         api_host="http://127.0.0.1:9",
         batch_size=2,
         max_retries=0,
+        concurrency=1,  # batch 2 is not posted alongside batch 1
     )
     with sqlite_store.session() as s:  # an address that slipped past validation, in batch 1
         s.add(

@@ -32,16 +32,15 @@ def _claim(store: Store, batch_size: int) -> ledger.Claim:
 
 
 @pytest.mark.postgres  # SQLite and PostgreSQL
-def test_finish_and_start_accepts_one_batch_and_puts_only_the_next_in_flight(store: Store) -> None:
+def test_finishing_a_batch_then_starting_the_next_counts_refused_and_departed(store: Store) -> None:
     people = add_subscribers(store, {"active": 7})
     _claim(store, batch_size=3)
     rows1 = ledger.prepare_batch(store, KEY, 1)
     assert ledger.mark_in_flight(store, KEY, 1, now=NOW) == []
     rows2 = ledger.prepare_batch(store, KEY, 2)
     set_status(store, people["active"][4], "unsubscribed")  # leaves while batch 1 is on the wire
-    accepted, departed = ledger.finish_and_start(
-        store, KEY, 1, 2, now=NOW, rejected_ids=[rows1[0].subscriber_id]
-    )
+    accepted = ledger.finish_batch(store, KEY, 1, now=NOW, rejected_ids=[rows1[0].subscriber_id])
+    departed = ledger.mark_in_flight(store, KEY, 2, now=NOW)
     assert accepted == 2  # one of the three refused by the provider
     assert departed == [rows2[1].subscriber_id]
     assert [(b.batch, b.state) for b in ledger.batches(store, KEY)] == [

@@ -86,7 +86,7 @@ def _digest(config: Path, env: dict[str, str], *args: str) -> subprocess.Popen[s
 
 
 def _sendgrid_sample(
-    tmp_path: Path, db_url: str, sink: CountingSendGrid, name: str
+    tmp_path: Path, db_url: str, sink: CountingSendGrid, name: str, concurrency: int = 1
 ) -> tuple[Path, dict[str, str]]:
     """The sample publication sending through ``sink`` in batches of BATCH, no retries, and
     the environment a `digest send` process needs for it."""
@@ -95,7 +95,7 @@ def _sendgrid_sample(
     text = text.replace('url = "feed.xml"', f'url = "{EXAMPLES / "feed.xml"}"')
     text = text.replace(
         'backend = "file"',
-        f'backend = "sendgrid"\napi_host = "{sink.url}"\nbatch_size = {BATCH}\nmax_retries = 0\ntimeout_seconds = 20',
+        f'backend = "sendgrid"\napi_host = "{sink.url}"\nbatch_size = {BATCH}\nmax_retries = 0\ntimeout_seconds = 20\nconcurrency = {concurrency}',
     )
     config.write_text(text)
     env = {
