@@ -5,6 +5,9 @@
   issue key (a lock across processes and the issue's unique key), a skipped
   issue recorded when there is nothing new, an interrupted send resumed.
 - ``preview``: the [TEST] copy of the coming issue to ``newsletter.editors``.
+- after a send that finished: ``digest.store.compaction.compact`` (the send-ledger rows of
+  sent issues older than ``storage.keep_recipients_weeks``; logged ``compacted``; a
+  failure is logged ``compact_failed`` and the send stays sent).
 - ``missed``: a run outside the misfire grace is recorded on its issue as
   skipped, with the reason, and logged.
 
@@ -143,6 +146,8 @@ class ScheduledWork:
                         and getattr(report, "transient", False)
                     ):
                         self._log_report(key, report)
+                        if getattr(report, "outcome", None) in ("sent", "resumed"):
+                            self._compact(key)
                         return
                     # a batch failed for a passing reason; what was sent stays sent
                     failure = str(getattr(report, "message", "") or "the send did not finish")
@@ -204,6 +209,33 @@ class ScheduledWork:
             )
             return False
         return True
+
+    def _compact(self, key: str) -> None:
+        """After a send: remove the send-ledger rows of old sent issues (counts kept). A
+        failure is logged and changes nothing for the send (`digest db compact` retries)."""
+        from digest.store.compaction import compact
+
+        weeks = self.config.storage.keep_recipients_weeks
+        try:
+            done = compact(self.store, now=self.clock(), keep_weeks=weeks)
+        except Exception as exc:  # noqa: BLE001 -- the send is done; compaction waits for next time
+            event(
+                "compact_failed",
+                f"compacting the send ledger failed because {exc}; the send is not affected "
+                "(`digest db compact` tries again)",
+                issue=key,
+                level=logging.WARNING,
+            )
+            return
+        if done.issues:
+            event(
+                "compacted",
+                f"removed {done.rows} send-ledger row(s) of {len(done.issues)} sent issue(s) "
+                f"older than {weeks} week(s); every count stays on the issue",
+                issue=key,
+                issues=len(done.issues),
+                rows=done.rows,
+            )
 
     def _progress(self, key: str) -> LogProgress:
         """Logs run_send's stages: collected, selected, sending, notes."""
