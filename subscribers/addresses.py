@@ -8,8 +8,11 @@ ledger and the tombstones keep once a person is erased.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -17,6 +20,35 @@ from digest.errors import InvalidAddress
 from digest.safetext import one_line
 
 MAX_NAME_LENGTH = 200
+
+
+def _cache_domain_checks() -> None:
+    """Remember email-validator's check of each domain (the same answer every time).
+
+    The domain half (IDNA, UTS-46, each character's class) is about half of what a check
+    costs, and a list holds few domains for many addresses: an import checks 100,000
+    addresses, mostly at gmail.com and the like. Only answers are cached (a refused domain
+    raises, and is checked again next time), so what is accepted or refused, and the
+    normalised form, are exactly email-validator's. If a later email-validator moves the
+    function, the check simply runs uncached.
+    """
+    module = sys.modules.get("email_validator.validate_email")
+    check = getattr(module, "validate_email_domain_name", None)
+    if module is None or check is None or hasattr(check, "cache_info"):
+        return
+
+    @functools.lru_cache(maxsize=4096)
+    def cached(domain: str, **options: Any) -> Any:
+        return check(domain, **options)
+
+    def checked(domain: str, **options: Any) -> Any:
+        return dict(cached(domain, **options))  # a copy: the caller may change it
+
+    checked.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    module.validate_email_domain_name = checked  # type: ignore[attr-defined]
+
+
+_cache_domain_checks()
 
 
 @dataclass(frozen=True)

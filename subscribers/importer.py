@@ -2,9 +2,10 @@
 
 The file needs a header row with an ``email`` column (``name`` optional; other
 columns are ignored). Rows are read with the csv module one at a time and
-written in batches, so a file of any size uses little memory. Every row that
-cannot be imported is reported with its line number and the reason; every
-valid row is imported; addresses already on the list are left exactly as
+written in chunks of ``CHUNK`` rows, each in one transaction with set-based
+statements (no ORM object per row), so a file of any size uses little memory.
+Every row that cannot be imported is reported with its line number and the
+reason; every valid row is imported; addresses already on the list are left exactly as
 they are, so importing the same file again changes nothing. Erased
 (tombstoned) addresses are refused: only the person can bring them back,
 through the subscribe page. A quote left open costs only its own row (see
@@ -15,14 +16,28 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import secrets as pysecrets
+import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.sql.elements import ColumnElement
 
 from digest.errors import DigestError, UsageError
 from digest.store.tables import ConsentEvent, Subscriber, Tombstone
@@ -33,7 +48,7 @@ from subscribers.workflow import Workflow
 log = logging.getLogger(__name__)
 
 VOUCHED = "consent vouched for by the importer"
-BATCH = 500
+CHUNK = 5000  # rows read, checked and written per transaction
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,42 @@ class Row:
 class Problem:
     line: int
     reason: str
+
+
+@dataclass
+class Progress:
+    """How far an import has got: rows read, and bytes of the file (for the ETA)."""
+
+    rows: int = 0
+    bytes_read: int = 0
+    total_bytes: int | None = None  # None: a pipe, whose size is not known
+
+
+class ReadPosition:
+    """Where ``read_rows`` is in the file, in bytes (0 when that cannot be told, e.g. a pipe)."""
+
+    def __init__(self) -> None:
+        self._tell: Callable[[], int] | None = None
+        self._last = 0
+
+    def follow(self, handle: io.TextIOWrapper) -> None:
+        self._tell = cast(io.BufferedReader, handle.buffer).tell
+
+    def tell(self) -> int:
+        if self._tell is not None:
+            try:
+                self._last = self._tell()
+            except (OSError, ValueError):  # a pipe; the file closed
+                self._tell = None
+        return self._last
+
+    @staticmethod
+    def size(path: Path) -> int | None:
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 @dataclass
@@ -64,12 +115,17 @@ class ImportReport:
         return not self.problems and not self.confirmations_failed
 
 
-def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
+def read_rows(
+    path: Path, problems: list[Problem], *, position: ReadPosition | None = None
+) -> Iterator[Row]:
     """The rows of ``path`` (streamed). Rows that cannot even be read go to ``problems``.
+    ``position``, when given, follows how many bytes of the file have been read.
 
     Raises ``UsageError`` naming the file when it is missing or has no ``email`` column.
     """
     with _open(path) as handle:
+        if position is not None:
+            position.follow(handle)
         first = handle.readline()  # read, not peeked: the file may be a pipe
         delimiter = _delimiter(first)
         email_at, name_at = _columns(path, first, delimiter)
@@ -85,6 +141,8 @@ def read_rows(path: Path, problems: list[Problem]) -> Iterator[Row]:
                 continue
             name = values[name_at].strip() if name_at is not None and name_at < len(values) else ""
             yield Row(line, from_cell(values[email_at].strip()), from_cell(name) or None)
+        if position is not None:
+            position.tell()  # the end, before the file closes
 
 
 def _open(path: Path) -> io.TextIOWrapper:
@@ -269,44 +327,63 @@ def import_csv(
     *,
     confirmed: bool,
     on_problem: Callable[[Problem], None] | None = None,
-    batch_size: int = BATCH,
+    on_progress: Callable[[Progress], None] | None = None,
+    batch_size: int = CHUNK,
 ) -> ImportReport:
     """Import ``path`` into the list (see the module doc). Without ``confirmed`` the
-    new addresses are pending and each is sent a confirmation email."""
+    new addresses are pending and each is sent a confirmation email.
+
+    The file is read ``batch_size`` rows at a time; each chunk is written in one
+    transaction with set-based statements (one SELECT of the chunk's addresses already
+    on the list, one of its tombstones, one multi-row INSERT of the new subscribers and
+    one of their consent events). ``on_progress`` is called after each chunk."""
     report = ImportReport()
     unread: list[Problem] = []
+    position = ReadPosition()
+    progress = Progress(total_bytes=position.size(path))
 
     def problem(p: Problem) -> None:
         report.problems.append(p)
         if on_problem:
             on_problem(p)
 
-    seen: dict[str, int] = {}  # address key -> first line (to spot duplicates)
-    batch: list[tuple[Row, repo.Address]] = []
+    seen: set[str] = set()  # the address keys met so far (to spot duplicates)
+    chunk: list[tuple[Row, repo.Address]] = []
     to_confirm: list[int] = []
-    for row in read_rows(path, unread):
+
+    def flush() -> None:
+        nonlocal to_confirm
+        if chunk:
+            to_confirm += _write_chunk(chunk, workflow, confirmed, report, problem, path)
+            chunk.clear()
+        if on_progress:
+            progress.bytes_read = position.tell()
+            on_progress(progress)
+
+    for row in read_rows(path, unread, position=position):
         while unread:
             problem(unread.pop(0))
+        progress.rows += 1
         if not row.email:
             problem(Problem(row.line, "the email is empty"))
-            continue
-        try:
-            address = repo.check_address(row.email)
-        except repo.InvalidAddress as exc:
-            problem(Problem(row.line, f"{row.email!r} is not a valid email address: {exc.reason}"))
-            continue
-        if address.key in seen:
-            report.duplicates += 1
-            continue
-        seen[address.key] = row.line
-        batch.append((row, address))
-        if len(batch) >= batch_size:
-            to_confirm += _write_batch(batch, workflow, confirmed, report, problem, path)
-            batch = []
+        else:
+            try:
+                address = repo.check_address(row.email)
+            except repo.InvalidAddress as exc:
+                problem(
+                    Problem(row.line, f"{row.email!r} is not a valid email address: {exc.reason}")
+                )
+            else:
+                if address.key in seen:
+                    report.duplicates += 1
+                else:
+                    seen.add(address.key)
+                    chunk.append((row, address))
+        if progress.rows % batch_size == 0:
+            flush()
     while unread:
         problem(unread.pop(0))
-    if batch:
-        to_confirm += _write_batch(batch, workflow, confirmed, report, problem, path)
+    flush()
     for subscriber_id in to_confirm:
         if report.send_error is not None:
             report.confirmations_failed += 1
@@ -320,32 +397,54 @@ def import_csv(
     return report
 
 
-def _write_batch(
-    batch: list[tuple[Row, repo.Address]],
+_SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[assignment]
+_CONSENT: Table = ConsentEvent.__table__  # type: ignore[assignment]
+_TOMBSTONES: Table = Tombstone.__table__  # type: ignore[assignment]
+_SUBSCRIBER_COLUMNS = (
+    "email", "email_key", "name", "status", "source", "created_at", "confirmed_at",
+    "unsubscribed_at", "confirmation_sent_at", "confirm_nonce", "soft_bounces",
+)  # fmt: skip
+_CONSENT_COLUMNS = ("subscriber_id", "email_hash", "kind", "at", "source", "detail")
+
+
+def _write_chunk(
+    chunk: list[tuple[Row, repo.Address]],
     workflow: Workflow,
     confirmed: bool,
     report: ImportReport,
     problem: Callable[[Problem], None],
     path: Path,
 ) -> list[int]:
+    """Write one chunk in one transaction: one SELECT of its addresses already on the list,
+    one of its tombstones, one bulk INSERT of the new subscribers, one SELECT of their ids
+    and one bulk INSERT of their consent events. The ids of the new subscribers to confirm.
+    """
     now = workflow.now()
-    keys = [a.key for _, a in batch]
-    hashes = {a.hash for _, a in batch}
-    new_ids: list[int] = []
+    hashes = {a.key: a.hash for _, a in chunk}
     detail = VOUCHED if confirmed else f"imported from {path.name}"
-    with workflow.store.session() as s:
+    status = "active" if confirmed else "pending"
+    with workflow.store.transaction() as conn:
         existing = set(
-            s.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(keys)))
+            conn.scalars(
+                select(_SUBSCRIBERS.c.email_key).where(
+                    _among(conn, _SUBSCRIBERS.c.email_key, list(hashes))
+                )
+            )
         )
         erased = set(
-            s.scalars(select(Tombstone.email_hash).where(Tombstone.email_hash.in_(hashes)))
+            conn.scalars(
+                select(_TOMBSTONES.c.email_hash).where(
+                    _among(conn, _TOMBSTONES.c.email_hash, list(hashes.values()))
+                )
+            )
         )
-        added: list[tuple[Subscriber, str]] = []
-        for row, address in batch:
+        new: list[tuple[object, ...]] = []
+        new_keys: list[str] = []
+        for row, address in chunk:
             if address.key in existing:
                 report.already += 1
                 continue
-            if address.hash in erased:
+            if hashes[address.key] in erased:
                 problem(
                     Problem(
                         row.line,
@@ -355,37 +454,92 @@ def _write_batch(
                     )
                 )
                 continue
-            sub = Subscriber(
-                email=address.email,
-                email_key=address.key,
-                name=repo.clean_name(row.name),
-                status="active" if confirmed else "pending",
-                source="import",
-                created_at=now,
-                confirmed_at=now if confirmed else None,
-                soft_bounces=0,
-                confirm_nonce=None if confirmed else pysecrets.token_urlsafe(18),
-                confirmation_sent_at=None if confirmed else now,
-            )
-            added.append((sub, address.hash))
-        s.add_all([sub for sub, _ in added])
-        s.flush()  # one round trip for the batch; assigns the ids
-        kinds = ("subscribed", "confirmed") if confirmed else ("subscribed",)
-        s.add_all(
-            [
-                ConsentEvent(
-                    subscriber_id=sub.id,
-                    email_hash=hashed,
-                    kind=kind,
-                    at=now,
-                    source="import",
-                    detail=detail,
+            new_keys.append(address.key)
+            new.append(
+                (
+                    address.email,
+                    address.key,
+                    repo.clean_name(row.name),
+                    status,
+                    "import",
+                    now,
+                    now if confirmed else None,
+                    None,
+                    None if confirmed else now,
+                    None if confirmed else pysecrets.token_urlsafe(18),
+                    0,
                 )
-                for sub, hashed in added
-                for kind in kinds
-            ]
+            )
+        if not new:
+            return []
+        _bulk_insert(conn, _SUBSCRIBERS, _SUBSCRIBER_COLUMNS, new)
+        found = conn.execute(
+            select(_SUBSCRIBERS.c.email_key, _SUBSCRIBERS.c.id).where(
+                _among(conn, _SUBSCRIBERS.c.email_key, new_keys)
+            )
         )
-        report.added += len(added)
-        if not confirmed:
-            new_ids = [sub.id for sub, _ in added]
-    return new_ids
+        ids_by_key = {str(key): int(id_) for key, id_ in found}
+        ids = [ids_by_key[key] for key in new_keys]
+        kinds = ("subscribed", "confirmed") if confirmed else ("subscribed",)
+        _bulk_insert(
+            conn,
+            _CONSENT,
+            _CONSENT_COLUMNS,
+            [
+                (subscriber_id, hashes[key], kind, now, "import", detail)
+                for subscriber_id, key in zip(ids, new_keys, strict=True)
+                for kind in kinds
+            ],
+        )
+    report.added += len(new)
+    return [] if confirmed else ids
+
+
+def _among(conn: Connection, column: ColumnElement[str], values: list[str]) -> ColumnElement[bool]:
+    """``column IN (values)`` with one parameter however many values: on PostgreSQL
+    ``= ANY(array)``, on SQLite ``IN (SELECT value FROM json_each(…))``."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String())))
+    if conn.dialect.name == "sqlite":  # one JSON parameter, not one per value
+        listed = func.json_each(bindparam(None, json.dumps(values), type_=String()))
+        return column.in_(select(literal_column("value")).select_from(listed))
+    return column.in_(values)
+
+
+def _bulk_insert(
+    conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[object, ...]]
+) -> None:
+    """Insert ``rows`` (values in the order of ``columns``) in one statement: COPY on
+    PostgreSQL, one DB-API executemany elsewhere. Values go through the columns' own
+    types (aware datetimes stored as UTC), converted once per distinct value."""
+    raw = conn.connection.driver_connection
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for values in rows:
+                copy.write_row(values)
+        return
+    dialect = conn.dialect
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    ]
+    converting = [(at, p, dict[object, object]()) for at, p in enumerate(processors) if p]
+    if converting:
+        converted = []
+        for values in rows:
+            out = list(values)
+            for at, process, seen in converting:
+                value = out[at]
+                if value is not None:
+                    if value not in seen:
+                        seen[value] = process(value)
+                    out[at] = seen[value]
+            converted.append(tuple(out))
+        rows = converted
+    marks = ", ".join("?" for _ in columns)
+    cursor = raw.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+    finally:
+        cursor.close()

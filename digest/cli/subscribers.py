@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -13,6 +13,14 @@ from typing import Any
 
 import click
 import orjson
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from digest.cli.common import (
     clock_from_env,
@@ -30,6 +38,7 @@ from digest.signing_secret import SigningKeys, check_key, missing_key_message, s
 from digest.store.tables import SUBSCRIBER_STATUSES, Subscriber
 from subscribers import repository as repo
 from subscribers.importer import Problem, import_csv
+from subscribers.importer import Progress as ImportProgress
 from subscribers.spreadsheet import to_cell
 from subscribers.workflow import Workflow
 
@@ -204,14 +213,14 @@ def import_command(file: Path, confirmed: bool, config_path: Path | None) -> Non
         digest subscribers import consented.csv --confirmed
     """
     cfg = load(config_path)
-    with _workflow(cfg, signs_links=not confirmed) as wf:
+    with _workflow(cfg, signs_links=not confirmed) as wf, _import_progress(file) as progress:
 
         def show(p: Problem) -> None:
             err_console.print(
                 inert(f"{file}, line {p.line}: {p.reason}"), highlight=False, soft_wrap=True
             )  # the reason may quote the row
 
-        report = import_csv(file, wf, confirmed=confirmed, on_problem=show)
+        report = import_csv(file, wf, confirmed=confirmed, on_problem=show, on_progress=progress)
     status = "active" if confirmed else "pending"
     parts = [
         f"imported {report.added} ({status})",
@@ -234,6 +243,35 @@ def import_command(file: Path, confirmed: bool, config_path: Path | None) -> Non
         )
     if not report.ok:
         sys.exit(1)
+
+
+@contextmanager
+def _import_progress(file: Path) -> Iterator[Callable[[ImportProgress], None] | None]:
+    """A progress bar on standard error (rows read, rows/s, ETA from the bytes read) when
+    it is a terminal; nothing when it is piped or redirected."""
+    if not err_console.is_terminal:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("[bold]importing {task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[rows]:,} rows · {task.fields[rate]}/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )
+    task = bar.add_task(escape(visible_controls(file.name)), total=None, rows=0, rate="–")
+
+    def update(p: ImportProgress) -> None:
+        elapsed = bar.get_time() - started
+        rate = f"{p.rows / elapsed:,.0f}" if elapsed > 0 else "–"
+        bar.update(task, total=p.total_bytes, completed=p.bytes_read, rows=p.rows, rate=rate)
+
+    with bar:
+        started = bar.get_time()
+        yield update
 
 
 EXPORT_COLUMNS = (

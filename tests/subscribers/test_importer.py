@@ -6,9 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from subscribers_support import T0, FakeClock, make_config, outbox_messages, secrets
 
+from digest.store.database import Store
+from digest.store.tables import ConsentEvent, Subscriber
 from subscribers import repository as repo
-from subscribers.importer import Problem, Row, read_rows
+from subscribers.importer import ImportReport, Problem, Row, import_csv, read_rows
+from subscribers.workflow import Workflow
 
 
 def read(tmp_path: Path, text: str) -> tuple[list[Row], list[Problem]]:
@@ -127,3 +132,216 @@ def test_a_neutralised_address_reads_back(tmp_path: Path) -> None:
         "\uff0bwide@example.com",
     ]
     assert rows[0].name == "=x"
+
+
+# --- the batched write: every rule of the row-by-row import, chunk by chunk ---------------
+#
+# On SQLite and PostgreSQL (the ``store`` fixture); ``batch_size`` is made small so that a few
+# rows cross several chunks.
+
+
+@pytest.fixture
+def workflow(tmp_path: Path, store: Store) -> Workflow:
+    return Workflow(make_config(tmp_path), store, secrets=secrets(), clock=FakeClock())
+
+
+def run_import(
+    workflow: Workflow, tmp_path: Path, text: str, *, confirmed: bool = True, batch_size: int = 3
+) -> ImportReport:
+    path = tmp_path / "list.csv"
+    path.write_text(text, encoding="utf-8")
+    return import_csv(path, workflow, confirmed=confirmed, batch_size=batch_size)
+
+
+def listed(store: Store) -> dict[str, tuple[str, str | None]]:
+    with store.session() as s:
+        return {sub.email: (sub.status, sub.name) for sub in s.scalars(select(Subscriber))}
+
+
+def ledger(store: Store) -> list[tuple[str | None, str, str, str | None]]:
+    with store.session() as s:
+        rows = s.scalars(select(ConsentEvent).order_by(ConsentEvent.id))
+        return [
+            (
+                repo.get(s, e.subscriber_id).email if e.subscriber_id else None,  # type: ignore[union-attr]
+                e.kind,
+                e.email_hash,
+                e.detail,
+            )
+            for e in rows
+        ]
+
+
+@pytest.mark.postgres
+def test_duplicates_within_a_file_across_chunks(workflow: Workflow, tmp_path: Path) -> None:
+    report = run_import(
+        workflow,
+        tmp_path,
+        "email,name\na@example.com,Ann\nA@Example.com,Again\nb@example.com,Bo\n"
+        "c@example.com,Cy\na@EXAMPLE.com,Later\nb@example.com,Bo again\n",
+    )
+    assert (report.added, report.duplicates, report.already, report.problems) == (3, 3, 0, [])
+    assert listed(workflow.store) == {
+        "a@example.com": ("active", "Ann"),
+        "b@example.com": ("active", "Bo"),
+        "c@example.com": ("active", "Cy"),
+    }
+    events = ledger(workflow.store)
+    assert len(events) == 6  # subscribed + confirmed, once per reader
+    assert {(who, kind) for who, kind, _, _ in events} == {
+        (e, k) for e in ("a@example.com", "b@example.com", "c@example.com")
+        for k in ("subscribed", "confirmed")
+    }  # fmt: skip
+    assert all(h == repo.email_hash(who or "") for who, _, h, _ in events)
+    assert {d for *_, d in events} == {"consent vouched for by the importer"}
+
+
+@pytest.mark.postgres
+def test_addresses_already_on_the_list_are_left_as_they_are(
+    workflow: Workflow, tmp_path: Path
+) -> None:
+    with workflow.store.session() as s:
+        for address, status in [
+            ("Gone@example.com", "unsubscribed"),
+            ("pending@example.com", "pending"),
+            ("bounced@example.com", "bounced"),
+        ]:
+            sub = repo.add(s, address, at=T0, source="cli", name="Before")
+            if status != "pending":
+                repo.set_status(s, sub, status, source="cli", at=T0)
+    before = listed(workflow.store), ledger(workflow.store)
+    report = run_import(
+        workflow,
+        tmp_path,
+        "email,name\nnew@example.com,New\ngone@EXAMPLE.com,After\npending@example.com,After\n"
+        "bounced@example.com,After\n",
+    )
+    assert (report.added, report.already, report.problems) == (1, 3, [])
+    after = listed(workflow.store)
+    assert after.pop("new@example.com") == ("active", "New")
+    assert after == before[0]
+    assert ledger(workflow.store)[: len(before[1])] == before[1]
+    assert len(ledger(workflow.store)) == len(before[1]) + 2
+
+
+@pytest.mark.postgres
+def test_an_erased_address_is_refused_with_its_line(workflow: Workflow, tmp_path: Path) -> None:
+    with workflow.store.session() as s:
+        repo.erase(s, repo.add(s, "erased@example.com", at=T0, source="cli"), at=T0)
+    events_before = len(ledger(workflow.store))
+    report = run_import(
+        workflow,
+        tmp_path,
+        "email,name\na@example.com,A\nb@example.com,B\nERASED@example.com,E\nc@example.com,C\n",
+    )
+    assert report.added == 3
+    [problem] = report.problems
+    assert problem.line == 4 and "erased at the person's request" in problem.reason
+    assert "erased@example.com" not in listed(workflow.store)
+    assert len(ledger(workflow.store)) == events_before + 6
+    again = run_import(workflow, tmp_path, "email\nerased@example.com\n")
+    assert again.added == 0 and [p.line for p in again.problems] == [2]
+
+
+@pytest.mark.postgres
+def test_a_bad_row_in_the_middle_of_a_chunk(workflow: Workflow, tmp_path: Path) -> None:
+    report = run_import(
+        workflow,
+        tmp_path,
+        "email,name\na@example.com,A\nnot-an-address,X\nb@example.com,B\n,Empty\nc@example.com,C\n",
+        batch_size=5,
+    )
+    assert report.added == 3
+    assert [(p.line, p.reason.split(":")[0]) for p in report.problems] == [
+        (3, "'not-an-address' is not a valid email address"),
+        (5, "the email is empty"),
+    ]
+    assert set(listed(workflow.store)) == {"a@example.com", "b@example.com", "c@example.com"}
+
+
+@pytest.mark.postgres
+def test_chunk_size_plus_one_rows_and_reimport(workflow: Workflow, tmp_path: Path) -> None:
+    n = 7
+    text = "email,name\n" + "".join(f"r{i}@example.com,R {i}\n" for i in range(n + 1))
+    report = run_import(workflow, tmp_path, text, batch_size=n)
+    assert (report.added, report.problems) == (n + 1, [])
+    with workflow.store.session() as s:
+        ids = list(s.scalars(select(Subscriber.id).order_by(Subscriber.id)))
+        linked = {
+            (sid, kind)
+            for sid, kind in s.execute(select(ConsentEvent.subscriber_id, ConsentEvent.kind))
+        }
+    assert len(ids) == n + 1
+    assert linked == {(i, k) for i in ids for k in ("subscribed", "confirmed")}
+    before = listed(workflow.store), ledger(workflow.store)
+    again = run_import(workflow, tmp_path, text, batch_size=n)
+    assert (again.added, again.already) == (0, n + 1)
+    assert (listed(workflow.store), ledger(workflow.store)) == before
+
+
+@pytest.mark.postgres
+def test_without_confirmed_each_new_reader_is_pending_and_sent_one_email(
+    workflow: Workflow, tmp_path: Path
+) -> None:
+    with workflow.store.session() as s:
+        repo.add(s, "old@example.com", at=T0, source="cli")
+    report = run_import(
+        workflow,
+        tmp_path,
+        "email,name\na@example.com,A\nold@example.com,O\nb@example.com,B\nc@example.com,C\n",
+        confirmed=False,
+        batch_size=2,
+    )
+    assert (report.added, report.already, report.confirmations_sent) == (3, 1, 3)
+    with workflow.store.session() as s:
+        subs = {sub.email: sub for sub in s.scalars(select(Subscriber))}
+        assert all(
+            subs[e].status == "pending"
+            and subs[e].confirm_nonce
+            and subs[e].confirmation_sent_at is not None
+            and subs[e].created_at == T0
+            for e in ("a@example.com", "b@example.com", "c@example.com")
+        )
+    imported = [
+        (who, kind, d) for who, kind, _, d in ledger(workflow.store) if who != "old@example.com"
+    ]
+    assert [(who, kind) for who, kind, _ in imported if kind != "confirmation_sent"] == [
+        ("a@example.com", "subscribed"),
+        ("b@example.com", "subscribed"),
+        ("c@example.com", "subscribed"),
+    ]
+    assert {d for _, kind, d in imported if kind == "subscribed"} == {"imported from list.csv"}
+    assert len(outbox_messages(tmp_path / "outbox")) == 3
+
+
+def test_progress_is_reported_after_each_chunk(tmp_path: Path, sqlite_store: Store) -> None:
+    workflow = Workflow(make_config(tmp_path), sqlite_store, secrets=secrets(), clock=FakeClock())
+    path = tmp_path / "list.csv"
+    path.write_text("email\n" + "".join(f"r{i}@example.com\n" for i in range(7)) + "bad\n")
+    seen: list[tuple[int, int, int | None]] = []
+    import_csv(
+        path,
+        workflow,
+        confirmed=True,
+        batch_size=3,
+        on_progress=lambda p: seen.append((p.rows, p.bytes_read, p.total_bytes)),
+    )
+    size = path.stat().st_size
+    assert [rows for rows, _, _ in seen] == [3, 6, 8]
+    assert {total for *_, total in seen} == {size}
+    assert seen[-1][1] == size
+
+
+@pytest.mark.postgres
+def test_names_with_backslashes_and_null_markers_are_stored_as_written(
+    workflow: Workflow, tmp_path: Path
+) -> None:
+    """PostgreSQL is written with COPY, where ``\\`` and ``\\N`` have meanings of their own."""
+    report = run_import(
+        workflow, tmp_path, 'email,name\na@example.com,"Back\\slash \\N \\t end"\nb@example.com,\n'
+    )
+    assert report.added == 2
+    assert listed(workflow.store) == {
+        "a@example.com": ("active", "Back\\slash \\N \\t end"),
+        "b@example.com": ("active", None),
+    }

@@ -534,3 +534,26 @@ def test_serve_refuses_a_malformed_webhook_key(editor: Editor) -> None:
     r = editor.run("serve")
     assert r.exit_code == 2
     assert "sendgrid_webhook_public_key" in r.stderr
+
+
+def test_import_shows_a_progress_bar_on_a_terminal(
+    editor: Editor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows, rate and ETA on standard error when it is a terminal; nothing when piped."""
+    from rich.console import Console
+
+    import digest.cli.subscribers as subscribers_cli
+
+    path = editor.csv_file("email\n" + "".join(f"r{i}@example.com\n" for i in range(12)))
+    piped = editor.run("subscribers", "import", path, "--confirmed")
+    assert piped.exit_code == 0 and "importing" not in piped.stderr
+    screen = io.StringIO()
+    monkeypatch.setattr(
+        subscribers_cli, "err_console", Console(file=screen, force_terminal=True, width=120)
+    )
+    r = editor.run(
+        "subscribers", "import", editor.csv_file("email\nnew@example.com\n", "b.csv"), "--confirmed"
+    )
+    assert r.exit_code == 0, r.output
+    shown = screen.getvalue()
+    assert "importing b.csv" in shown and "1 rows" in shown and "/s" in shown and "ETA" in shown
