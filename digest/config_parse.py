@@ -249,6 +249,13 @@ def _check_delivery(dl: DeliveryConfig, where: str) -> None:
         )
     if dl.max_retries < 0:
         raise ConfigError("must be 0 (no retry) or more", path=where, key="delivery.max_retries")
+    if not 1 <= dl.concurrency <= 16:
+        raise ConfigError("must be between 1 and 16", path=where, key="delivery.concurrency")
+
+
+def _check_storage(st: StorageConfig, where: str) -> None:
+    if st.keep_recipients_weeks < 1:
+        raise ConfigError("must be 1 week or more", path=where, key="storage.keep_recipients_weeks")
 
 
 def _check_schedule(sch: ScheduleConfig, where: str) -> None:
@@ -283,6 +290,7 @@ _SECTION_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "newsletter": _check_newsletter,
     "selection": _check_selection,
     "delivery": _check_delivery,
+    "storage": _check_storage,
     "schedule": _check_schedule,
 }
 

@@ -67,6 +67,7 @@ class DeliveryConfig:
     timeout_seconds: float = 30.0
     max_retries: int = 6
     resend_in_flight: bool = False  # after a crash, resend the batch that was in flight
+    concurrency: int = 4  # sendgrid: batches in flight at once (1-16)
     host: str | None = None  # smtp
     port: int | None = None  # smtp
     starttls: bool = True  # smtp
@@ -77,6 +78,8 @@ class DeliveryConfig:
 @dataclass(frozen=True)
 class StorageConfig:
     url: str = "sqlite:///digest.db"
+    # send-ledger rows of sent issues older than this are compacted (counts kept; `digest db compact`)
+    keep_recipients_weeks: int = 13
 
 
 @dataclass(frozen=True)
