@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from digest.store.database import Store, open_store
 from tests.needs import missing
+from tests.subscribers_support import T0, FakeClock
 
 # Paths for tests in any folder under tests/: never count `.parent`s from a test module.
 TESTS = Path(__file__).resolve().parent
@@ -92,3 +93,9 @@ def sqlite_store(sqlite_url: str) -> Iterator[Store]:
         yield s
     finally:
         s.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The one settable clock of the tests: ``clock()`` is T0 until a test moves ``clock.now``."""
+    return FakeClock(T0)

@@ -3,24 +3,16 @@ confirmation link expires; a tampered or foreign token is refused."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from digest.errors import TokenError
 from digest.tokens import Tokens, confirm_url, unsubscribe_url
+from tests.subscribers_support import T0, FakeClock
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 WEEK = 7 * 24 * 3600
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_unsubscribe_token_round_trips_and_never_expires() -> None:

@@ -17,11 +17,6 @@ from subscribers.workflow import Visitor, Workflow
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
 def outbox(tmp_path: Path) -> Path:
     return tmp_path / "outbox"
 
