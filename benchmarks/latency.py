@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.runner import run_command
 from benchmarks.stats import machine
 
 PEER = "sendgrid library loop"
@@ -98,35 +98,6 @@ def peer_main(db: Path, host: str, content: Path) -> int:
 
 
 # --- measuring a whole process ------------------------------------------------------------
-
-
-def run_process(
-    cmd: list[str], *, env: dict[str, str], log: Path, cwd: Path, timeout: float
-) -> tuple[int, float, float]:
-    """Exit code, wall seconds and peak RSS (MB, from ``wait4``) of one process."""
-    with open(log, "wb") as out:
-        began = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd
-        )
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - began > timeout:
-                proc.kill()
-                _, status, usage = os.wait4(proc.pid, 0)
-                out.write(f"\n[benchmarks] killed after {timeout:.0f} s\n".encode())
-                break
-            time.sleep(0.01)
-        wall = time.perf_counter() - began
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, wall, usage.ru_maxrss / 1024
-
-
-def tail(log: Path, lines: int = 4) -> str:
-    text = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    return " | ".join(text[-lines:])[:400]
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -221,9 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                     log = (
                         workdir / f"{mode}-{name.split(' (')[0].replace(' ', '-')}-{len(rows)}.log"
                     )
-                    code, wall, rss = run_process(
-                        cmd, env=env, log=log, cwd=cwd, timeout=args.timeout
-                    )
+                    run = run_command(cmd, env=env, log=log, cwd=cwd, timeout=args.timeout)
+                    code, wall, rss = run.returncode, run.wall, run.peak_rss_mb
                     got = httpx.get(f"{sink.url}/stats?expected={n}", timeout=60).json()
                     if not content.exists() and name != PEER:
                         issue = httpx.get(sink.url + "/content").json()
@@ -245,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                         "slow": got["slow"],
                         "rejected": got["rejected"],
                         "max_in_flight": got["max_in_flight"],
-                        "problem": "" if code == 0 else f"exit {code}: {tail(log)}",
+                        "problem": "" if code == 0 else f"exit {code}: {run.tail(4)[:400]}",
                     }
                     rows.append(row)
                     console.print(

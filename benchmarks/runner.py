@@ -63,14 +63,28 @@ def run_measured(
     cwd: Path | None = None,
     timeout: float = 900.0,
 ) -> Finished:
-    """Run ``python -m digest ARGS``; wall time, and peak RSS from ``wait4``'s rusage.
+    """Run ``python -m digest ARGS``, measured as ``run_command`` measures."""
+    return run_command(
+        [sys.executable, "-m", "digest", *args], env=env, log=log, cwd=cwd, timeout=timeout
+    )
+
+
+def run_command(
+    cmd: Sequence[str],
+    *,
+    env: dict[str, str],
+    log: Path,
+    cwd: Path | None = None,
+    timeout: float = 900.0,
+) -> Finished:
+    """Run ``cmd``; wall time, and peak RSS from ``wait4``'s rusage (with an RSS trace).
     A run past ``timeout`` seconds is killed (exit code -9 and a line in the log)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         started_at = time.time()
         began = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "digest", *args],
+            list(cmd),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
