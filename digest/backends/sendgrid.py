@@ -64,18 +64,15 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 300.0
 _NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 
 
-# successes in a row after which InFlightLimit gives back one slot
-GROW_AFTER = 8
-
-
 class InFlightLimit:
     """How many requests may be on the wire at once: ``ceiling`` at first, halved by a 429
-    (never below 1), one more after ``GROW_AFTER`` successes in a row, never above
-    ``ceiling``. Thread-safe. A 429 halves it only if it answered a request that started
+    (never below 1), one more after a window's worth of successes in a row (as many as the
+    limit: one more per round trip, TCP's additive increase; ``grow_after`` fixes the run
+    instead), never above ``ceiling``. Thread-safe. A 429 halves it only if it answered a request that started
     under the current limit: the others of the same burst were sent under the old one, and
     halving again for each of them would punish one congestion event many times over."""
 
-    def __init__(self, ceiling: int, grow_after: int = GROW_AFTER):
+    def __init__(self, ceiling: int, grow_after: int | None = None):
         self.ceiling = max(1, ceiling)
         self.limit = self.ceiling
         self.grow_after = grow_after
@@ -102,7 +99,8 @@ class InFlightLimit:
                     self._cuts += 1
             elif succeeded:
                 self._successes += 1
-                if self._successes >= self.grow_after and self.limit < self.ceiling:
+                run = self.grow_after or self.limit
+                if self._successes >= run and self.limit < self.ceiling:
                     self.limit += 1
                     self._successes = 0
             self._changed.notify_all()

@@ -227,9 +227,11 @@ class SendRecipient(Base):
     state: Mapped[str] = mapped_column(String(10))
 
     # PostgreSQL pages half free: each row is updated once (queued → accepted) and the
-    # update then stays on its page without touching the indexes (migration 0004)
+    # update then stays on its page without touching the indexes (migration 0004).
+    # subscriber_id in the batch index: a batch is read in subscriber order, and without it
+    # SQLite walked the whole issue by its primary key to honour that order (migration 0006)
     __table_args__ = (
-        Index("ix_send_recipients_batch", "issue_key", "batch"),
+        Index("ix_send_recipients_batch", "issue_key", "batch", "subscriber_id"),
         {"postgresql_with": {"fillfactor": 50}},
     )
 

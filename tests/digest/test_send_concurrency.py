@@ -299,6 +299,21 @@ def test_the_in_flight_limit_halves_on_a_429_once_a_burst_and_grows_back_one_at_
     assert limit.limit == 8 and limit.active == 0  # back to the ceiling, never above
 
 
+def test_by_default_the_limit_grows_by_one_per_window_of_successes() -> None:
+    limit = InFlightLimit(4)
+    for _ in range(2):
+        limit.release(limit.acquire(), throttled=True)
+    assert limit.limit == 1
+    seen = []
+    for _ in range(1 + 2 + 3):  # 1 success at 1, 2 at 2, 3 at 3: one round trip each
+        limit.release(limit.acquire(), succeeded=True)
+        seen.append(limit.limit)
+    assert seen == [2, 2, 3, 3, 3, 4]
+    for _ in range(20):
+        limit.release(limit.acquire(), succeeded=True)
+    assert limit.limit == 4
+
+
 def test_a_refusal_stops_the_send_after_the_batches_on_the_wire_are_recorded(
     tmp_path: Path, db_url: str, store: Store, servers: list[CountingSendGrid]
 ) -> None:
