@@ -28,7 +28,7 @@ from rich.table import Table
 from benchmarks import wrk
 from benchmarks.stats import Figure, fmt, machine, unmeasured
 
-BENCHES = ("render", "collect", "send", "web")
+BENCHES = ("render", "collect", "send", "latency", "import", "ledger", "web")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--databases", default=None, help="sqlite,postgresql (default: both; --quick: sqlite)"
     )
+    p.add_argument("--latency-sizes", default=None, help="readers for latency, e.g. 100000,1000000")
+    p.add_argument("--import-rows", default=None, help="rows for import, e.g. 100000,1000000")
     p.add_argument("--web-seconds", type=float, default=None, help="seconds of load per web run")
     p.add_argument(
         "--load-tool",

@@ -18,7 +18,7 @@ whole process:
 Reports wall time, recipients/s, peak RSS, duplicates and missing readers per contender, and
 the speed-up over the peer (peer wall / contender wall; issue 13's targets at the default
 concurrency: >= 3x with latency, >= 1.5x at once). Needs the test extras (``sendgrid``).
-Not part of ``python -m benchmarks``.
+``python -m benchmarks --only latency`` runs the same contest (``Contest``) with medians.
 """
 
 from __future__ import annotations
@@ -52,7 +52,20 @@ TARGETS = {True: 3.0, False: 1.5}  # speed-up over the peer at the default concu
 # --- the peer: what a user writes by hand -------------------------------------------------
 
 
-def peer_main(db: Path, host: str, content: Path) -> int:
+def _readers(db_url: str) -> Any:
+    """A cursor over the active readers, in id order, by the database's own driver (the
+    peer uses no part of digest)."""
+    conn: Any
+    if db_url.startswith("sqlite:///"):
+        conn = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+    else:
+        import psycopg
+
+        conn = psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://", 1))
+    return conn.execute("SELECT email, name FROM subscribers WHERE status = 'active' ORDER BY id")
+
+
+def peer_main(db_url: str, host: str, content: Path) -> int:
     from python_http_client.exceptions import HTTPError
     from sendgrid import SendGridAPIClient
     from sendgrid.helpers.mail import From, Mail, Personalization, Substitution, To
@@ -62,8 +75,7 @@ def peer_main(db: Path, host: str, content: Path) -> int:
     sender = From(doc["from"]["email"], doc["from"].get("name"))
     secret = os.environ["DIGEST_SECRET_KEY"].encode()
     client = SendGridAPIClient(api_key=os.environ["SENDGRID_API_KEY"], host=host)
-    conn = sqlite3.connect(db)
-    rows = conn.execute("SELECT email, name FROM subscribers WHERE status = 'active' ORDER BY id")
+    rows = _readers(db_url)
     sent = throttled = 0
     while batch := rows.fetchmany(BATCH):
         mail = Mail(
@@ -97,25 +109,101 @@ def peer_main(db: Path, host: str, content: Path) -> int:
     return 0
 
 
-# --- measuring a whole process ------------------------------------------------------------
+# --- one contest: digest and the peer on one list and one sink -------------------------
+
+
+class Contest:
+    """The readers of ``db_url`` and a running latency sink: ``digest(concurrency, mode)`` and
+    ``peer(mode)`` each run one whole process from a first send of the issue and return its
+    row (wall, rcpt/s, peak RSS, what the sink counted). The peer sends the issue the sink
+    first received from digest, so digest runs first."""
+
+    def __init__(self, workdir: Path, db_url: str, sink_url: str, readers: int, seed: int):
+        from benchmarks.publication import write_publication
+        from benchmarks.runner import digest_env
+        from digest.store.database import open_store
+
+        self.workdir, self.db_url, self.sink_url = workdir, db_url, sink_url
+        self.readers, self.seed = readers, seed
+        self.store = open_store(db_url)
+        self.env = digest_env(sink_url)
+        self.content = workdir / "issue.json"
+        self.content.unlink(missing_ok=True)
+        self._configs: dict[int, Path] = {}
+        self._write_publication = write_publication
+        self.runs = 0
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    def config(self, concurrency: int) -> Path:
+        if concurrency not in self._configs:
+            config = self._write_publication(
+                self.workdir / f"digest-c{concurrency}", db_url=self.db_url
+            )
+            text = config.read_text(encoding="utf-8").replace(
+                "batch_size = 1000", f"batch_size = 1000\nconcurrency = {concurrency}"
+            )
+            config.write_text(text, encoding="utf-8")
+            self._configs[concurrency] = config
+        return self._configs[concurrency]
+
+    def digest(self, concurrency: int, mode: str) -> dict[str, Any]:
+        from benchmarks.publication import AS_OF
+
+        cfg = self.config(concurrency)
+        cmd = [sys.executable, "-m", "digest", "send", "--yes", "--config", str(cfg)]
+        cmd += ["--as-of", AS_OF.isoformat()]
+        row = self._run(f"digest send (concurrency {concurrency})", mode, cmd, cfg.parent)
+        if not self.content.exists():
+            issue = httpx.get(self.sink_url + "/content").json()
+            if issue:
+                self.content.write_text(json.dumps(issue), encoding="utf-8")
+        return row
+
+    def peer(self, mode: str) -> dict[str, Any]:
+        if not self.content.exists():
+            return {"sink": mode, "contender": PEER, "problem": "no issue seen"}
+        cmd = [sys.executable, "-m", "benchmarks.latency", "--peer", self.db_url, self.sink_url]
+        return self._run(PEER, mode, [*cmd, str(self.content)], self.workdir)
+
+    def _run(self, name: str, mode: str, cmd: list[str], cwd: Path) -> dict[str, Any]:
+        from benchmarks import datagen
+
+        datagen.clear_sends(self.store)
+        latency = "on" if mode == "latency" else "off"
+        httpx.post(f"{self.sink_url}/reset?latency={latency}&seed={self.seed}")
+        self.runs += 1
+        log = self.workdir / f"{mode}-{name.split(' (')[0].replace(' ', '-')}-{self.runs}.log"
+        run = run_command(cmd, env=self.env, log=log, cwd=cwd, timeout=1800)
+        got = httpx.get(f"{self.sink_url}/stats?expected={self.readers}", timeout=120).json()
+        return {
+            "sink": mode,
+            "contender": name,
+            "exit": run.returncode,
+            "wall_s": round(run.wall, 2),
+            "recipients_per_s": round(got["unique_recipients"] / run.wall, 1),
+            "peak_rss_mb": round(run.peak_rss_mb, 1),
+            "rss_drift_mb": run.rss_drift_mb(),
+            **{k: got[k] for k in ("duplicates", "missing", "strays", "requests")},
+            **{k: got[k] for k in ("throttled", "slow", "rejected", "max_in_flight")},
+            "received": got["recipients"],
+            "problem": "" if run.returncode == 0 else f"exit {run.returncode}: {run.tail(4)[:400]}",
+        }
 
 
 # --- the run ------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.latency",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__)
     p.add_argument("--readers", type=int, default=100_000, help="active readers (default 100000)")
     p.add_argument("--concurrency", default="4,8", help="digest's delivery.concurrency values")
     p.add_argument("--seed", type=int, default=13, help="the latency model's seed")
     p.add_argument("--modes", default="latency,instant", help="sink modes to run")
+    p.add_argument("--database", default=None, help="a database URL (default: a new SQLite file)")
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
     p.add_argument("--workdir", type=Path, default=None, help="keep the database and logs here")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds per contender")
     p.add_argument("--peer", nargs=3, metavar=("DB", "HOST", "CONTENT"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -124,16 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.peer:
         db, host, content = args.peer
-        return peer_main(Path(db), host, Path(content))
+        return peer_main(db, host, Path(content))
 
     from benchmarks import datagen
-    from benchmarks.publication import AS_OF, write_publication
-    from benchmarks.runner import digest_env
     from benchmarks.servers import HelperProcess, wait_for_http
-    from digest.store.database import open_store
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 180)
-    n = args.readers
     levels = [int(c) for c in args.concurrency.split(",") if c]
     modes = [m for m in args.modes.split(",") if m]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="digest-latency-"))
@@ -141,92 +225,48 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     try:
-        db = workdir / "latency.db"
-        for old in workdir.glob("latency.db*"):
-            old.unlink()
-        url = f"sqlite:///{db}"
-        store = open_store(url)
-        took = datagen.generate(store, n)
-        console.print(f"{n} active readers in {took:.1f} s")
-        content = workdir / "issue.json"
+        url = args.database
+        if url is None:
+            for old in workdir.glob("latency.db*"):
+                old.unlink()
+            url = f"sqlite:///{workdir / 'latency.db'}"
         with HelperProcess("benchmarks.latency_sink") as sink:
             wait_for_http(sink.url + "/stats")
-            env = digest_env(sink.url)
-            configs: dict[int, Path] = {}
-            for c in levels:
-                config = write_publication(workdir / f"digest-c{c}", db_url=url)
-                text = config.read_text(encoding="utf-8")
-                config.write_text(
-                    text.replace("batch_size = 1000", f"batch_size = 1000\nconcurrency = {c}"),
-                    encoding="utf-8",
-                )
-                configs[c] = config
-            for mode in modes:
-                latency = mode == "latency"
-                contenders: list[tuple[str, list[str], Path]] = [
-                    (
-                        f"digest send (concurrency {c})",
-                        [sys.executable, "-m", "digest", "send", "--yes", "--config", str(cfg)]
-                        + ["--as-of", AS_OF.isoformat()],
-                        cfg.parent,
-                    )
-                    for c, cfg in configs.items()
-                ]
-                contenders.append(
-                    (
-                        PEER,
-                        [sys.executable, "-m", "benchmarks.latency", "--peer", str(db), sink.url]
-                        + [str(content)],
-                        workdir,
-                    )
-                )
-                for name, cmd, cwd in contenders:
-                    if name == PEER and not content.exists():
-                        rows.append({"sink": mode, "contender": name, "problem": "no issue seen"})
-                        continue
-                    datagen.clear_sends(store)
-                    reset = (
-                        f"{sink.url}/reset?latency={'on' if latency else 'off'}&seed={args.seed}"
-                    )
-                    httpx.post(reset)
-                    log = (
-                        workdir / f"{mode}-{name.split(' (')[0].replace(' ', '-')}-{len(rows)}.log"
-                    )
-                    run = run_command(cmd, env=env, log=log, cwd=cwd, timeout=args.timeout)
-                    code, wall, rss = run.returncode, run.wall, run.peak_rss_mb
-                    got = httpx.get(f"{sink.url}/stats?expected={n}", timeout=60).json()
-                    if not content.exists() and name != PEER:
-                        issue = httpx.get(sink.url + "/content").json()
-                        if issue:
-                            content.write_text(json.dumps(issue), encoding="utf-8")
-                    row = {
-                        "sink": mode,
-                        "contender": name,
-                        "exit": code,
-                        "wall_s": round(wall, 2),
-                        "recipients_per_s": round(got["unique_recipients"] / wall, 1),
-                        "peak_rss_mb": round(rss, 1),
-                        "received": got["recipients"],
-                        "duplicates": got["duplicates"],
-                        "missing": got["missing"],
-                        "strays": got["strays"],
-                        "requests": got["requests"],
-                        "throttled": got["throttled"],
-                        "slow": got["slow"],
-                        "rejected": got["rejected"],
-                        "max_in_flight": got["max_in_flight"],
-                        "problem": "" if code == 0 else f"exit {code}: {run.tail(4)[:400]}",
-                    }
-                    rows.append(row)
-                    console.print(
-                        f"  {mode:8} {name:28} {wall:6.1f} s  {rss:5.0f} MB  "
-                        f"{got['unique_recipients']} unique, {got['duplicates']} dup, "
-                        f"{got['missing']} missing, {got['throttled']} 429s"
-                    )
-        store.dispose()
+            contest = Contest(workdir, url, sink.url, args.readers, args.seed)
+            try:
+                took = datagen.generate(contest.store, args.readers)
+                console.print(f"{args.readers} active readers in {took:.1f} s")
+                for mode in modes:
+                    for row in [*(contest.digest(c, mode) for c in levels), contest.peer(mode)]:
+                        rows.append(row)
+                        console.print(line(row))
+            finally:
+                contest.close()
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
+    add_speedups(rows)
+    console.print(table(rows, args.readers))
+    if args.out:
+        write_json(args.out, argv, args, rows, time.perf_counter() - started)
+        console.print(f"wrote {args.out}")
+    bad = any(r.get("problem") or r.get("duplicates") or r.get("missing") for r in rows)
+    return 1 if bad else 0
+
+
+def line(row: dict[str, Any]) -> str:
+    if "wall_s" not in row:
+        return f"  {row['sink']:8} {row['contender']:28} {row.get('problem', '')}"
+    return (
+        f"  {row['sink']:8} {row['contender']:28} {row['wall_s']:6.1f} s  "
+        f"{row['peak_rss_mb']:5.0f} MB  {row['received'] - row['duplicates']} unique, "
+        f"{row['duplicates']} dup, {row['missing']} missing, {row['throttled']} 429s"
+    )
+
+
+def add_speedups(rows: list[dict[str, Any]]) -> None:
+    """Each row's speed-up over the peer on the same sink; at the default concurrency, the
+    issue's target and whether it is met."""
     for row in rows:
         peer = next((r for r in rows if r["sink"] == row["sink"] and r["contender"] == PEER), None)
         if peer and "wall_s" in peer and "wall_s" in row:
@@ -237,25 +277,24 @@ def main(argv: list[str] | None = None) -> int:
                 row["met"] = row["speedup_vs_peer"] >= target and not (
                     row["duplicates"] or row["missing"] or row["exit"]
                 )
-    console.print(table(rows, n))
-    info = machine()
-    if args.out:
-        result = {
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": " ".join(
-                ["python -m benchmarks.latency", *(argv if argv is not None else sys.argv[1:])]
-            ),
-            "readers": n,
-            "seed": args.seed,
-            "machine": info,
-            "seconds": round(time.perf_counter() - started, 1),
-            "results": rows,
-        }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        console.print(f"wrote {args.out}")
-    bad = any(r.get("problem") or r.get("duplicates") or r.get("missing") for r in rows)
-    return 1 if bad else 0
+
+
+def write_json(
+    out: Path, argv: list[str] | None, args: argparse.Namespace, rows: list[Any], took: float
+) -> None:
+    result = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(
+            ["python -m benchmarks.latency", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "readers": args.readers,
+        "seed": args.seed,
+        "machine": machine(),
+        "seconds": round(took, 1),
+        "results": rows,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 def table(rows: list[dict[str, Any]], n: int) -> Table:

@@ -3,12 +3,50 @@ the scheduler and the CLI only drive the pipeline stages."""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from digest import __version__
 
+# Each command's module, imported only when that command runs (or help lists them all):
+# `digest status` or `digest issues list` must not pay for loading the pipeline's
+# feed parser, renderer and HTTP client (click's documented lazy-loading pattern).
+COMMANDS = {
+    "init": "init",
+    "issues": "issues",
+    "collect": "preview",
+    "preview": "preview",
+    "pin": "editorial",
+    "drop": "editorial",
+    "note": "editorial",
+    "send": "send",
+    "serve": "serve",
+    "schedule": "schedule",
+    "status": "status",
+    "subscribers": "subscribers",
+    "db": "db",
+    "keys": "keys",
+    "check": "check",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group whose commands are registered by their module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            importlib.import_module(f"digest.cli.{COMMANDS[cmd_name]}").register(self)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="digest")
 def cli() -> None:
     """digest: a weekly newsletter that writes and sends itself.
@@ -17,42 +55,6 @@ def cli() -> None:
     Example:
         digest preview --config examples/digest.toml
     """
-
-
-def _register() -> None:
-    from digest.cli import (
-        check,
-        db,
-        editorial,
-        init,
-        issues,
-        keys,
-        preview,
-        schedule,
-        send,
-        serve,
-        status,
-        subscribers,
-    )
-
-    for module in (
-        init,
-        issues,
-        preview,
-        editorial,
-        send,
-        serve,
-        schedule,
-        status,
-        subscribers,
-        db,
-        keys,
-        check,
-    ):
-        module.register(cli)
-
-
-_register()
 
 
 def main() -> None:

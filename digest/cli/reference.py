@@ -17,7 +17,10 @@ WIDTH = 100  # the help is wrapped as on a 100-column terminal, the same on ever
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)  # the top group loads its commands on demand
+    for name in sorted(group.list_commands(ctx)):
+        command = group.get_command(ctx, name)
+        assert command is not None
         path = (*prefix, name)
         out.append(path)
         if isinstance(command, click.Group):

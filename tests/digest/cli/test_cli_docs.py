@@ -14,7 +14,10 @@ README = (REPO / "README.md").read_text()
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out = []
-    for name, cmd in sorted(group.commands.items()):
+    ctx = click.Context(group)  # the top group loads its commands on demand
+    for name in sorted(group.list_commands(ctx)):
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None
         path = prefix + (name,)
         out.append(path)
         if isinstance(cmd, click.Group):

@@ -6,7 +6,17 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from digest.store.database import Store, include_object, open_store, upgrade
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from digest.store.database import (
+    HEAD_REVISION,
+    MIGRATIONS_DIR,
+    Store,
+    include_object,
+    is_current,
+    open_store,
+    upgrade,
+)
 from digest.store.tables import Base
 
 
@@ -26,6 +36,35 @@ def test_upgrade_is_idempotent(db_url: str) -> None:
         rev = MigrationContext.configure(conn).get_current_revision()
     assert rev is not None
     first.dispose()
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    """Opening a database at HEAD_REVISION skips Alembic: a stale constant would leave a
+    new migration unapplied."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+
+
+def test_a_database_behind_the_head_is_still_upgraded(db_url: str) -> None:
+    from alembic import command
+
+    from digest.store.database import make_engine
+
+    engine = make_engine(db_url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+    assert not is_current(engine)
+    engine.dispose()
+    store = open_store(db_url)
+    assert is_current(store.engine)
+    with store.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"include_object": include_object})
+        assert compare_metadata(ctx, Base.metadata) == []  # 0006 and later ran
+    store.dispose()
 
 
 def test_scheduler_job_table_is_left_alone(store: Store) -> None:
