@@ -273,6 +273,12 @@ def _check_schedule(sch: ScheduleConfig, where: str) -> None:
         raise ConfigError(
             "must be 0 (never retry) or more minutes", path=where, key="schedule.retry_minutes"
         )
+    if not sch.takeover_seconds >= 1:  # a lock probe and a query per look: not a busy loop
+        raise ConfigError(
+            f"must be 1 second or more, got {sch.takeover_seconds!r}",
+            path=where,
+            key="schedule.takeover_seconds",
+        )
     # every field, as `digest schedule` reads it (lazily: that module imports this one)
     from digest.errors import CrontabError
     from digest.schedule.cron import parse_crontab

@@ -90,6 +90,9 @@ class ScheduleConfig:
     # a run that failed for a passing reason (every feed down, the provider or the database
     # unreachable) is tried again this often while inside misfire_grace_hours; 0 = never
     retry_minutes: float = 30
+    # how often a running scheduler looks for an issue left sending whose sender is gone (its
+    # per-issue lock free: the process died) and takes the send over (digest.schedule.takeover)
+    takeover_seconds: float = 60
 
 
 @dataclass(frozen=True)

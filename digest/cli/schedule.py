@@ -40,7 +40,9 @@ def schedule_cmd(config_path: Path | None, next_count: int | None, log_format: s
     missed while this process was down goes out late only within
     `schedule.misfire_grace_hours`; after that it is skipped and the skip is
     recorded on the issue. SIGTERM or SIGINT lets the batch in progress finish,
-    then exits 0; the next start resumes an interrupted send.
+    then exits 0; the next start resumes an interrupted send. Several schedulers may
+    share one database: one sends, and every `schedule.takeover_seconds` the others look
+    for a send whose sender died and resume it (logged `takeover`).
 
     \b
     Example:
@@ -66,6 +68,7 @@ def _run(cfg: object, plan: RunPlan, log_format: str) -> None:
     from digest.schedule.apscheduler_runner import WeeklyScheduler
     from digest.schedule.jobs import ScheduledWork
     from digest.schedule.logs import configure_logging, remove_logging
+    from digest.schedule.takeover import Takeover
     from digest.store.database import make_engine, open_store
 
     assert isinstance(cfg, Config)
@@ -83,7 +86,17 @@ def _run(cfg: object, plan: RunPlan, log_format: str) -> None:
                 "issue is built for its own run time",
             )
         work = ScheduledWork(cfg, store, stop=stop)
-        WeeklyScheduler(plan, work, jobstore_engine=jobstore_engine, stop=stop).run()
+        takeover = Takeover(
+            store,
+            work,
+            plan,
+            every_seconds=cfg.schedule.takeover_seconds,
+            resend_in_flight=cfg.delivery.resend_in_flight,
+            stop=stop,
+        )
+        WeeklyScheduler(
+            plan, work, jobstore_engine=jobstore_engine, stop=stop, takeover=takeover
+        ).run()
     finally:
         jobstore_engine.dispose()
         store.dispose()

@@ -14,6 +14,10 @@
 - The job is told the fire time it runs for (APScheduler 3 does not pass it):
   ``FireTimeExecutor`` adds it to the call, so a run that goes out late still
   sends the issue of the fire time's week.
+- With a ``Takeover`` (``digest schedule`` always passes one), an interval job every
+  ``schedule.takeover_seconds`` in this process's memory job store resumes a send whose
+  sender died (``digest.schedule.takeover``); ``coalesce`` and ``max_instances=1``, so a
+  check that is resuming a send is never joined by the next one.
 - SIGTERM / SIGINT set the stop event (the send finishes the batch in
   progress and leaves the ledger consistent), shut the scheduler down and
   return; the CLI exits 0.
@@ -56,6 +60,7 @@ from digest.schedule.cron import format_run
 from digest.schedule.logs import event
 from digest.schedule.plan import JOBS_TABLE, SEND_JOB_ID, RunPlan, Work
 from digest.schedule.stored_jobs import TRANSIENT, StoredJobs, open_job_table
+from digest.schedule.takeover import TAKEOVER_JOB_ID, Takeover
 
 # The job functions below, by the name the job table keeps (``module:function``). Stored
 # jobs outlive the process and are shared by every process on the database, so these
@@ -64,8 +69,10 @@ from digest.schedule.stored_jobs import TRANSIENT, StoredJobs, open_job_table
 SEND_FUNC = "digest.schedule.apscheduler_runner:send_job"
 PREVIEW_FUNC = "digest.schedule.apscheduler_runner:preview_job"
 RESUME_FUNC = "digest.schedule.apscheduler_runner:resume_job"
+TAKEOVER_FUNC = "digest.schedule.apscheduler_runner:takeover_job"
 _work: Work | None = None
 _plan: RunPlan | None = None
+_takeover: Takeover | None = None
 
 
 def send_job(fire_time: datetime | None = None) -> None:
@@ -87,6 +94,13 @@ def resume_job(as_of: datetime, fire_time: datetime | None = None) -> None:
     schedule changed while the scheduler was down)."""
     work, _ = _active()
     work.send(as_of)
+
+
+def takeover_job(fire_time: datetime | None = None) -> None:
+    """The takeover check (this process only): resume a send whose sender died."""
+    if _takeover is None:
+        raise RuntimeError("no digest scheduler with a takeover check is running in this process")
+    _takeover.check(fire_time)
 
 
 def _active() -> tuple[Work, RunPlan]:
@@ -126,9 +140,13 @@ class WeeklyScheduler:
         stop: threading.Event,
         clock: Clock = system_clock,
         scheduler_factory: Callable[..., BaseScheduler] = BlockingScheduler,
+        takeover: Takeover | None = None,
     ):
         self.plan = plan
-        self.work = work
+        # with a takeover check, every send goes through its TrackedWork, so the check can
+        # tell the issues this process is sending
+        self.work: Work = takeover.work if takeover is not None else work
+        self.takeover = takeover
         self.engine = jobstore_engine
         self.stop_event = stop
         self.clock = clock
@@ -142,11 +160,13 @@ class WeeklyScheduler:
 
     def prepare(self) -> BaseScheduler:
         """The scheduler with its store, executor, listeners and jobs; not started."""
-        global _work, _plan
-        _work, _plan = self.work, self.plan
+        global _work, _plan, _takeover
+        _work, _plan, _takeover = self.work, self.plan, self.takeover
         scheduler = self.scheduler_factory(
             timezone=self.plan.timezone,
-            executors={"default": FireTimeExecutor(max_workers=2)},
+            # the send, the preview and a takeover check (which runs a whole send when it
+            # resumes one): a long takeover holds up neither of the others
+            executors={"default": FireTimeExecutor(max_workers=3)},
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
@@ -163,6 +183,19 @@ class WeeklyScheduler:
         jobs.resume_interrupted()
         self.next_send = jobs.ensure(SEND_JOB_ID, SEND_FUNC, self.plan.send_trigger, "weekly send")
         jobs.ensure_preview(PREVIEW_FUNC)
+        if self.takeover is not None:
+            scheduler.add_job(
+                TAKEOVER_FUNC,
+                "interval",
+                seconds=self.takeover.every_seconds,
+                id=TAKEOVER_JOB_ID,
+                name="takeover check",
+                jobstore=TRANSIENT,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,  # a late look is still worth making
+            )
         scheduler.add_listener(
             self._on_job_event,
             EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR | EVENT_JOB_EXECUTED,
@@ -176,6 +209,8 @@ class WeeklyScheduler:
     def _on_job_event(self, ev: JobEvent) -> None:
         if not isinstance(ev, JobEvent):  # pragma: no cover
             return
+        if ev.job_id == TAKEOVER_JOB_ID and ev.code != EVENT_JOB_ERROR:
+            return  # a look skipped while the last one resumes a send is expected, not "busy"
         fire = getattr(ev, "scheduled_run_time", None)
         if ev.code == EVENT_JOB_MISSED and isinstance(ev, JobExecutionEvent) and fire is not None:
             late = self.clock().astimezone(UTC) - fire.astimezone(UTC)
@@ -207,7 +242,7 @@ class WeeklyScheduler:
 
     def run(self, *, handle_signals: bool = True) -> None:
         """Block until stopped (SIGTERM, SIGINT or ``stop()``)."""
-        global _work, _plan
+        global _work, _plan, _takeover
         try:
             scheduler = self.scheduler or self.prepare()
         except SQLAlchemyError as exc:
@@ -226,7 +261,7 @@ class WeeklyScheduler:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            _work = _plan = None
+            _work = _plan = _takeover = None
         event("stopped", "scheduler stopped")
 
     def _job_table_error(self, exc: SQLAlchemyError) -> StoreError:
@@ -241,7 +276,8 @@ class WeeklyScheduler:
             "started",
             f"scheduler started: {self.plan.send_trigger}; next send "
             + (format_run(nxt, tz) if nxt else "never")
-            + f"; misfire_grace_hours={self.plan.grace_hours_text}",
+            + f"; misfire_grace_hours={self.plan.grace_hours_text}"
+            + (f"; takeover every {self.takeover.every_seconds:g} s" if self.takeover else ""),
             issue=issue_key(nxt, tz) if nxt else None,
             next_run=nxt,
         )

@@ -114,7 +114,7 @@ class ScheduledWork:
 
     # --- the send -------------------------------------------------------------------
 
-    def send(self, fire_time: datetime) -> None:
+    def send(self, fire_time: datetime, *, progress: LogProgress | None = None) -> None:
         key = issue_key(fire_time, self.tz)
         with issue_context(key):
             event(
@@ -126,7 +126,7 @@ class ScheduledWork:
             attempt = 1
             while True:
                 try:
-                    report = self._run_send(fire_time, key)
+                    report = self._run_send(fire_time, key, progress)
                 except RETRYABLE as exc:
                     failure = str(exc)
                 except DigestError as exc:
@@ -155,7 +155,7 @@ class ScheduledWork:
                     return
                 attempt += 1
 
-    def _run_send(self, fire_time: datetime, key: str) -> Any:
+    def _run_send(self, fire_time: datetime, key: str, progress: LogProgress | None) -> Any:
         run_send = self._send_issue or _real_run_send()
         return run_send(
             self.config,
@@ -165,7 +165,7 @@ class ScheduledWork:
             scheduled=True,
             clock=self.clock,
             client=self.client,
-            progress=self._progress(key),
+            progress=progress or self._progress(key),
             stop=self.stop,
         )
 

@@ -73,6 +73,8 @@ def _jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if isinstance(value, (list, tuple)):  # e.g. the batches in doubt of a takeover
+        return [_jsonable(v) for v in value]
     return str(value)
 
 

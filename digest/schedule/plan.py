@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from digest.config import Config
 from digest.schedule.cron import CrontabTrigger, ShiftedTrigger, next_runs, trigger_for
+from digest.schedule.progress import LogProgress
 
 JOBS_TABLE = "digest_scheduler_jobs"  # APScheduler's job store table in the configured database
 SEND_JOB_ID = "digest-send"
@@ -25,8 +26,9 @@ PREVIEW_JOB_ID = "digest-editors-preview"
 class Work(Protocol):
     """What happens when a job fires. Every method logs its own events and never raises."""
 
-    def send(self, fire_time: datetime) -> None:
-        """Build and send the issue of ``fire_time``'s week (exactly once)."""
+    def send(self, fire_time: datetime, *, progress: LogProgress | None = None) -> None:
+        """Build and send the issue of ``fire_time``'s week (exactly once); ``progress``
+        logs the send's stages (a takeover passes its own)."""
 
     def preview(self, send_time: datetime) -> None:
         """Email the editors the [TEST] copy of the issue due at ``send_time``."""
