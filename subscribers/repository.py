@@ -73,17 +73,24 @@ SOURCES = ("form", "import", "cli")
 # --- reading ---------------------------------------------------------------------
 
 
-def get(session: Session, subscriber_id: int) -> Subscriber | None:
-    return session.get(Subscriber, subscriber_id)
+def get(session: Session, subscriber_id: int, *, for_update: bool = False) -> Subscriber | None:
+    """The subscriber, or None. ``for_update``: lock the row until the transaction ends
+    (PostgreSQL), for a read that decides a write: a second request for the same row,
+    in this process or another, then waits and decides on what the first wrote."""
+    return session.get(Subscriber, subscriber_id, with_for_update=for_update or None)
 
 
-def get_by_email(session: Session, address: str) -> Subscriber | None:
-    """The subscriber with this address (any case), or None (also for invalid input)."""
+def get_by_email(session: Session, address: str, *, for_update: bool = False) -> Subscriber | None:
+    """The subscriber with this address (any case), or None (also for invalid input);
+    ``for_update`` as for ``get``."""
     try:
         key = check_address(address).key
     except InvalidAddress:
         return None
-    return session.scalars(select(Subscriber).where(Subscriber.email_key == key)).first()
+    query = select(Subscriber).where(Subscriber.email_key == key)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalars(query).first()
 
 
 def iter_subscribers(

@@ -153,7 +153,9 @@ class Workflow:
         now = self.now()
         form_version = self.config.web.form_version if source == "form" else None
         with self.store.session() as s:
-            sub = repo.get_by_email(s, addr.email)
+            # locked: two requests for one address on two replicas must not both find it
+            # unsubscribed (two ledger rows) or both reserve a confirmation (two emails)
+            sub = repo.get_by_email(s, addr.email, for_update=True)
             if sub is None:
                 sub = repo.add(
                     s,
@@ -329,7 +331,10 @@ class Workflow:
         """Confirm (the POST): pending → active, once. Raises ``TokenError``."""
         subscriber_id, nonce = self.tokens.read_confirm(token, self.confirm_max_age)
         with self.store.session() as s:
-            sub = repo.get(s, subscriber_id)
+            # locked until the commit: a second confirm (a double click reaching another
+            # replica) then finds it active, and an unsubscribe racing it waits and wins
+            # (an unlocked read let the confirm write "active" over the unsubscribe)
+            sub = repo.get(s, subscriber_id, for_update=True)
             target, state = self._confirm_state(sub, nonce)
             if state == "ready" and sub is not None:
                 repo.lift_tombstone(s, sub.email)  # they came back of their own accord

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +22,15 @@ from digest.signing_secret import (
     dev_secret_path,
     previous_keys,
 )
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from digest.store.database import Store
+
+# --workers: what uvicorn imports in each worker process, and how it finds the config
+WORKER_APP = "digest.cli.serve:worker_app"
+CONFIG_ENV = "DIGEST_CONFIG"  # the --config option's own variable
 
 SECRET_HELP = (
     "DIGEST_SECRET_KEY is not set. `digest serve` signs every confirm and unsubscribe link "
@@ -38,11 +49,24 @@ SECRET_HELP = (
     default=None,
     help="Port to listen on (default: web.port, 8000).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes serving the port (uvicorn's); each keeps its own connections.",
+)
 @config_option
 @handle_errors
-def serve_command(host: str | None, port: int | None, config_path: Path | None) -> None:
+def serve_command(
+    host: str | None, port: int | None, workers: int, config_path: Path | None
+) -> None:
     """Run the web app: the subscribe page, confirm and unsubscribe links (with the RFC 8058
     one-click POST), the archive, the delivery webhooks and /healthz.
+
+    With --workers N, N processes answer on the one port (rate limits, webhooks and
+    links are shared through the database, so they behave as one; so do replicas on
+    other machines using the same database and DIGEST_SECRET_KEY).
 
     Needs DIGEST_SECRET_KEY in the environment: the key `digest send` signed the links
     with, or a new one with the old ones in DIGEST_SECRET_KEY_PREVIOUS (comma-separated;
@@ -67,25 +91,28 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
     _check_can_listen(bind_host, bind_port)
     import uvicorn
 
-    from digest.store.database import open_store
     from subscribers.web.accesslog import uvicorn_log_config
-    from subscribers.web.app import create_app
-    from subscribers.web.database import DATABASE_THREADS
     from subscribers.web.limits import uvicorn_options
 
-    # Connections kept open (requests beyond them wait for one): one for each of the pages'
-    # database threads, and as many again for the confirmation emails on Starlette's pool.
-    store = open_store(
-        cfg.database_url, base_dir=cfg.base_dir, serialize=True, pool_size=2 * DATABASE_THREADS
-    )
+    store = _open_serving_store(cfg)
     try:
         check_key(cfg, store, keys)  # links already sent must keep working
     except BaseException:
         store.dispose()
         raise
-    app = create_app(cfg, store=store, secrets=secrets, clock=clock_from_env())
+    app: Starlette | str
+    if workers == 1:
+        app = _build_app(cfg, store, secrets)
+    else:
+        # Each worker process builds its own app (and engine) from the same config file:
+        # a database connection cannot cross into a child process.
+        store.dispose()
+        if cfg.path is not None:
+            os.environ[CONFIG_ENV] = str(cfg.path.resolve())
+        app = WORKER_APP
+    every = f" ({workers} worker processes)" if workers > 1 else ""
     click.echo(
-        f"Serving {cfg.newsletter.name} on http://{bind_host}:{bind_port} "
+        f"Serving {cfg.newsletter.name} on http://{bind_host}:{bind_port}{every} "
         f"(links in emails use {cfg.newsletter.public_url}); Ctrl+C stops."
     )
     try:
@@ -93,6 +120,8 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
             app,
             host=bind_host,
             port=bind_port,
+            workers=workers if workers > 1 else None,
+            factory=workers > 1,
             log_level="info",
             log_config=uvicorn_log_config(),
             proxy_headers=True,
@@ -101,6 +130,34 @@ def serve_command(host: str | None, port: int | None, config_path: Path | None) 
         )  # request heads capped (431)
     finally:
         store.dispose()
+
+
+def _open_serving_store(cfg: Config, *, migrate: bool = True) -> Store:
+    from digest.store.database import open_store
+    from subscribers.web.database import DATABASE_THREADS
+
+    # Connections kept open (requests beyond them wait for one): one for each of the pages'
+    # database threads, and as many again for the confirmation emails on Starlette's pool.
+    return open_store(
+        cfg.database_url,
+        base_dir=cfg.base_dir,
+        serialize=True,
+        pool_size=2 * DATABASE_THREADS,
+        migrate=migrate,
+    )
+
+
+def _build_app(cfg: Config, store: Store, secrets: Secrets) -> Starlette:
+    from subscribers.web.app import create_app
+
+    return create_app(cfg, store=store, secrets=secrets, clock=clock_from_env())
+
+
+def worker_app() -> Starlette:
+    """The app of one ``--workers`` process (uvicorn calls it in each child). The parent
+    has checked the key and migrated the database; the config file is the parent's."""
+    cfg = load(Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    return _build_app(cfg, _open_serving_store(cfg, migrate=False), Secrets.from_env())
 
 
 def _serving_keys(cfg: Config, secrets: Secrets) -> SigningKeys:

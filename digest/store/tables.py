@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -269,6 +270,26 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+# --- the web app's rate limits -------------------------------------------------------
+
+
+class RateLimit(Base):
+    """One counter per rate-limited key (``digest.store.ratelimits``): every ``digest
+    serve`` replica on the database shares it, and a restart keeps it. The key is kept
+    only as a hash (it is an IP or an address). Times are Unix seconds: the counter is
+    compared with "now" inside one SQL statement, the same on SQLite and PostgreSQL."""
+
+    __tablename__ = "rate_limits"
+
+    scope: Mapped[str] = mapped_column(String(20), primary_key=True)  # "ip", "address"
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256, hex
+    hits: Mapped[int] = mapped_column(Integer)  # attempts in this window, refused included
+    expires_at: Mapped[float] = mapped_column(Float)  # when the window ends
+
+    # the sweep deletes by expires_at (migration 0007)
+    __table_args__ = (Index("ix_rate_limits_expires_at", "expires_at"),)
+
+
 __all__ = [
     "Base",
     "ConsentEvent",
@@ -276,6 +297,7 @@ __all__ = [
     "FeedCacheEntry",
     "IssueArticle",
     "IssueRecord",
+    "RateLimit",
     "SendBatch",
     "SendRecipient",
     "SigningKey",

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
@@ -26,9 +26,11 @@ from digest.config import Config, Secrets
 from digest.errors import TokenError
 from digest.render import safe_url
 from digest.store.database import Store
+from digest.store.ratelimits import RateLimits
 from digest.tokens import Tokens
 from subscribers.web import pages
 from subscribers.web.database import DATABASE_THREADS, database_limiter
+from subscribers.web.health import Health, healthz
 from subscribers.web.ratelimit import RateLimiter
 from subscribers.web.security import Csrf, SecurityHeaders
 from subscribers.workflow import Workflow
@@ -114,8 +116,9 @@ def create_app(
 
     archive_routes: list[BaseRoute] = list(archive.routes)
     webhook_routes: list[BaseRoute] = list(webhooks.routes)
+    health_route = Route("/healthz", healthz, methods=["GET"])  # no rate limit: polled
     app = DigestApp(
-        routes=[*pages.routes, *archive_routes, *webhook_routes],
+        routes=[*pages.routes, health_route, *archive_routes, *webhook_routes],
         exception_handlers={HTTPException: _http_error, 500: _server_error},
     )
     workflow = Workflow(config, store, secrets=secrets, clock=clock, backend=backend)
@@ -132,10 +135,13 @@ def create_app(
         workflow.tokens, secure_cookie=config.newsletter.public_url.startswith("https:")
     )
     web = config.web
-    state.rate_limit_ip = RateLimiter(web.rate_limit_per_ip, web.rate_limit_window_seconds, clock)
+    counters = RateLimits(store)  # in the database: shared by every replica, kept on restart
+    window = web.rate_limit_window_seconds
+    state.rate_limit_ip = RateLimiter(counters, "ip", web.rate_limit_per_ip, window, clock)
     state.rate_limit_address = RateLimiter(
-        web.rate_limit_per_address, web.rate_limit_window_seconds, clock
+        counters, "address", web.rate_limit_per_address, window, clock
     )
+    state.health = Health(store)
     state.stylesheet = _load_stylesheet(config)
     state.database_limiter = database_limiter(database_threads)
     state.subscribe_delay = subscribe_delay

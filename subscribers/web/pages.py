@@ -14,11 +14,10 @@ import random
 from typing import Any
 
 import anyio
-from sqlalchemy import text
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from digest.errors import InvalidAddress, TokenError
@@ -172,8 +171,9 @@ async def subscribe_post(request: Request) -> Response:
         )
     by_ip: RateLimiter = request.app.state.rate_limit_ip
     ip = _visitor(request).ip or "unknown"
-    if not by_ip.hit(ip):
-        return _rate_limited(request, by_ip.retry_after(ip))
+    verdict = await in_database(request, by_ip.hit, ip)
+    if not verdict.allowed:
+        return _rate_limited(request, verdict.retry_after)
     if form.get(HONEYPOT_FIELD, "").strip():
         log.info("subscribe: honeypot filled from %s; ignored", ip)
         return _check_inbox(request)
@@ -183,8 +183,9 @@ async def subscribe_post(request: Request) -> Response:
     except InvalidAddress as exc:
         return _subscribe_form(request, error=_friendly(exc), email=raw[:320], status_code=400)
     by_address: RateLimiter = request.app.state.rate_limit_address
-    if not by_address.hit(address.key):
-        return _rate_limited(request, by_address.retry_after(address.key))
+    verdict = await in_database(request, by_address.hit, address.key)
+    if not verdict.allowed:
+        return _rate_limited(request, verdict.retry_after)
     # Everything that depends on the address's state (looking it up, recording the request,
     # the confirmation email) runs after the answer has gone out: done before it, an active
     # address was answered a few ms sooner than a new one, which told who is on the list
@@ -339,22 +340,7 @@ async def unsubscribe_post(request: Request) -> Response:
     )
 
 
-# --- health and assets ----------------------------------------------------------------
-
-
-async def healthz(request: Request) -> Response:
-    def ping() -> None:
-        with request.app.state.store.engine.connect() as conn:
-            conn.execute(text("select 1"))
-
-    try:
-        await in_database(request, ping)
-    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        log.warning("healthz: database unreachable: %s", exc)
-        return JSONResponse(
-            {"status": "error", "database": "unreachable"}, status_code=503, headers=NO_STORE
-        )
-    return JSONResponse({"status": "ok"}, headers=NO_STORE)
+# --- assets ---------------------------------------------------------------------------
 
 
 async def stylesheet(request: Request) -> Response:
@@ -370,6 +356,5 @@ routes: list[BaseRoute] = [
     Route("/confirm/{token}", confirm_post, methods=["POST"]),
     Route("/unsubscribe/{token}", unsubscribe_get, methods=["GET"]),
     Route("/unsubscribe/{token}", unsubscribe_post, methods=["POST"]),
-    Route("/healthz", healthz, methods=["GET"]),
     Route("/static/site.css", stylesheet, methods=["GET"]),
 ]

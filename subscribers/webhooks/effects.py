@@ -3,8 +3,9 @@
 ``apply_events`` takes the events of one POST and, inside the caller's
 transaction:
 
-* skips every event whose id was seen before (``WebhookEvent``), and repeats
-  inside the POST, so the same POST twice changes nothing;
+* skips every event whose id was seen before (``WebhookEvent``, claimed with
+  ``digest.store.webhook_events.claim_new``), and repeats inside the POST, so the
+  same POST twice, even on two replicas at the same moment, changes nothing;
 * adds the rest to the counters of the issue each names (``IssueRecord``:
   delivered, bounced, blocked, dropped, complained, unsubscribed, opened,
   clicked, unknown_events), one UPDATE per issue;
@@ -35,10 +36,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from digest.store.tables import IssueRecord, Subscriber, WebhookEvent
+from digest.store.tables import IssueRecord, Subscriber
+from digest.store.webhook_events import claim_new
 from subscribers import repository
 from subscribers.webhooks.base import TrackingEvent
 
@@ -84,15 +86,11 @@ def apply_events(
     unique: dict[str, TrackingEvent] = {}
     for event in events:
         unique.setdefault(event.event_id, event)
-    seen = _seen_ids(session, list(unique))
-    fresh = [e for e in unique.values() if e.event_id not in seen]
-    outcome.duplicates = len(events) - len(fresh)
-    outcome.applied = len(fresh)
-    if not fresh:
-        return outcome
-
-    session.execute(
-        insert(WebhookEvent),
+    # Claimed with one INSERT … ON CONFLICT DO NOTHING, not looked up first: the same POST
+    # on two replicas at once then applies each event on one of them only.
+    ordered = sorted(unique.values(), key=lambda e: e.event_id)  # a stable lock order
+    claimed = claim_new(
+        session,
         [
             {
                 "event_id": e.event_id,
@@ -100,9 +98,14 @@ def apply_events(
                 "issue_key": e.issue_key,
                 "received_at": now,
             }
-            for e in sorted(fresh, key=lambda e: e.event_id)  # a stable lock order
+            for e in ordered
         ],
     )
+    fresh = [e for e in unique.values() if e.event_id in claimed]  # in the POST's order
+    outcome.duplicates = len(events) - len(fresh)
+    outcome.applied = len(fresh)
+    if not fresh:
+        return outcome
     _add_counts(session, fresh, outcome)
     outcome.status_changes = _change_subscribers(
         session, fresh, now=now, soft_bounce_limit=soft_bounce_limit
@@ -114,15 +117,6 @@ def apply_events(
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
-
-
-def _seen_ids(session: Session, ids: Sequence[str]) -> set[str]:
-    seen: set[str] = set()
-    for chunk in _chunks(ids):
-        seen.update(
-            session.scalars(select(WebhookEvent.event_id).where(WebhookEvent.event_id.in_(chunk)))
-        )
-    return seen
 
 
 def _add_counts(session: Session, events: Sequence[TrackingEvent], outcome: Outcome) -> None:
@@ -156,7 +150,16 @@ def _address_key(email: str) -> str:
 def _load_subscribers(session: Session, keys: Sequence[str]) -> dict[str, Subscriber]:
     found: dict[str, Subscriber] = {}
     for chunk in _chunks(keys):
-        for sub in session.scalars(select(Subscriber).where(Subscriber.email_key.in_(chunk))):
+        # Locked in address order until the commit: two POSTs with different events for
+        # one person (two replicas) then count soft bounces and change status one after
+        # the other, each on what the other wrote, and never lock in opposite orders.
+        query = (
+            select(Subscriber)
+            .where(Subscriber.email_key.in_(chunk))
+            .order_by(Subscriber.email_key)
+            .with_for_update()
+        )
+        for sub in session.scalars(query):
             found[sub.email_key] = sub
     return found
 

@@ -50,8 +50,10 @@ def store_events(
     """Apply ``events`` in one transaction (all or nothing).
 
     Two deliveries of the same events at once (SendGrid retrying while the first is
-    still being applied) collide on the event ids: the loser's transaction is rolled
-    back and run again, and then finds them all applied.
+    still being applied, or the same batch on two replicas) claim the event ids with
+    ``INSERT … ON CONFLICT DO NOTHING`` (``digest.store.webhook_events``): the second
+    waits for the first to commit and then finds them taken. An ``IntegrityError``
+    (another constraint, in a race this code did not foresee) runs the transaction again.
     """
     for attempt in range(3):
         try:

@@ -4,10 +4,10 @@ on SQLite and PostgreSQL, and upgrading twice is harmless."""
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-
 from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+
 from digest.store.database import (
     HEAD_REVISION,
     MIGRATIONS_DIR,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from subscribers_support import EDITOR_CONFIG, SECRET
+from subscribers_support import EDITOR_CONFIG, SECRET, T0
 
-from digest.store.database import open_store
+from digest.store.database import Store, open_store
 from digest.tokens import Tokens
 from subscribers import repository as repo
 
@@ -35,10 +35,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serving(tmp_path: Path, db_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    """``digest serve`` as a process, once /healthz answers: (base URL, process, its log)."""
+def _serving(
+    tmp_path: Path, db_url: str, *args: str, config_text: str = CONFIG
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """``digest serve`` (with ``args``) as a process, once /healthz answers: (base URL,
+    process, its log)."""
     config = tmp_path / "digest.toml"
-    config.write_text(CONFIG)
+    config.write_text(config_text)
     port = _free_port()
     env = {
         **os.environ,
@@ -60,6 +63,7 @@ def _serving(tmp_path: Path, db_url: str) -> Iterator[tuple[str, subprocess.Pope
                 "127.0.0.1",
                 "--port",
                 str(port),
+                *args,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -176,3 +180,67 @@ def test_one_click_unsubscribe_through_a_served_process(tmp_path: Path, db_url: 
     assert '"POST /unsubscribe/… HTTP/1.1" 200' in said
     assert '"GET /unsubscribe/… HTTP/1.1" 200' in said
     assert token not in said and token[-20:] not in said
+
+
+def _subscribe(base: str, email: str) -> int:
+    """A reader of their own (cookies and all) fills in the form; the answer's status."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        page = client.get("/")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token, page.text
+        data = {"email": email, "csrf_token": token[1], "website": ""}
+        return client.post("/subscribe", data=data).status_code
+
+
+def _count_pending(store: Store) -> int:
+    with store.session() as s:
+        return repo.counts_by_status(s)["pending"]
+
+
+def test_workers_share_one_rate_limit_and_serve_a_reader(tmp_path: Path, pg_url: str) -> None:
+    """``digest serve --workers 2``: two worker processes on the port; the per-IP limit (3)
+    holds across both for 10 visitors at once; a reader confirms and leaves."""
+    from tests.concurrency_support import run_together
+
+    config_text = CONFIG + "\n[web]\nrate_limit_per_ip = 3\n"
+    with _serving(tmp_path, pg_url, "--workers", "2", config_text=config_text) as (
+        base,
+        proc,
+        log,
+    ):
+        deadline = time.monotonic() + 30
+        while len(set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        codes = run_together(
+            [lambda i=i: _subscribe(base, f"reader{i}@example.com") for i in range(10)]
+        )
+        assert sorted(codes) == [200] * 3 + [429] * 7
+        store = open_store(pg_url)
+        try:
+            # the form's work runs after its answer (within subscribe_delay): wait for it
+            while _count_pending(store) < 3:
+                assert time.monotonic() < deadline + 30, "the accepted visitors were not recorded"
+                time.sleep(0.1)
+            with store.session() as s:
+                sub = repo.add(s, "rea@example.com", at=T0, source="form", status="pending")
+                sub.confirm_nonce = "known-nonce"
+                s.flush()
+                tokens = Tokens(SECRET)  # the server runs on the real clock
+                confirm = tokens.confirm(sub.id, "known-nonce")
+                leave = tokens.unsubscribe(sub.id, sub.email)
+            with httpx.Client(base_url=base, timeout=30) as reader:
+                page = reader.get(f"/confirm/{confirm}")
+                csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+                assert csrf, page.text
+                assert reader.post(f"/confirm/{confirm}", data={"csrf_token": csrf[1]}).is_success
+                left = reader.post(f"/unsubscribe/{leave}", data={"List-Unsubscribe": "One-Click"})
+                assert left.status_code == 200
+            with store.session() as s:
+                got = repo.get(s, sub.id)
+                assert got is not None and got.status == "unsubscribed"
+                kinds = [e.kind for e in repo.events_for(s, got)]
+                assert kinds == ["subscribed", "confirmed", "unsubscribed"]
+        finally:
+            store.dispose()
+    assert proc.returncode is not None

@@ -838,6 +838,84 @@ def test_the_same_batch_posted_concurrently_is_applied_once(
     assert len(ledger(store)) == 3
 
 
+@pytest.mark.postgres
+def test_the_same_batch_on_two_replicas_at_once_is_applied_once(
+    pg_url: str, config: Config, private_key: ec.EllipticCurvePrivateKey
+) -> None:
+    """Two replicas (each its own engine) get the same signed batch at the same moment,
+    twice each: every event is applied by exactly one of the four POSTs, none of them
+    fails, and the ledger has one row per status change."""
+    from digest.store.database import open_store
+    from tests.concurrency_support import run_together
+
+    replicas = [open_store(pg_url) for _ in range(2)]
+    try:
+        seed(replicas[0], PEOPLE)
+        events = mixed_batch() + [ev("delivered", f"x{i}@example.net", 100 + i) for i in range(300)]
+        body = body_of(events)
+        clients = [client_for(store, config) for store in replicas * 2]
+        answers = run_together(
+            [
+                lambda c=c: c.post(URL, content=body, headers=signed(private_key, body))
+                for c in clients
+            ]
+        )
+        assert [a.status_code for a in answers] == [200] * 4
+        assert sum(a.json()["applied"] for a in answers) == len(events)
+        assert sum(a.json()["status_changes"] for a in answers) == 3
+        assert issue_counts(replicas[1])["delivered"] == 302
+        assert len(ledger(replicas[1])) == 3
+        assert stored_events(replicas[1]) == len(events)
+    finally:
+        for store in replicas:
+            store.dispose()
+
+
+def no_issue(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k != "issue"}
+
+
+@pytest.mark.postgres
+def test_soft_bounces_from_batches_on_two_replicas_all_count(
+    pg_url: str, private_key: ec.EllipticCurvePrivateKey
+) -> None:
+    """Different batches, each with one soft bounce for the same 200 readers, reach two
+    replicas at once: every bounce counts (no update lost: each POST reads the count the
+    other wrote), and at the limit each reader becomes bounced, once. The events name no
+    issue (as for confirmation emails): an issue's counter row would make the POSTs take
+    turns anyway."""
+    from digest.store.database import open_store
+    from tests.concurrency_support import run_together
+
+    config = make_config(
+        {"sendgrid_webhook_public_key": public_key_text(private_key), "soft_bounce_limit": 6}
+    )
+    readers = [f"r{i:03}@example.org" for i in range(200)]
+    replicas = [open_store(pg_url) for _ in range(2)]
+    try:
+        seed(replicas[0], readers)
+        bodies = [
+            body_of([no_issue(bounce(email, 1000 * k, "blocked")) for email in readers])
+            for k in range(1, 9)
+        ]
+        clients = [client_for(replicas[k % 2], config) for k in range(len(bodies))]
+        answers = run_together(
+            [
+                lambda c=c, b=b: c.post(URL, content=b, headers=signed(private_key, b))
+                for c, b in zip(clients, bodies, strict=True)
+            ]
+        )
+        assert [a.status_code for a in answers] == [200] * len(bodies)
+        assert sum(a.json()["status_changes"] for a in answers) == len(readers)
+        assert set(statuses(replicas[1]).values()) == {"bounced"}
+        with replicas[1].session() as s:
+            assert set(s.scalars(select(Subscriber.soft_bounces))) == {6}
+        assert sorted(e for e, _, _ in ledger(replicas[1], "bounced")) == readers
+    finally:
+        for store in replicas:
+            store.dispose()
+
+
 def test_the_editor_sees_the_numbers_and_the_suppressed_in_the_cli(
     tmp_path: Path, private_key: ec.EllipticCurvePrivateKey
 ) -> None:
