@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from digest.config_presentation import check_embed, check_presentation
 from digest.config_types import (
     Config,
     DeliveryConfig,
@@ -214,6 +215,7 @@ def _check_newsletter(nl: NewsletterConfig, where: str) -> None:
             raise ConfigError("must not be empty", path=where, key=f"newsletter.{key}")
     check_subject(nl.subject, where)
     check_addresses(nl, where)
+    check_presentation(nl, where)
 
 
 def _check_selection(sel: SelectionConfig, where: str) -> None:
@@ -251,6 +253,10 @@ def _check_delivery(dl: DeliveryConfig, where: str) -> None:
         raise ConfigError("must be 0 (no retry) or more", path=where, key="delivery.max_retries")
     if not 1 <= dl.concurrency <= 16:
         raise ConfigError("must be between 1 and 16", path=where, key="delivery.concurrency")
+
+
+def _check_web(web: WebConfig, where: str) -> None:
+    check_embed(web, where)
 
 
 def _check_storage(st: StorageConfig, where: str) -> None:
@@ -298,6 +304,7 @@ _SECTION_CHECKS: dict[str, Callable[[Any, str], None]] = {
     "delivery": _check_delivery,
     "storage": _check_storage,
     "schedule": _check_schedule,
+    "web": _check_web,
 }
 
 

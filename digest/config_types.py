@@ -30,6 +30,15 @@ class NewsletterConfig:
     subject: str = "{lead_title} | {name}"
     tagline: str | None = None  # a line under the name in the masthead
     templates_dir: str | None = None  # user templates, searched before the bundled ones
+    # dates (Babel's CLDR data) and the fixed strings of emails and pages (gettext catalogs)
+    locale: str = "en_US"
+    logo_url: str | None = None  # an image shown in the masthead instead of the name
+    logo_alt: str | None = None  # its alt text (default: the newsletter's name)
+    logo_width: int = 200  # its width in CSS pixels (the height follows the image)
+    accent_color: str = "#b3202a"  # masthead rule, section labels, buttons, links on pages
+    thumbnails: str = "small"  # latest stories on a phone: small | none
+    welcome: bool = True  # a welcome email when a reader confirms
+    welcome_latest_lead: bool = True  # the welcome shows the latest sent issue's lead
 
     @property
     def tz(self) -> ZoneInfo:
@@ -108,6 +117,10 @@ class WebConfig:
     rate_limit_window_seconds: int = 600
     soft_bounce_limit: int = 3
     form_version: str = "2026-11-subscribe-v1"
+    # sites whose pages may post the embedded subscribe form (GET /embed): exact origins
+    embed_origins: list[str] = field(default_factory=list)
+    # where the embedded form sends the reader afterwards (default: a small hosted page)
+    embed_thanks_url: str | None = None
     # The bundled sample only: without $DIGEST_SECRET_KEY, sign links with a development
     # secret generated beside a SQLite database (digest.signing_secret); a real list sets the key
     development_secret: bool = False

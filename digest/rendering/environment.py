@@ -85,7 +85,11 @@ def _make_env(dirs: tuple[str, ...]) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # fixed words are written {{ _("Latest") }}; the newsletter's catalog replaces the
+    # null translations when one is installed (digest.i18n)
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.filters["safe_url"] = safe_url
     env.filters["sanitize"] = sanitize_fragment
     env.filters["one_line"] = one_line

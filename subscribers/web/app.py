@@ -72,7 +72,9 @@ def make_templates(config: Config, *, has_archive: bool = False) -> Jinja2Templa
         auto_reload=False,  # read once: no stat() of every template file on every page
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     nl = config.newsletter
     env.filters["safe_url"] = safe_url
     env.globals.update(
