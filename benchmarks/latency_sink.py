@@ -12,7 +12,7 @@ sequence of answers:
 ``POST /reset?latency=on|off&seed=N`` zeroes the counters and restarts the generator;
 ``latency=off`` answers at once. Every ``to`` address of an accepted request is counted, so
 ``GET /stats?expected=N`` reports duplicates and which of ``datagen.address(1..N)`` are
-missing. ``GET /content`` returns the first accepted body's subject, sender and content (the
+missing (the first five; all with ``&list_missing=1``). ``GET /content`` returns the first accepted body's subject, sender and content (the
 issue, for a peer to send the same thing). Threads (one per connection), so many requests
 wait at once.
 """
@@ -81,7 +81,7 @@ class Model:
                 return 202, SLOW_SECONDS
             return 202, MEDIAN_SECONDS * math.exp(g)
 
-    def stats(self, expected: int | None) -> dict[str, Any]:
+    def stats(self, expected: int | None, *, list_missing: bool = False) -> dict[str, Any]:
         with self.lock:
             received = self.received
             out: dict[str, Any] = {
@@ -93,6 +93,7 @@ class Model:
                 "slow": self.slow,
                 "rejected": self.rejected,
                 "max_in_flight": self.max_in_flight,
+                "in_flight": self.in_flight,  # requests still being answered
                 "recipients": sum(received.values()),
                 "unique_recipients": len(received),
                 "duplicates": sum(n - 1 for n in received.values() if n > 1),
@@ -101,7 +102,7 @@ class Model:
             if expected is not None:
                 missing = [address(i) for i in range(1, expected + 1) if address(i) not in received]
                 out["missing"] = len(missing)
-                out["missing_sample"] = missing[:5]
+                out["missing_sample"] = missing if list_missing else missing[:5]
                 out["strays"] = len(received) - (expected - len(missing))
             return out
 
@@ -117,7 +118,8 @@ class LatencyHandler(SinkHandler):
         query = parse_qs(url.query)
         if url.path == "/stats":
             expected = int(query["expected"][0]) if "expected" in query else None
-            self._reply(200, orjson.dumps(MODEL.stats(expected)))
+            listed = query.get("list_missing") == ["1"]
+            self._reply(200, orjson.dumps(MODEL.stats(expected, list_missing=listed)))
         elif url.path == "/content":
             self._reply(200, orjson.dumps(MODEL.content))
         else:
