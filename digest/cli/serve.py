@@ -120,7 +120,7 @@ def serve_command(
             app,
             host=bind_host,
             port=bind_port,
-            workers=workers if workers > 1 else None,
+            workers=workers,  # not None: uvicorn would read $WEB_CONCURRENCY and exit
             factory=workers > 1,
             log_level="info",
             log_config=uvicorn_log_config(),

@@ -97,9 +97,34 @@ def is_current(engine: Engine) -> bool:
     return [tuple(row) for row in found] == [(HEAD_REVISION,)]
 
 
+@contextmanager
+def _one_migrator(engine: Engine) -> Iterator[None]:
+    """On SQLite, one process migrates a database file at a time (an ``flock`` on a file
+    beside it; PostgreSQL takes an advisory lock inside the migration's transaction)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{path}.migrate.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     if is_current(engine):
+        return
+    with _one_migrator(engine):
+        _upgrade(engine)
+
+
+def _upgrade(engine: Engine) -> None:
+    if is_current(engine):  # another process migrated while this one waited
         return
     from alembic import command
     from alembic.config import Config as AlembicConfig
@@ -117,6 +142,13 @@ def upgrade(engine: Engine) -> None:
                 conn.commit()
             try:
                 with conn.begin():
+                    if not sqlite:
+                        # two processes starting on a new database (replicas, schedulers)
+                        # take turns: the second finds the schema current and does nothing
+                        conn.exec_driver_sql(
+                            "SELECT pg_advisory_xact_lock(hashtext(current_schema()), "
+                            "hashtext('digest-migrations'))"
+                        )
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
                     if sqlite:

@@ -174,3 +174,20 @@ def test_a_serialized_sqlite_store_lets_one_session_in_at_a_time(sqlite_url: str
     t.join(5)
     assert order == ["first", "second"]
     store.dispose()
+
+
+def test_processes_migrating_one_new_database_at_once_take_turns(db_url: str) -> None:
+    """Replicas or schedulers started together on a new database: every one comes up."""
+    import subprocess
+    import sys
+
+    code = "import sys; from digest.store.database import open_store; open_store(sys.argv[1]).dispose()"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, db_url], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    store = open_store(db_url)
+    assert is_current(store.engine)
+    store.dispose()
