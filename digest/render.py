@@ -32,7 +32,7 @@ from digest.models import Issue, RenderedIssue
 from digest.rendering.environment import environment_for, render_template
 from digest.rendering.mjml_html import mjml_to_html
 from digest.rendering.sanitize import safe_url, sanitize_fragment, without_placeholders
-from digest.rendering.views import issue_context, subject
+from digest.rendering.views import common_context, issue_context, subject
 
 __all__ = [
     "Renderer",
@@ -46,11 +46,12 @@ __all__ = [
 def render_email(config: Config, name: str, context: dict[str, Any]) -> tuple[str, str]:
     """(html, text) of the email ``name``: ``{name}.mjml.j2`` and ``{name}.txt.j2``.
 
-    The templates also see ``config``, ``newsletter`` and ``UNSUBSCRIBE_URL``
-    (the placeholder) unless ``context`` sets them. Raises ``RenderError``
-    naming the template on any template or MJML problem.
+    The templates also see ``config``, ``newsletter``, ``brand`` (logo, accent colour),
+    ``issues_url``, ``subscribe_url`` and ``UNSUBSCRIBE_URL`` (the placeholder) unless
+    ``context`` sets them. Raises ``RenderError`` naming the template on any template
+    or MJML problem.
     """
-    ctx: dict[str, Any] = {"config": config, "newsletter": config.newsletter}
+    ctx = common_context(config)
     ctx.update(context)
     return _html_and_text(environment_for(config), name, ctx)
 

@@ -17,6 +17,7 @@ from markupsafe import Markup
 from digest.config import Config
 from digest.errors import ConfigError, RenderError
 from digest.models import UNSUBSCRIBE_PLACEHOLDER
+from digest.rendering.byline import byline
 from digest.rendering.sanitize import safe_url, sanitize_fragment
 from digest.rendering.text import one_line, shorten, wrap
 
@@ -97,4 +98,8 @@ def _make_env(dirs: tuple[str, ...]) -> jinja2.Environment:
     env.filters["wrap"] = wrap
     env.globals["UNSUBSCRIBE_URL"] = UNSUBSCRIBE_PLACEHOLDER
     env.globals["PREHEADER_FILLER"] = PREHEADER_FILLER
+    env.globals["byline"] = byline
+    # the copy of an email for the web (the archive) sets this: the layout then gives
+    # the footer meant for a visitor instead of the one meant for a reader (digest.archive)
+    env.globals["for_web"] = False
     return env

@@ -3,6 +3,7 @@ and the subject line, made from the same values."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,11 @@ TITLE_CHARS = 200
 DEK_CHARS = 320
 EXCERPT_CHARS = 1200
 EXCERPT_PARAGRAPHS = 4
+# A byline names at most this many authors, each shortened to AUTHOR_CHARS.
+AUTHORS = 6
+AUTHOR_CHARS = 80
+
+_HEX = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
@@ -63,7 +69,7 @@ class StoryView:
             dek=dek,
             excerpt=excerpt,
             section=shorten(a.section, 60) if a.section else None,
-            authors=a.authors,
+            authors=_authors(a.authors),
             published=a.published,
             image_url=image_url,
             image_alt=shorten((image.alt if image else None) or a.title, DEK_CHARS),
@@ -72,12 +78,69 @@ class StoryView:
         )
 
 
+@dataclass(frozen=True)
+class Brand:
+    """The publication's look, from ``[newsletter]``, checked again before any of it
+    reaches a template: colours as ``#rrggbb``, the logo only as an http(s) URL."""
+
+    accent: str  # masthead rule, section labels, buttons, the note's border, links
+    accent_dark: str  # the accent mixed with black: hover states
+    logo_url: str | None  # shown in the masthead instead of the name
+    logo_alt: str
+    logo_width: int  # CSS pixels; the height follows the image
+    thumbnails: bool  # the latest stories have a small picture beside them
+
+    @classmethod
+    def of(cls, newsletter: NewsletterConfig) -> Brand:
+        accent = hex_color(newsletter.accent_color)
+        width = newsletter.logo_width
+        if not isinstance(width, int) or not 16 <= width <= 600:
+            raise RenderError(f"newsletter.logo_width {width!r}: must be 16 to 600 pixels")
+        return cls(
+            accent=accent,
+            accent_dark=darker(accent),
+            logo_url=safe_url(newsletter.logo_url),
+            logo_alt=one_line(newsletter.logo_alt or newsletter.name),
+            logo_width=width,
+            thumbnails=newsletter.thumbnails != "none",
+        )
+
+
+def hex_color(value: str) -> str:
+    """``value`` as ``#rrggbb`` (lower case) if it is a hex colour, else a ``RenderError``:
+    the only form in which a colour reaches a template or a style sheet."""
+    if not isinstance(value, str) or not _HEX.fullmatch(value):
+        raise RenderError(f"newsletter.accent_color {value!r} is not a hex colour such as #b3202a")
+    digits = value[1:].lower()
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    return "#" + digits
+
+
+def darker(color: str, black: float = 0.2) -> str:
+    """``color`` (``#rrggbb``) mixed with ``black`` parts of black: #b3202a → #8f1a22."""
+    channels = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return "#" + "".join(f"{round(c * (1 - black)):02x}" for c in channels)
+
+
+def common_context(config: Config) -> dict[str, Any]:
+    """What every email's templates see, the issue's and the others' (confirmation, …)."""
+    nl = config.newsletter
+    public = nl.public_url.rstrip("/")
+    return {
+        "config": config,
+        "newsletter": nl,
+        "brand": Brand.of(nl),
+        "issues_url": f"{public}/issues",  # the archive's list of issues
+        "subscribe_url": f"{public}/",  # the subscribe page
+    }
+
+
 def issue_context(issue: Issue, config: Config) -> dict[str, Any]:
     """Everything the issue templates see (docs/email-templates.md lists it)."""
     nl = config.newsletter
     return {
-        "config": config,
-        "newsletter": nl,
+        **common_context(config),
         "issue": issue,
         "date": issue_date(issue.as_of, nl),
         "note": issue.note.strip() if issue.note and issue.note.strip() else None,
@@ -133,6 +196,12 @@ def issue_date(moment: datetime, newsletter: NewsletterConfig) -> str:
 def archive_url(newsletter: NewsletterConfig, key: str) -> str:
     """The issue's "view in browser" page on the public web app."""
     return f"{newsletter.public_url.rstrip('/')}/issues/{key}"
+
+
+def _authors(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The names a byline shows: on one line, shortened, no blanks, at most ``AUTHORS``."""
+    out = (shorten(n, AUTHOR_CHARS) for n in names if isinstance(n, str))
+    return tuple(n for n in out if n)[:AUTHORS]
 
 
 def _excerpt(text: str) -> list[str]:

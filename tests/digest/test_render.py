@@ -537,3 +537,133 @@ def test_media_queries_inside_an_inline_style_stay_in_head(tmp_path: Path) -> No
     head = html[: html.index("</head>")]
     assert "@media only screen and (max-width: 479px) { .x { color: #0000aa !important; } }" in head
     assert ".x { color: #aa0000; }" not in head
+
+
+# --- brand: logo and accent colour ------------------------------------------------------
+
+
+def _masthead(html: str) -> str:
+    """The HTML of the masthead: from the body to the date line."""
+    body = html[html.index("<body") :]
+    return body[: body.index(">Friday, November 20, 2026</div>")]
+
+
+def test_a_logo_replaces_the_name_in_the_masthead_and_the_accent_colours_the_email() -> None:
+    config = make_config(
+        logo_url="https://statecraft.example/logo.png",
+        logo_alt="Statecraft <Weekly> & co",
+        logo_width=160,
+        accent_color="#1A5C8A",
+    )
+    html = render(make_issue(6, note=NOTE), config).html
+    masthead = _masthead(html)
+    logo = next(a for t, a in parse(masthead).tags if t == "img")
+    assert logo["src"] == "https://statecraft.example/logo.png"
+    assert logo["alt"] == "Statecraft <Weekly> & co"  # escaped in the HTML, read back here
+    assert logo["width"] == "160"
+    assert "weekly" not in [t for t, _ in parse(masthead).tags]  # text in an attribute, no tag
+    assert "background" not in logo.get("style", "")  # a transparent logo reads in dark mode
+    assert "Statecraft Weekly" not in parse(masthead).visible  # the logo, not the name
+    # The home page link around the logo.
+    assert 'href="https://statecraft.example"' in masthead
+    # The accent (as #rrggbb) everywhere the fixed red was, and its darker shade for hovers.
+    assert "#b3202a" not in html.lower() and "#8e1921" not in html.lower()
+    assert "border-top:4pxsolid#1a5c8a" in masthead.replace(" ", "")
+    page = parse(html)
+    labels = [a["style"] for t, a in page.tags if t == "p" and a.get("class") == "label"]
+    assert labels and all("color: #1a5c8a" in s for s in labels)
+    assert "border-left:4px solid #1a5c8a" in html  # the editor's note
+    assert re.search(r"background:#1a5c8a", html.replace(" ", ""))  # the button
+    readmore = [a["style"] for t, a in page.tags if t == "a" and a.get("class") == "readmore"]
+    assert readmore and all("color: #1a5c8a" in s for s in readmore)
+    assert ".readmore:hover { color: #154a6e; }" in html  # 20% black
+
+
+def test_the_logos_alt_text_is_the_name_by_default() -> None:
+    html = render(make_issue(2), make_config(logo_url="https://statecraft.example/logo.png")).html
+    logo = next(a for t, a in parse(_masthead(html)).tags if t == "img")
+    assert logo["alt"] == "Statecraft Weekly" and logo["width"] == "200"
+
+
+def test_without_a_logo_the_masthead_is_the_name_in_the_default_red() -> None:
+    html = render(make_issue(2), make_config()).html
+    masthead = _masthead(html)
+    assert not [t for t, _ in parse(masthead).tags if t == "img"]
+    assert "Statecraft Weekly" in parse(masthead).visible
+    assert "border-top:4pxsolid#b3202a" in masthead.replace(" ", "")
+    assert ".readmore:hover { color: #8f1a22; }" in html
+
+
+def test_a_colour_that_skipped_the_config_check_never_reaches_the_css() -> None:
+    config = make_config()
+    bad = replace(
+        config, newsletter=replace(config.newsletter, accent_color="red;}</style><script>")
+    )
+    with pytest.raises(RenderError, match="accent_color"):
+        render(make_issue(2), bad)
+
+
+# --- bylines -----------------------------------------------------------------------------
+
+
+def _issue_with_authors() -> Issue:
+    arts = articles()
+    lead = replace(arts[0], authors=("Ann Lee", "Bo <b>Chen</b>", "Cy Díaz"))
+    one = replace(arts[1], authors=("Dee Okafor",))
+    none = replace(arts[2], authors=())
+    blank = replace(arts[3], authors=("  ",))
+    two = replace(arts[4], authors=("Eve Ng", "Fay Oz"))
+    return make_issue(4, lead=lead, stories=[one, none, blank, two])
+
+
+def test_bylines_under_each_headline_when_the_feed_names_authors() -> None:
+    rendered = render(_issue_with_authors(), make_config())
+    page = parse(rendered.html)
+    bylines = [a for t, a in page.tags if t == "p" and a.get("class") == "byline"]
+    assert len(bylines) == 3  # the lead, one author, two authors: nothing for the others
+    visible = page.visible
+    assert "By Ann Lee, Bo <b>Chen</b> and Cy Díaz" in visible  # a name is text, escaped
+    assert "<b>Chen" not in rendered.html
+    assert "By Dee Okafor" in visible and "By Eve Ng and Fay Oz" in visible
+    assert visible.count("By ") == 3  # no stray "By" for a story without authors
+    # Each byline right under its headline.
+    assert re.search(
+        r"Donors Argue Over Who Pays\s*</a>\s*</h1>\s*<p class=\"byline\"", rendered.html
+    )
+    text = rendered.text
+    assert "Who Pays\nBy Ann Lee, Bo <b>Chen</b> and Cy Díaz\n" in text  # plain text
+    assert "Electric Vehicles\nBy Dee Okafor\n" in text
+    assert "Coast Guard Diplomacy\nThe Philippines" in text  # no byline line at all
+    assert "Sanctions Fatigue Is Setting In\nWestern capitals" in text
+    assert "No Map\nBy Eve Ng and Fay Oz\n" in text
+    assert text.count("By ") == 3
+
+
+def test_no_authors_no_bylines() -> None:
+    arts = [replace(a, authors=()) for a in articles()[:4]]
+    rendered = render(make_issue(3, lead=arts[0], stories=arts[1:]), make_config())
+    assert 'class="byline"' not in rendered.html
+    assert "By " not in parse(rendered.html).visible and "By " not in rendered.text
+
+
+# --- thumbnails --------------------------------------------------------------------------
+
+
+def test_latest_stories_keep_a_small_thumbnail_beside_their_text() -> None:
+    issue = make_issue(6)
+    html = render(issue, make_config()).html
+    imgs = [a for t, a in parse(html).tags if t == "img"]
+    assert len(imgs) == 1 + sum(1 for p in issue.latest if p.article.image)
+    for img in imgs[1:]:  # fluid in a fixed cell of the story's own table: never stacked
+        assert img["width"] == "176" and "max-width:176px" in img["style"]
+    assert html.count('style="table-layout:fixed;') == len(imgs) - 1
+
+
+def test_thumbnails_none_leaves_the_latest_stories_without_pictures() -> None:
+    issue = make_issue(6)
+    rendered = render(issue, make_config(thumbnails="none"))
+    imgs = [a for t, a in parse(rendered.html).tags if t == "img"]
+    assert [i["src"] for i in imgs] == [issue.lead.article.image.url]  # type: ignore[union-attr]
+    assert "table-layout:fixed" not in rendered.html
+    for pick in issue.latest:
+        assert pick.article.title in parse(rendered.html).visible
