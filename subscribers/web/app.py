@@ -79,12 +79,23 @@ def make_templates(config: Config, *, has_archive: bool = False) -> Jinja2Templa
     env.filters["safe_url"] = safe_url
     env.globals.update(
         newsletter=nl,
+        accent=nl.accent_color,
+        accent_dark=darker(nl.accent_color),
         site_url=safe_url(nl.site_url),
         site_host=nl.site_url.split("://", 1)[-1].rstrip("/"),
         has_archive=has_archive,
         form_version=config.web.form_version,
     )
     return Jinja2Templates(env=env)
+
+
+def darker(color: str, amount: float = 0.2) -> str:
+    """``#rrggbb``: the ``#rgb``/``#rrggbb`` colour mixed with ``amount`` of black (hovers)."""
+    digits = color.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    channels = (round(int(digits[i : i + 2], 16) * (1 - amount)) for i in (0, 2, 4))
+    return "#" + "".join(f"{c:02x}" for c in channels)
 
 
 def _load_stylesheet(config: Config) -> str:
@@ -114,13 +125,20 @@ def create_app(
     if not secrets.secret_key:
         Tokens("")  # raises the TokenError that says how to set the key
     from subscribers import webhooks
-    from subscribers.web import archive
+    from subscribers.web import archive, embed, favicon
 
     archive_routes: list[BaseRoute] = list(archive.routes)
     webhook_routes: list[BaseRoute] = list(webhooks.routes)
     health_route = Route("/healthz", healthz, methods=["GET"])  # no rate limit: polled
     app = DigestApp(
-        routes=[*pages.routes, health_route, *archive_routes, *webhook_routes],
+        routes=[
+            *pages.routes,
+            health_route,
+            *archive_routes,
+            *embed.routes,
+            *favicon.routes,
+            *webhook_routes,
+        ],
         exception_handlers={HTTPException: _http_error, 500: _server_error},
     )
     workflow = Workflow(config, store, secrets=secrets, clock=clock, backend=backend)
@@ -145,6 +163,7 @@ def create_app(
     )
     state.health = Health(store)
     state.stylesheet = _load_stylesheet(config)
+    state.favicon_svg = favicon.letter_mark(config.newsletter)
     state.database_limiter = database_limiter(database_threads)
     state.subscribe_delay = subscribe_delay
     state.subscribe_backlog = anyio.Semaphore(pages.SUBSCRIBE_BACKLOG)

@@ -1,4 +1,9 @@
-"""The public archive: ``/issues`` lists the sent issues, ``/issues/KEY`` shows one.
+"""The public archive: ``/issues`` lists the sent issues, ``/issues/KEY`` shows one,
+``/issues/feed.xml`` is the list as an Atom feed.
+
+The list reads like a publication's archive: each issue's date (in the newsletter's
+locale), its lead story's title rather than the subject (which repeats the newsletter's
+name) and its key.
 
 An issue is served exactly as stored when it was sent (``IssueRecord.archive_html``):
 the email's HTML with the personal unsubscribe link replaced by a neutral link to
@@ -12,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from babel.dates import format_date
 from sqlalchemy import and_, or_, select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,20 +26,16 @@ from starlette.routing import BaseRoute, Route
 
 from digest.store.database import Store
 from digest.store.tables import IssueRecord
+from subscribers.issues import sent_issues
+from subscribers.web.atom import ATOM_TYPE, atom_feed
 from subscribers.web.database import in_database
 
 KEY_RE = re.compile(r"^\d{4}-W\d{2}$")
 CACHE = {"Cache-Control": "public, max-age=300"}
-
-
-def _sent_issues(store: Store) -> list[dict[str, Any]]:
-    with store.session() as s:
-        rows = s.execute(
-            select(IssueRecord.key, IssueRecord.subject, IssueRecord.finished_at, IssueRecord.as_of)
-            .where(IssueRecord.status == "sent", IssueRecord.archive_html.is_not(None))
-            .order_by(IssueRecord.key.desc())
-        ).all()
-    return [{"key": k, "subject": subj or k, "sent": fin or as_of} for k, subj, fin, as_of in rows]
+FEED_SIZE = 50  # the newest issues in the feed
+ISSUE_LINKS = (
+    '</issues>; rel="index", </issues/feed.xml>; rel="alternate"; type="application/atom+xml"'
+)
 
 
 def _archived(store: Store, key: str) -> str | None:
@@ -53,14 +55,34 @@ def _archived(store: Store, key: str) -> str | None:
 
 async def issue_list(request: Request) -> Response:
     state: Any = request.app.state
-    issues = await in_database(request, _sent_issues, state.store)
-    tz = state.config.newsletter.tz
-    for item in issues:
-        item["date"] = item["sent"].astimezone(tz).strftime("%-d %B %Y")
+    nl = state.config.newsletter
+    issues = await in_database(request, sent_issues, state.store, name=nl.name)
+    entries = [
+        {
+            "key": issue.key,
+            "title": issue.title,
+            "summary": issue.summary if issue.summary != issue.title else "",
+            "date": format_date(issue.as_of.astimezone(nl.tz).date(), "long", locale=nl.locale),
+            "datetime": issue.as_of.astimezone(nl.tz).date().isoformat(),
+            # the lead picture's URL is not stored with the issue (issue_articles keeps
+            # titles and links only): none is shown until it is
+            "image": None,
+        }
+        for issue in issues
+    ]
     response: Response = state.templates.TemplateResponse(
-        request, "archive.html", {"issues": issues}, headers=CACHE
+        request, "archive.html", {"issues": entries}, headers=CACHE
     )
     return response
+
+
+async def issue_feed(request: Request) -> Response:
+    """``/issues/feed.xml``: the archive as an Atom 1.0 feed (subscribers.web.atom)."""
+    state: Any = request.app.state
+    nl = state.config.newsletter
+    issues = await in_database(request, sent_issues, state.store, name=nl.name, limit=FEED_SIZE)
+    body = atom_feed(nl, issues, now=state.clock())
+    return Response(body, media_type=ATOM_TYPE, headers=CACHE)
 
 
 async def issue_page(request: Request) -> Response:
@@ -70,10 +92,13 @@ async def issue_page(request: Request) -> Response:
     html = await in_database(request, _archived, request.app.state.store, key)
     if html is None:
         raise HTTPException(404)
-    return HTMLResponse(html, headers=CACHE)
+    # the stored page is the email's HTML (rendered at send time): the way back to the
+    # list and the feed are given as links in the header as well
+    return HTMLResponse(html, headers={**CACHE, "Link": ISSUE_LINKS})
 
 
 routes: list[BaseRoute] = [
     Route("/issues", issue_list, methods=["GET"]),
+    Route("/issues/feed.xml", issue_feed, methods=["GET"]),
     Route("/issues/{key}", issue_page, methods=["GET"]),
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -93,7 +94,7 @@ def error_page(
     )
 
 
-async def _read_form(request: Request) -> dict[str, str] | None:
+async def read_form(request: Request) -> dict[str, str] | None:
     """The posted fields (text only), or None when the body is too large or broken."""
     length = request.headers.get("content-length")
     if length and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
@@ -108,7 +109,7 @@ async def _read_form(request: Request) -> dict[str, str] | None:
 # --- subscribe ---------------------------------------------------------------------
 
 
-def _subscribe_form(
+def subscribe_form(
     request: Request, *, error: str | None = None, email: str = "", status_code: int = 200
 ) -> Response:
     token, cookie = _csrf(request).issue(request)
@@ -129,7 +130,7 @@ def _subscribe_form(
 
 
 async def home(request: Request) -> Response:
-    return _subscribe_form(request)
+    return subscribe_form(request)
 
 
 async def subscribe_get(request: Request) -> Response:
@@ -153,7 +154,7 @@ def _rate_limited(request: Request, retry_after: int) -> Response:
 
 
 async def subscribe_post(request: Request) -> Response:
-    form = await _read_form(request)
+    form = await read_form(request)
     if form is None:
         return error_page(
             request,
@@ -169,6 +170,28 @@ async def subscribe_post(request: Request) -> Response:
             "The form had expired or did not come from this site. Go back to the "
             "subscribe page, reload it and send it again.",
         )
+    return await take_subscription(
+        request,
+        form,
+        answer=lambda after: _check_inbox(request, after),
+        invalid=lambda error, raw: subscribe_form(
+            request, error=error, email=raw[:320], status_code=400
+        ),
+    )
+
+
+async def take_subscription(
+    request: Request,
+    form: dict[str, str],
+    *,
+    answer: Callable[[BackgroundTask | None], Response],
+    invalid: Callable[[str, str], Response],
+) -> Response:
+    """A subscribe post whose form token has been checked (``POST /subscribe`` and the
+    embedded form's ``POST /embed/subscribe``): the rate limits, the honeypot, the
+    address's check, then ``answer(work)``, the same for every address, with the work
+    that depends on the address's state (``work`` is None when there is none).
+    ``invalid(message, what_was_typed)`` answers an address that is not one."""
     by_ip: RateLimiter = request.app.state.rate_limit_ip
     ip = _visitor(request).ip or "unknown"
     verdict = await in_database(request, by_ip.hit, ip)
@@ -176,12 +199,12 @@ async def subscribe_post(request: Request) -> Response:
         return _rate_limited(request, verdict.retry_after)
     if form.get(HONEYPOT_FIELD, "").strip():
         log.info("subscribe: honeypot filled from %s; ignored", ip)
-        return _check_inbox(request)
+        return answer(None)
     raw = form.get("email", "").strip()
     try:
         address = check_address(raw)
     except InvalidAddress as exc:
-        return _subscribe_form(request, error=_friendly(exc), email=raw[:320], status_code=400)
+        return invalid(_friendly(exc), raw)
     by_address: RateLimiter = request.app.state.rate_limit_address
     verdict = await in_database(request, by_address.hit, address.key)
     if not verdict.allowed:
@@ -193,13 +216,13 @@ async def subscribe_post(request: Request) -> Response:
     after = BackgroundTask(
         _subscribe_after_answer, request, _workflow(request), address.email, _visitor(request)
     )
-    answer = _check_inbox(request, after)
+    response = answer(after)
     # Answering without doing the work would let a flood of posts pile up work without
     # end: past the backlog a post waits for earlier ones (whatever its own address), and
     # _subscribe_after_answer gives the room back (taken last: nothing may fail after it).
     backlog: anyio.Semaphore = request.app.state.subscribe_backlog
     await backlog.acquire()
-    return answer
+    return response
 
 
 def _friendly(exc: InvalidAddress) -> str:
@@ -282,7 +305,7 @@ async def confirm_get(request: Request) -> Response:
 
 async def confirm_post(request: Request) -> Response:
     token = request.path_params["token"]
-    form = await _read_form(request)
+    form = await read_form(request)
     if form is None or not _csrf(request).check(request, form.get(CSRF_FIELD)):
         return error_page(
             request,
@@ -296,8 +319,20 @@ async def confirm_post(request: Request) -> Response:
         )
     except TokenError as exc:
         return _bad_link(request, exc, "confirm")
+    # the welcome goes to the one post that made the reader active ("ready"), after the
+    # answer, on Starlette's pool (it waits on the email provider); a failure is logged
+    welcome = (
+        BackgroundTask(
+            run_in_threadpool, _workflow(request).welcome_after_confirm, target.subscriber_id
+        )
+        if state == "ready"
+        else None
+    )
     return render(
-        request, "confirmed.html", {"email": target.email, "already": state == "already_confirmed"}
+        request,
+        "confirmed.html",
+        {"email": target.email, "already": state == "already_confirmed"},
+        background=welcome,
     )
 
 
@@ -323,7 +358,7 @@ async def unsubscribe_post(request: Request) -> Response:
     """The button on the page, and the RFC 8058 one-click POST (no CSRF token, no
     cookie: the signed link is the authority)."""
     token = request.path_params["token"]
-    form = await _read_form(request) or {}
+    form = await read_form(request) or {}
     one_click = form.get("List-Unsubscribe", "").strip() == "One-Click"
     try:
         target = await in_database(
