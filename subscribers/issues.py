@@ -4,9 +4,9 @@ the welcome email's "latest issue" all show the same public facts of an issue.
 Public means sent (status ``sent`` with an archive page): an issue still being sent is
 reachable by its key (its readers have the "View in browser" link) but not listed.
 
-What is stored: the issue's key, dates, subject, preheader and the title and link of every
-story it carried (``issue_articles``); the lead picture's URL is not stored, so the
-archive shows none.
+What is stored: the issue's key, dates, subject, preheader and the title, link and picture
+of every story it carried (``issue_articles``; issues sent before pictures were kept,
+migration 0008, have none).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class SentIssue:
     title: str  # its lead story's title (else the first story's, else the subject)
     summary: str  # the preheader (the lead's dek), else the title
     lead_url: str | None  # the lead (or first) story's link
+    image_url: str | None = None  # the lead (or first) story's picture, vetted when stored
 
 
 def strip_name(subject: str, name: str) -> str:
@@ -83,6 +84,7 @@ def sent_issues(store: Store, *, name: str = "", limit: int | None = None) -> li
                 title=title,
                 summary=(preheader or "").strip() or title,
                 lead_url=story[1] if story else None,
+                image_url=story[2] if story else None,
             )
         )
     return issues
@@ -94,18 +96,19 @@ def latest_sent(store: Store, *, name: str = "") -> SentIssue | None:
     return found[0] if found else None
 
 
-def _first_stories(session: Session, keys: list[str]) -> dict[str, tuple[str, str]]:
-    """key → (title, url) of each issue's lead, or of its first story when it had none."""
+def _first_stories(session: Session, keys: list[str]) -> dict[str, tuple[str, str, str | None]]:
+    """key → (title, url, picture) of each issue's lead, or of its first story when it had
+    none."""
     if not keys:
         return {}
     rows = session.execute(
         select(IssueArticle.issue_key, IssueArticle.role, IssueArticle.position)
-        .add_columns(IssueArticle.title, IssueArticle.url)
+        .add_columns(IssueArticle.title, IssueArticle.url, IssueArticle.image_url)
         .where(IssueArticle.issue_key.in_(keys))
     ).all()
-    best: dict[str, tuple[tuple[int, int], str, str]] = {}
-    for key, role, position, title, url in rows:
+    best: dict[str, tuple[tuple[int, int], str, str, str | None]] = {}
+    for key, role, position, title, url, image_url in rows:
         rank = (0 if role == "lead" else 1, position)
         if key not in best or rank < best[key][0]:
-            best[key] = (rank, title, url)
-    return {k: (title, url) for k, (_, title, url) in best.items()}
+            best[key] = (rank, title, url, image_url)
+    return {k: (title, url, image) for k, (_, title, url, image) in best.items()}

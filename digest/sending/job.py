@@ -18,6 +18,7 @@ from digest.clock import Clock
 from digest.config import Config
 from digest.in_doubt import Doubts, batches_text
 from digest.models import RenderedIssue
+from digest.rendering.sanitize import safe_url
 from digest.sending.batches import BatchLoop
 from digest.sending.conclusion import conclude, not_resent_note
 from digest.sending.message import issue_message, personalizer
@@ -173,7 +174,13 @@ class SendJob:
             text=r.text,
             archive_html=archive_html(r.html, self.config),
             picks=[
-                ledger.PickedArticle(p.article.url, p.role, p.article.title, p.reason)
+                ledger.PickedArticle(
+                    p.article.url,
+                    p.role,
+                    p.article.title,
+                    p.reason,
+                    safe_url(p.article.image.url) if p.article.image else None,
+                )
                 for p in built.issue.picks
             ],
             batch_size=self.config.delivery.batch_size,

@@ -80,6 +80,7 @@ class PickedArticle(NamedTuple):
     role: str  # "lead" or "latest"
     title: str
     reason: str
+    image_url: str | None = None  # vetted (absolute http(s)) or None
 
 
 def claim_issue(
@@ -117,7 +118,7 @@ def claim_issue(
             s.add(
                 IssueArticle(
                     issue_key=key, url=pick.url, role=pick.role, position=position,
-                    title=pick.title, reason=pick.reason,
+                    title=pick.title, reason=pick.reason, image_url=pick.image_url,
                 )
             )  # fmt: skip
         s.flush()

@@ -164,6 +164,8 @@ class IssueArticle(Base):
     position: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
+    # the story's picture (a vetted absolute http(s) URL): the archive shows the lead's
+    image_url: Mapped[str | None] = mapped_column(String(2000), nullable=True, default=None)
 
     __table_args__ = (Index("ix_issue_articles_url", "url"),)
 

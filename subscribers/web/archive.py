@@ -64,9 +64,7 @@ async def issue_list(request: Request) -> Response:
             "summary": issue.summary if issue.summary != issue.title else "",
             "date": format_date(issue.as_of.astimezone(nl.tz).date(), "long", locale=nl.locale),
             "datetime": issue.as_of.astimezone(nl.tz).date().isoformat(),
-            # the lead picture's URL is not stored with the issue (issue_articles keeps
-            # titles and links only): none is shown until it is
-            "image": None,
+            "image": issue.image_url,  # none for issues sent before pictures were kept
         }
         for issue in issues
     ]

@@ -740,3 +740,25 @@ def test_a_scheduled_send_retries_a_transient_batch_failure_and_reaches_everyone
     with sqlite_store.session() as s:
         rec = s.get(IssueRecord, SAMPLE_KEY)
         assert rec is not None and rec.status == "sent" and rec.sent == 5
+
+
+def test_a_send_keeps_each_storys_picture_for_the_archive(
+    tmp_path: Path, store: Store, db_url: str
+) -> None:
+    from sqlalchemy import select
+
+    from digest.store.tables import IssueArticle
+
+    cfg = sample_config(tmp_path, db_url)
+    add_subscribers(store, {"active": 2})
+    report = run_send(cfg, store, as_of=cfg.fixed_as_of(), clock=_clock)  # type: ignore[arg-type]
+    assert report.outcome == "sent", report.message
+    with store.session() as s:
+        rows = s.execute(
+            select(IssueArticle.role, IssueArticle.image_url).where(
+                IssueArticle.issue_key == SAMPLE_KEY
+            )
+        ).all()
+    lead = [image for role, image in rows if role == "lead"]
+    assert lead and lead[0] and lead[0].startswith("https://")  # the sample's lead has one
+    assert all(image is None or image.startswith(("http://", "https://")) for _, image in rows)

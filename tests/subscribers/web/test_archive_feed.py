@@ -35,6 +35,7 @@ def add_issue(
     status: str = "sent",
     preheader: str | None = None,
     latest: str | None = None,
+    image_url: str | None = None,
 ) -> None:
     with store.session() as s:
         s.add(
@@ -63,6 +64,7 @@ def add_issue(
                     position=0,
                     title=lead,
                     reason="pinned",
+                    image_url=image_url,
                 )
             )
         if latest is not None:
@@ -98,6 +100,7 @@ def archive(tmp_path: Path, store: Store) -> TestClient:
         lead="As Famine Spreads in the Sahel, Aid Stalls",
         as_of=datetime.fromisoformat("2026-11-20T14:00:00+00:00"),
         preheader="Donors pledged less than half of what is needed.",
+        image_url="https://statecraft.example/img/sahel.jpg",
     )
     add_issue(
         store,
@@ -142,6 +145,12 @@ def test_the_list_reads_like_an_archive(archive: TestClient) -> None:
     assert "<script>alert" not in html and "&lt;script&gt;" in html
     assert "2026-W50" not in html
     assert page.headers["cache-control"] == "public, max-age=300"
+
+
+def test_each_entry_shows_its_leads_picture_when_it_was_kept(archive: TestClient) -> None:
+    html = archive.get("/issues").text
+    images = re.findall(r'<img class="archive-image" src="([^"]+)"', html)
+    assert images == ["https://statecraft.example/img/sahel.jpg"]  # W47 only: the others had none
 
 
 def test_the_date_follows_the_locale(tmp_path: Path, sqlite_store: Store) -> None:
