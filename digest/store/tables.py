@@ -292,12 +292,67 @@ class RateLimit(Base):
     __table_args__ = (Index("ix_rate_limits_expires_at", "expires_at"),)
 
 
+# --- the editors' desk ------------------------------------------------------------------
+
+
+class DeskSignIn(Base):
+    """An emailed sign-in link (its id): usable once, until ``expires_at``."""
+
+    __tablename__ = "desk_sign_ins"
+
+    link_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DeskSession(Base):
+    """A signed-in editor. The cookie carries the signed id; signing out ends the row, so a
+    copied cookie stops working too (and every replica agrees)."""
+
+    __tablename__ = "desk_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DeskAudit(Base):
+    """Every change made on the desk: who, what, when."""
+
+    __tablename__ = "desk_audit"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    editor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(40))
+    issue_key: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class IssueClick(Base):
+    """Clicks per link of an issue, from the Event Webhook's click events (their ``url``)."""
+
+    __tablename__ = "issue_clicks"
+
+    issue_key: Mapped[str] = mapped_column(String(10), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+
 __all__ = [
     "Base",
     "ConsentEvent",
+    "DeskAudit",
+    "DeskSession",
+    "DeskSignIn",
     "EditorControl",
     "FeedCacheEntry",
     "IssueArticle",
+    "IssueClick",
     "IssueRecord",
     "RateLimit",
     "SendBatch",
