@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--latency-sizes", default=None, help="readers for latency, e.g. 100000,1000000")
     p.add_argument("--import-rows", default=None, help="rows for import, e.g. 100000,1000000")
+    p.add_argument(
+        "--web-workers", type=int, default=None, help="digest serve --workers N for web (default 1)"
+    )
     p.add_argument("--web-seconds", type=float, default=None, help="seconds of load per web run")
     p.add_argument(
         "--load-tool",
