@@ -263,9 +263,11 @@ class Workflow:
         self._key_recorded = True
 
     def confirmation_message(self, url: str, *, name: str | None, source: str) -> Message:
+        from digest.i18n import gettext_for
         from digest.render import render_email
 
         nl = self.config.newsletter
+        _ = gettext_for(self.config)
         html, text = render_email(
             self.config,
             "confirm",
@@ -277,7 +279,7 @@ class Workflow:
             },
         )
         return Message(
-            subject=f"Please confirm your subscription to {nl.name}",
+            subject=_("Please confirm your subscription to %(name)s", name=nl.name),
             html=html,
             text=text,
             from_email=nl.from_email,
@@ -412,9 +414,11 @@ class Workflow:
     ) -> Message:
         """The welcome email: ``welcome.mjml.j2`` and ``welcome.txt.j2`` (a copy in
         ``<templates_dir>/email/`` replaces them)."""
+        from digest.i18n import gettext_for
         from digest.render import render_email
 
         nl = self.config.newsletter
+        _ = gettext_for(self.config)
         base = nl.public_url.rstrip("/")
         html, text = render_email(
             self.config,
@@ -435,7 +439,7 @@ class Workflow:
             },
         )
         return Message(
-            subject=f"Welcome to {nl.name}",
+            subject=_("Welcome to %(name)s", name=nl.name),
             html=html,
             text=text,
             from_email=nl.from_email,

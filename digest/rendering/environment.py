@@ -2,7 +2,8 @@
 turned into ``RenderError`` naming the template.
 
 Templates are looked up in ``config.templates_dirs``: the user's ``templates_dir``
-first, the bundled templates second, so a user can override any one file.
+first, the bundled templates second, so a user can override any one file. Their fixed
+words are translated with the catalogs of ``[newsletter] locale`` (``digest.i18n``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from markupsafe import Markup
 
 from digest.config import Config
 from digest.errors import ConfigError, RenderError
+from digest.i18n import html_lang, text_direction, translations
 from digest.models import UNSUBSCRIBE_PLACEHOLDER
 from digest.rendering.byline import byline
 from digest.rendering.sanitize import safe_url, sanitize_fragment
@@ -25,19 +27,25 @@ from digest.rendering.text import one_line, shorten, wrap
 # the inbox preview with the masthead ("Statecraft Weekly The week in…").
 PREHEADER_FILLER = Markup("&#847;&zwnj;&nbsp;" * 40)
 
-# One environment per list of folders, so compiled templates are kept between renders.
-_ENVS: dict[tuple[str, ...], jinja2.Environment] = {}
+# One environment per list of folders and locale, so compiled templates are kept
+# between renders.
+_ENVS: dict[tuple[tuple[str, ...], str, tuple[str, ...]], jinja2.Environment] = {}
 _ENVS_LOCK = threading.Lock()
 
 
 def environment_for(config: Config) -> jinja2.Environment:
     """The shared environment for ``config``'s template folders (each folder's
-    ``email/`` subfolder if it has one)."""
-    dirs = tuple(str(d / "email") if (d / "email").is_dir() else str(d) for d in _dirs(config))
+    ``email/`` subfolder if it has one) and its locale's translations."""
+    folders = _dirs(config)
+    dirs = tuple(str(d / "email") if (d / "email").is_dir() else str(d) for d in folders)
+    locale = config.newsletter.locale
+    key = (dirs, locale, tuple(str(d) for d in folders))
     with _ENVS_LOCK:
-        env = _ENVS.get(dirs)
+        env = _ENVS.get(key)
         if env is None:
-            env = _ENVS[dirs] = _make_env(dirs)
+            if len(_ENVS) > 64:
+                _ENVS.clear()
+            env = _ENVS[key] = _make_env(dirs, locale, folders)
         return env
 
 
@@ -72,7 +80,7 @@ def _dirs(config: Config) -> list[Path]:
     return dirs
 
 
-def _make_env(dirs: tuple[str, ...]) -> jinja2.Environment:
+def _make_env(dirs: tuple[str, ...], locale: str, folders: list[Path]) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(list(dirs)),
         autoescape=jinja2.select_autoescape(
@@ -88,9 +96,11 @@ def _make_env(dirs: tuple[str, ...]) -> jinja2.Environment:
         auto_reload=True,
         extensions=["jinja2.ext.i18n"],
     )
-    # fixed words are written {{ _("Latest") }}; the newsletter's catalog replaces the
-    # null translations when one is installed (digest.i18n)
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    # fixed words are written {{ _("Latest") }}, translated by the locale's catalogs: the
+    # bundled ones, then the publication's (<templates_dir>/locales/, digest.i18n)
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        translations(locale, folders), newstyle=True
+    )
     env.filters["safe_url"] = safe_url
     env.filters["sanitize"] = sanitize_fragment
     env.filters["one_line"] = one_line
@@ -99,6 +109,8 @@ def _make_env(dirs: tuple[str, ...]) -> jinja2.Environment:
     env.globals["UNSUBSCRIBE_URL"] = UNSUBSCRIBE_PLACEHOLDER
     env.globals["PREHEADER_FILLER"] = PREHEADER_FILLER
     env.globals["byline"] = byline
+    env.globals["html_lang"] = html_lang(locale)  # <html lang>: en-US, fr-FR
+    env.globals["html_dir"] = text_direction(locale)
     # the copy of an email for the web (the archive) sets this: the layout then gives
     # the footer meant for a visitor instead of the one meant for a reader (digest.archive)
     env.globals["for_web"] = False

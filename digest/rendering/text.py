@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 _BLANK_LINE = re.compile(r"\n\s*\n")
+# no-break spaces (French "Lire la suite\u00a0: …" in a catalog) join words: wrap keeps them
+_NO_BREAK = ("\u00a0", "\u2007", "\u202f")
+_BREAKABLE = re.compile(r"[^\S\u00a0\u2007\u202f]+")
 
 
 def one_line(text: str) -> str:
@@ -30,12 +33,17 @@ def wrap(text: str, width: int = 72) -> str:
     """Plain text wrapped at ``width`` on spaces; long words (URLs) are never broken.
 
     A plain greedy wrap: several times faster than ``textwrap`` (Jinja's
-    ``wordwrap``), which matters when every issue wraps ~40 paragraphs.
+    ``wordwrap``), which matters when every issue wraps ~40 paragraphs. A no-break
+    space stays, and never ends a line.
     """
     lines: list[str] = []
     for paragraph in text.split("\n"):
         line = ""
-        for word in paragraph.split():
+        if any(c in paragraph for c in _NO_BREAK):
+            words = [w for w in _BREAKABLE.split(paragraph) if w]
+        else:
+            words = paragraph.split()
+        for word in words:
             if not line:
                 line = word
             elif len(line) + 1 + len(word) <= width:

@@ -10,6 +10,7 @@ from typing import Any
 
 from digest.config import Config, NewsletterConfig
 from digest.errors import RenderError
+from digest.i18n import format_issue_date
 from digest.models import UNSUBSCRIBE_PLACEHOLDER, Issue, Pick
 from digest.rendering.sanitize import safe_url
 from digest.rendering.text import one_line, paragraphs, shorten
@@ -26,12 +27,6 @@ AUTHORS = 6
 AUTHOR_CHARS = 80
 
 _HEX = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
-
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -184,13 +179,13 @@ def preheader(issue: Issue) -> str:
 
 
 def issue_date(moment: datetime, newsletter: NewsletterConfig) -> str:
-    """The as-of date in the newsletter's zone: ``Friday, November 20, 2026``.
+    """The as-of date in the newsletter's zone and locale: ``Friday, November 20, 2026``
+    (en_US), ``vendredi 20 novembre 2026`` (fr_FR).
 
-    Spelled out here rather than with ``strftime`` so the result never depends
-    on the machine's locale.
+    Babel's CLDR data with the locale given, never ``strftime``, so the result never
+    depends on the machine's locale.
     """
-    local = moment.astimezone(newsletter.tz)
-    return f"{_DAYS[local.weekday()]}, {_MONTHS[local.month - 1]} {local.day}, {local.year}"
+    return format_issue_date(moment.astimezone(newsletter.tz), newsletter.locale)
 
 
 def archive_url(newsletter: NewsletterConfig, key: str) -> str:

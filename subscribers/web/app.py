@@ -24,6 +24,7 @@ from digest.backends.base import Backend
 from digest.clock import Clock, system_clock
 from digest.config import Config, Secrets
 from digest.errors import TokenError
+from digest.i18n import N_, config_translations, gettext_for, html_lang, text_direction
 from digest.render import safe_url
 from digest.store.database import Store
 from digest.store.ratelimits import RateLimits
@@ -37,10 +38,10 @@ from subscribers.workflow import Workflow
 
 STATUS_TITLES = {
     404: (
-        "Page not found",
-        "There is nothing at this address. Check the link, or go to the subscribe page.",
+        N_("Page not found"),
+        N_("There is nothing at this address. Check the link, or go to the subscribe page."),
     ),
-    405: ("Not allowed", "This page cannot be used that way."),
+    405: (N_("Not allowed"), N_("This page cannot be used that way.")),
 }
 
 
@@ -74,7 +75,10 @@ def make_templates(config: Config, *, has_archive: bool = False) -> Jinja2Templa
         lstrip_blocks=True,
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    # the locale's catalogs: bundled, then the publication's own (digest.i18n)
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        config_translations(config), newstyle=True
+    )
     nl = config.newsletter
     env.filters["safe_url"] = safe_url
     env.globals.update(
@@ -85,6 +89,8 @@ def make_templates(config: Config, *, has_archive: bool = False) -> Jinja2Templa
         site_host=nl.site_url.split("://", 1)[-1].rstrip("/"),
         has_archive=has_archive,
         form_version=config.web.form_version,
+        html_lang=html_lang(nl.locale),  # <html lang>: en-US, fr-FR
+        html_dir=text_direction(nl.locale),
     )
     return Jinja2Templates(env=env)
 
@@ -149,6 +155,7 @@ def create_app(
     state.clock = clock
     state.backend = backend if backend is not None else workflow.backend
     state.templates = make_templates(config, has_archive=bool(archive_routes))
+    state.gettext = gettext_for(config)  # the words handlers put in pages (pages.page_gettext)
     state.workflow = workflow
     state.tokens = workflow.tokens
     state.csrf = Csrf(
@@ -172,18 +179,24 @@ def create_app(
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    title, message = STATUS_TITLES.get(exc.status_code, ("Something went wrong", str(exc.detail)))
+    _ = pages.page_gettext(request)
+    known = STATUS_TITLES.get(exc.status_code)
+    if known:
+        title, message = _(known[0]), _(known[1])
+    else:
+        title, message = _("Something went wrong"), str(exc.detail)
     return pages.error_page(
         request, exc.status_code, title, message, headers=dict(exc.headers or {})
     )
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
+    _ = pages.page_gettext(request)
     return pages.error_page(
         request,
         500,
-        "Something went wrong on our side",
-        "Nothing you did caused this. Please try again in a few minutes.",
+        _("Something went wrong on our side"),
+        _("Nothing you did caused this. Please try again in a few minutes."),
     )
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from babel.dates import format_date
 from sqlalchemy import and_, or_, select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from digest.i18n import format_page_date
 from digest.store.database import Store
 from digest.store.tables import IssueRecord
 from subscribers.issues import sent_issues
@@ -62,7 +62,7 @@ async def issue_list(request: Request) -> Response:
             "key": issue.key,
             "title": issue.title,
             "summary": issue.summary if issue.summary != issue.title else "",
-            "date": format_date(issue.as_of.astimezone(nl.tz).date(), "long", locale=nl.locale),
+            "date": format_page_date(issue.as_of.astimezone(nl.tz), nl.locale),
             "datetime": issue.as_of.astimezone(nl.tz).date().isoformat(),
             "image": issue.image_url,  # none for issues sent before pictures were kept
         }

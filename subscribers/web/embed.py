@@ -25,7 +25,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from babel.dates import format_date
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,11 +32,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from digest.errors import TokenError
+from digest.i18n import format_page_date
 from digest.tokens import Tokens
 from subscribers.web.pages import (
     HONEYPOT_FIELD,
     NO_STORE,
     error_page,
+    page_gettext,
     read_form,
     render,
     subscribe_form,
@@ -85,7 +86,7 @@ async def snippet(request: Request) -> Response:
             "token": embed_token(state.tokens),
             "honeypot": HONEYPOT_FIELD,
             "origins": origins,
-            "refresh_before": format_date(expires.date(), "long", locale="en_US"),
+            "refresh_before": format_page_date(expires.astimezone(nl.tz), nl.locale),
             "embed_url": f"{nl.public_url.rstrip('/')}/embed",
         },
         headers=NO_STORE,
@@ -94,12 +95,15 @@ async def snippet(request: Request) -> Response:
 
 
 def _refused(request: Request) -> Response:
+    _ = page_gettext(request)
     return error_page(
         request,
         403,
-        "This form cannot be used here",
-        "The subscribe form was sent from a page that may not use it, so nothing has "
-        "been stored. You can subscribe on our own page instead.",
+        _("This form cannot be used here"),
+        _(
+            "The subscribe form was sent from a page that may not use it, so nothing has "
+            "been stored. You can subscribe on our own page instead."
+        ),
     )
 
 
@@ -108,21 +112,24 @@ async def subscribe(request: Request) -> Response:
     origin = request.headers.get("origin")
     if origin is None or origin not in _origins(request):
         return _refused(request)
+    _ = page_gettext(request)
     form = await read_form(request)
     if form is None:
         return error_page(
             request,
             413,
-            "That form was too large",
-            "Please go back to the subscribe page and try again.",
+            _("That form was too large"),
+            _("Please go back to the subscribe page and try again."),
         )
     if not embed_token_ok(state.tokens, form.get(TOKEN_FIELD)):
         return error_page(
             request,
             403,
-            "Please try again",
-            "The subscribe form has expired or was changed, so nothing has been stored. "
-            "You can subscribe on our own page instead.",
+            _("Please try again"),
+            _(
+                "The subscribe form has expired or was changed, so nothing has been stored. "
+                "You can subscribe on our own page instead."
+            ),
         )
     thanks: str = state.config.web.embed_thanks_url or THANKS_PATH
 

@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from digest.errors import InvalidAddress, TokenError
+from digest.i18n import N_, Gettext
 from subscribers.repository import check_address
 from subscribers.web.database import in_database
 from subscribers.web.ratelimit import RateLimiter
@@ -45,6 +46,13 @@ NO_STORE = {"Cache-Control": "no-store"}
 def _workflow(request: Request) -> Workflow:
     wf: Workflow = request.app.state.workflow
     return wf
+
+
+def page_gettext(request: Request) -> Gettext:
+    """The newsletter's gettext, for the words a handler puts in a page:
+    ``_ = page_gettext(request)``, then ``_("Please try again")``."""
+    g: Gettext = request.app.state.gettext
+    return g
 
 
 def _csrf(request: Request) -> Csrf:
@@ -154,21 +162,24 @@ def _rate_limited(request: Request, retry_after: int) -> Response:
 
 
 async def subscribe_post(request: Request) -> Response:
+    _ = page_gettext(request)
     form = await read_form(request)
     if form is None:
         return error_page(
             request,
             413,
-            "That form was too large",
-            "Please go back to the subscribe page and try again.",
+            _("That form was too large"),
+            _("Please go back to the subscribe page and try again."),
         )
     if not _csrf(request).check(request, form.get(CSRF_FIELD)):
         return error_page(
             request,
             403,
-            "Please try again",
-            "The form had expired or did not come from this site. Go back to the "
-            "subscribe page, reload it and send it again.",
+            _("Please try again"),
+            _(
+                "The form had expired or did not come from this site. Go back to the "
+                "subscribe page, reload it and send it again."
+            ),
         )
     return await take_subscription(
         request,
@@ -204,7 +215,7 @@ async def take_subscription(
     try:
         address = check_address(raw)
     except InvalidAddress as exc:
-        return invalid(_friendly(exc), raw)
+        return invalid(_friendly(page_gettext(request), exc), raw)
     by_address: RateLimiter = request.app.state.rate_limit_address
     verdict = await in_database(request, by_address.hit, address.key)
     if not verdict.allowed:
@@ -225,10 +236,11 @@ async def take_subscription(
     return response
 
 
-def _friendly(exc: InvalidAddress) -> str:
+def _friendly(_: Gettext, exc: InvalidAddress) -> str:
     if exc.reason == "it is empty":
-        return "Please enter your email address."
-    return f"That doesn't look like an email address: {exc.reason}"
+        return _("Please enter your email address.")
+    # the reason comes from the address check (subscribers.addresses), in English
+    return _("That doesn't look like an email address: %(reason)s", reason=exc.reason)
 
 
 async def _subscribe_after_answer(
@@ -272,17 +284,33 @@ def _send_confirmation(wf: Workflow, subscriber_id: int) -> None:
 # --- confirm -----------------------------------------------------------------------
 
 
+# what digest.tokens says is wrong with a link (TokenError), as the page words it
+LINK_PROBLEMS = {
+    "this confirmation link has expired": N_("This confirmation link has expired."),
+    "this confirmation link is not valid (it may be incomplete)": N_(
+        "This confirmation link is not valid (it may be incomplete)."
+    ),
+    "this confirmation link is not valid": N_("This confirmation link is not valid."),
+    "this unsubscribe link is not valid (it may be incomplete)": N_(
+        "This unsubscribe link is not valid (it may be incomplete)."
+    ),
+    "this unsubscribe link is not valid": N_("This unsubscribe link is not valid."),
+}
+
+
 def _bad_link(request: Request, exc: TokenError, what: str) -> Response:
-    message = str(exc)
-    message = message[:1].upper() + message[1:] + "."
+    _ = page_gettext(request)
+    reason = str(exc)
+    known = LINK_PROBLEMS.get(reason)
+    problem = _(known) if known else reason[:1].upper() + reason[1:] + "."
     if what == "confirm":
-        message += " Nothing has been changed. You can ask for a new link on the subscribe page."
+        advice = _("Nothing has been changed. You can ask for a new link on the subscribe page.")
     else:
-        message += (
-            " Nothing has been changed. Use the unsubscribe link at the bottom of the "
+        advice = _(
+            "Nothing has been changed. Use the unsubscribe link at the bottom of the "
             "latest issue, or reply to it and we will take you off the list."
         )
-    return error_page(request, 400, "This link does not work", message)
+    return error_page(request, 400, _("This link does not work"), f"{problem} {advice}")
 
 
 async def confirm_get(request: Request) -> Response:
@@ -307,11 +335,12 @@ async def confirm_post(request: Request) -> Response:
     token = request.path_params["token"]
     form = await read_form(request)
     if form is None or not _csrf(request).check(request, form.get(CSRF_FIELD)):
+        _ = page_gettext(request)
         return error_page(
             request,
             403,
-            "Please try again",
-            "The page had expired. Open the link from the email again and press the button.",
+            _("Please try again"),
+            _("The page had expired. Open the link from the email again and press the button."),
         )
     try:
         target, state = await in_database(

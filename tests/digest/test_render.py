@@ -125,6 +125,34 @@ def test_golden_html_and_text() -> None:
     assert rendered.key == "2026-W47"
 
 
+@pytest.mark.parametrize(
+    ("locale", "date", "words"),
+    [
+        ("en_GB", "Friday, 20 November 2026", ("Keep reading", "View in browser", "Latest")),
+        (
+            "fr_FR",
+            "vendredi 20 novembre 2026",
+            ("Lire la suite", "Voir dans le navigateur", "Se désabonner", "Derniers articles"),
+        ),
+    ],
+)
+def test_golden_html_and_text_per_locale(locale: str, date: str, words: tuple[str, ...]) -> None:
+    """The same issue in another locale: its dates (CLDR) and fixed words (the catalogs);
+    the feed's text stays as the feed wrote it."""
+    config = make_config(locale=locale, subject="{name} · {date}")
+    rendered = render(make_issue(6, note=NOTE), config)
+    check_golden(f"issue.{locale}.html", rendered.html)
+    check_golden(f"issue.{locale}.txt", rendered.text)
+    lang = locale.replace("_", "-")
+    assert f'<html lang="{lang}"' in rendered.html
+    assert rendered.subject == f"Statecraft Weekly · {date}"
+    for text in (parse(rendered.html).visible, rendered.text):
+        assert date in text
+        assert "As Famine Spreads in the Sahel, Donors Argue Over Who Pays" in text
+        for word in words:
+            assert word.lower() in text.lower(), (locale, word)
+
+
 def test_rendering_is_byte_identical_twice_and_across_renderers() -> None:
     issue, config = make_issue(12, note=NOTE), make_config()
     first = render(issue, config)
@@ -142,7 +170,7 @@ def test_the_email_has_what_mail_clients_and_readers_need() -> None:
     metas = [a for t, a in page.tags if t == "meta"]
     assert {"name": "viewport", "content": "width=device-width, initial-scale=1"} in metas
     assert {"name": "color-scheme", "content": "light only"} in metas  # no forced dark inversion
-    assert page.tags[0] == ("html", page.tags[0][1]) and page.tags[0][1].get("lang") == "en"
+    assert page.tags[0] == ("html", page.tags[0][1]) and page.tags[0][1].get("lang") == "en-US"
     # The preheader: hidden, first in the body, from the lead's dek.
     body = html[html.index("<body") :]
     hidden = re.search(r'<div style="display:none;[^"]*">([^<]*)</div>', body)

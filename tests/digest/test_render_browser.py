@@ -131,6 +131,28 @@ def test_issue_fits_the_screen_and_screenshots(browser: Any, width: int) -> None
         page.close()
 
 
+@pytest.mark.parametrize("width", [320, 375, 1280])
+def test_the_french_issue_fits_the_screen_and_screenshots(browser: Any, width: int) -> None:
+    """French words are longer ("Voir dans le navigateur", "DERNIERS ARTICLES"): still no
+    horizontal scroll, and the headings and links a screen reader lists are French."""
+    issue = make_issue(6, note="A short note from the editor this week.")
+    rendered = render(issue, make_config(locale="fr_FR"))
+    page = _open(browser, rendered.html, width)
+    try:
+        scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
+        assert scroll_width <= width, f"horizontal scroll at {width}px: {scroll_width}"
+        assert page.evaluate("document.documentElement.lang") == "fr-FR"
+        assert page.get_by_role("heading", name="Derniers articles").is_visible()
+        assert page.get_by_role("link", name="Se désabonner").get_attribute("href") == (
+            "%%unsubscribe_url%%"
+        )
+        assert page.get_by_text("vendredi 20 novembre 2026").first.is_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"issue-fr_FR-{width}.png"), full_page=True)
+    finally:
+        page.close()
+
+
 def test_text_is_readable_size_on_a_phone(browser: Any) -> None:
     rendered = render(make_issue(3), make_config())
     page = _open(browser, rendered.html, 375)
