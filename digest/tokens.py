@@ -35,6 +35,9 @@ from digest.errors import TokenError
 UNSUBSCRIBE_SALT = "digest.unsubscribe.v1"
 CONFIRM_SALT = "digest.confirm.v1"
 CSRF_SALT = "digest.csrf.v1"
+DESK_LINK_SALT = "digest.desk.link.v1"
+DESK_SESSION_SALT = "digest.desk.session.v1"
+DESK_CSRF_SALT = b"digest.desk.csrf.v1"
 
 
 def _signer_with_clock(clock: Clock) -> type[TimestampSigner]:
@@ -63,6 +66,13 @@ class Tokens:
         signer = _signer_with_clock(clock)
         self._confirm = URLSafeTimedSerializer(keys, salt=CONFIRM_SALT, signer=signer)
         self._csrf = URLSafeTimedSerializer(keys, salt=CSRF_SALT, signer=signer)
+        # the editors' desk: the emailed sign-in link and the session cookie carry a random
+        # id whose validity (once, 15 min; 12 h, ended by sign-out) the store keeps
+        self._desk_link = URLSafeSerializer(keys, salt=DESK_LINK_SALT)
+        self._desk_session = URLSafeSerializer(keys, salt=DESK_SESSION_SALT)
+        self._desk_csrf_key = hmac.new(
+            secret_key.encode("utf-8"), DESK_CSRF_SALT, hashlib.sha256
+        ).digest()
 
     # --- unsubscribe: bound to one subscriber, never expires ----------------------
 
@@ -120,6 +130,44 @@ class Tokens:
         if not isinstance(data, str):
             raise TokenError("the form was not sent by this site")
         return data
+
+    # --- the editors' desk ------------------------------------------------------------
+
+    def desk_link(self, link_id: str) -> str:
+        """The token of an emailed desk sign-in link (``/desk/sign-in/{token}``)."""
+        return str(self._desk_link.dumps(link_id))
+
+    def read_desk_link(self, token: str) -> str:
+        return _read_id(self._desk_link, token, "sign-in link")
+
+    def desk_session(self, session_id: str) -> str:
+        """The desk's session cookie: the session id, signed."""
+        return str(self._desk_session.dumps(session_id))
+
+    def read_desk_session(self, token: str) -> str:
+        return _read_id(self._desk_session, token, "session")
+
+    def desk_csrf(self, session_id: str) -> str:
+        """The desk's form token of a session: an HMAC of its id (the newest key only;
+        a rotation signs everyone out of the forms they have open, nothing more)."""
+        mac = hmac.new(self._desk_csrf_key, session_id.encode("utf-8"), hashlib.sha256)
+        return base64_encode(mac.digest()).decode("ascii")
+
+    def check_desk_csrf(self, session_id: str, value: str | None) -> bool:
+        """Whether ``value`` is the form token of ``session_id`` (constant time)."""
+        if not value:
+            return False
+        return hmac.compare_digest(self.desk_csrf(session_id).encode(), value.encode())
+
+
+def _read_id(serializer: URLSafeSerializer, token: str, what: str) -> str:
+    try:
+        data: Any = serializer.loads(canonical(token))
+    except BadData:
+        raise TokenError(f"this {what} is not valid (it may be incomplete)") from None
+    if not isinstance(data, str) or not data:
+        raise TokenError(f"this {what} is not valid")
+    return data
 
 
 def canonical(token: str) -> str:

@@ -130,6 +130,7 @@ def create_app(
     work of ``POST /subscribe`` waits after the answer (``subscribers.web.pages``)."""
     if not secrets.secret_key:
         Tokens("")  # raises the TokenError that says how to set the key
+    from desk.app import desk_routes  # the editors' desk (/desk)
     from subscribers import webhooks
     from subscribers.web import archive, embed, favicon
 
@@ -144,6 +145,7 @@ def create_app(
             *embed.routes,
             *favicon.routes,
             *webhook_routes,
+            *desk_routes(),
         ],
         exception_handlers={HTTPException: _http_error, 500: _server_error},
     )

@@ -1,7 +1,9 @@
 """Security for every response and every form.
 
 ``SecurityHeaders`` is ASGI middleware that puts the headers on every
-response, error pages and other engineers' routes included. ``Csrf`` is a
+response, error pages and other engineers' routes included; a response that sets one of
+them itself keeps its own (the editors' desk sets a stricter policy, and its sandboxed
+preview one that lets the desk frame it). ``Csrf`` is a
 signed double-submit token: a random form id in an HttpOnly cookie, and the
 same id signed (itsdangerous, with the secret key) in a hidden field; a post
 is accepted only when both are present and agree.
@@ -45,7 +47,7 @@ SECURITY_HEADERS: Mapping[str, str] = {
 
 
 class SecurityHeaders:
-    """Sets ``SECURITY_HEADERS`` on every HTTP response."""
+    """Sets ``SECURITY_HEADERS`` on every HTTP response (those it does not set itself)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -59,7 +61,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
+                    if name not in headers:
+                        headers[name] = value
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -49,6 +49,7 @@ class TrackingEvent:
     issue_key: str | None  # from the custom_args the send attaches: {"issue": "2026-W47"}
     occurred_at: datetime | None
     detail: str | None = None  # the provider's reason, for the consent ledger and the log
+    url: str | None = None  # a click's link (counted per issue and link: ``issue_clicks``)
 
 
 class WebhookRejected(Exception):

@@ -9,6 +9,8 @@ transaction:
 * adds the rest to the counters of the issue each names (``IssueRecord``:
   delivered, bounced, blocked, dropped, complained, unsubscribed, opened,
   clicked, unknown_events), one UPDATE per issue;
+* adds each click to its link's count (``digest.store.clicks``: per issue and link,
+  the unsubscribe link without its token);
 * changes subscribers' status through ``subscribers.repository.set_status``,
   so each change lands in the consent ledger with the provider's event id.
 
@@ -24,7 +26,8 @@ Soft bounces (SendGrid's ``blocked``): each adds one to
 subscriber becomes ``bounced``. A ``delivered`` event starts the count again.
 A limit below 1 turns that off (soft bounces are only counted).
 
-Only counts are kept for deliveries, opens and clicks: nothing per person.
+Only counts are kept for deliveries, opens and clicks (and clicks per link): nothing per
+person.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from digest.store.clicks import add_clicks
 from digest.store.tables import IssueRecord, Subscriber
 from digest.store.webhook_events import claim_new
 from subscribers import repository
@@ -107,6 +111,7 @@ def apply_events(
     if not fresh:
         return outcome
     _add_counts(session, fresh, outcome)
+    _add_clicks(session, fresh, outcome)
     outcome.status_changes = _change_subscribers(
         session, fresh, now=now, soft_bounce_limit=soft_bounce_limit
     )
@@ -138,6 +143,15 @@ def _add_counts(session: Session, events: Sequence[TrackingEvent], outcome: Outc
             )
         else:
             outcome.counts[key] = dict(tally)
+
+
+def _add_clicks(session: Session, events: Sequence[TrackingEvent], outcome: Outcome) -> None:
+    """Clicks per link (``issue_clicks``) of the issues just counted (not of unknown ones)."""
+    per_issue: dict[str, Tally[str]] = {}
+    for e in events:
+        if e.counter == "clicked" and e.url and e.issue_key and e.issue_key in outcome.counts:
+            per_issue.setdefault(e.issue_key, Tally())[e.url] += 1
+    add_clicks(session, per_issue)
 
 
 def _address_key(email: str) -> str:

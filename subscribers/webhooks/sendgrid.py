@@ -203,6 +203,7 @@ def to_tracking_event(item: dict[str, Any]) -> TrackingEvent:
         issue_key=_issue_key(item.get("issue")),
         occurred_at=_occurred_at(item.get("timestamp")),
         detail=detail,
+        url=_text(item.get("url")) if name == "click" else None,
     )
 
 
