@@ -48,7 +48,8 @@ def run(
                 for _ in range(runs)
             ]
             name = f"import {label(n)} {kind}"
-            failed = [r for r in got if r.exit_code != 0]
+            # exit 1 with a summary: the file's bad rows were reported (as they should be)
+            failed = [r for r in got if r.exit_code not in (0, 1) or "imported" not in r.summary]
             if failed:
                 figures.append(unmeasured("import", name, "rows/s", f"exit {failed[0].exit_code}"))
                 continue
