@@ -1,5 +1,6 @@
 """The desk's routes (``desk_routes``, mounted by ``subscribers.web.app.create_app``), the
-guard every desk page goes through (``protect``) and the sign-in pages.
+guard every desk page goes through (``protect``); the sign-in pages are ``desk.sign_in``
+and what the desk runs on (templates, sign-in machinery, rate limits) ``desk.runtime``.
 
 ``protect(handler)``: no live session → a GET is sent to the sign-in page (303), any
 other method refused (403); a POST must carry the session's form token in ``csrf``
@@ -12,33 +13,28 @@ frame the desk, nothing is cached); the sandboxed preview sets its own policy.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import anyio
-import jinja2
-from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from desk.auth import COOKIE, COOKIE_PATH, LINK_MINUTES, DeskAuth, SignedIn
+from desk.auth import COOKIE, SignedIn
 from desk.context import Desk, Handler
-from digest.config import Config
-from digest.rendering.sanitize import safe_url
-from digest.store.ratelimits import RateLimits
+from desk.runtime import refused, runtime
+from desk.sign_in import (
+    link_page,
+    link_post,
+    sign_in_form,
+    sign_in_post,
+    sign_out,
+    stylesheet,
+)
 from subscribers.web.database import in_database
 from subscribers.web.pages import read_form
-from subscribers.web.ratelimit import RateLimiter
-from subscribers.web.security import CSRF_FIELD, Csrf
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +58,6 @@ DESK_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-SIGN_IN_DELAY = 1.0  # at most this many seconds between the answer and the work (a random wait)
-_jitter = random.SystemRandom()
 
 
 class DeskHeaders:
@@ -88,74 +82,7 @@ class DeskHeaders:
         await self.app(scope, receive, with_headers)
 
 
-# --- what the desk runs on ----------------------------------------------------------------
-
-
-def desk_templates(config: Config) -> Jinja2Templates:
-    """``desk/…`` (and the email's) templates: the user's templates_dir first, then the
-    bundled ones; autoescaped, and an undefined name is an error."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in config.templates_dirs]),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        auto_reload=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["safe_url"] = safe_url
-    env.globals["newsletter"] = config.newsletter
-    return Jinja2Templates(env=env)
-
-
-@dataclass
-class Runtime:
-    """The desk's share of the app (made on first use from ``app.state``)."""
-
-    auth: DeskAuth
-    templates: Jinja2Templates
-    limit_ip: RateLimiter
-    limit_address: RateLimiter
-    secure_cookie: bool
-    stylesheet: str
-    delay: float
-
-
-def runtime(request: Request) -> Runtime:
-    state = request.app.state
-    found = getattr(state, "desk", None)
-    if isinstance(found, Runtime):
-        return found
-    config: Config = state.config
-    web = config.web
-    counters = RateLimits(state.store)
-    window = web.rate_limit_window_seconds
-    made = Runtime(
-        auth=DeskAuth(
-            config,
-            state.store,
-            tokens=state.workflow.tokens,
-            clock=state.clock,
-            backend=lambda: state.backend,
-        ),
-        templates=desk_templates(config),
-        limit_ip=RateLimiter(counters, "desk_ip", web.rate_limit_per_ip, window, state.clock),
-        limit_address=RateLimiter(
-            counters, "desk_addr", web.rate_limit_per_address, window, state.clock
-        ),
-        secure_cookie=config.newsletter.public_url.startswith("https:"),
-        stylesheet=_stylesheet(config),
-        delay=min(float(getattr(state, "subscribe_delay", SIGN_IN_DELAY)), SIGN_IN_DELAY),
-    )
-    state.desk = made
-    return made
-
-
-def _stylesheet(config: Config) -> str:
-    for d in config.templates_dirs:
-        css = Path(d) / "desk" / "desk.css"
-        if css.is_file():
-            return css.read_text(encoding="utf-8")
-    return ""
+# --- the guard ------------------------------------------------------------------------------
 
 
 def _desk(request: Request, signed_in: SignedIn) -> Desk:
@@ -170,37 +97,6 @@ def _desk(request: Request, signed_in: SignedIn) -> Desk:
         editor=signed_in.editor,
         csrf_token=signed_in.csrf_token,
     )
-
-
-def page(
-    request: Request,
-    name: str,
-    context: dict[str, Any] | None = None,
-    *,
-    status_code: int = 200,
-    background: BackgroundTask | None = None,
-) -> Response:
-    """A page for someone not signed in (``desk`` is None in its template)."""
-    response: Response = runtime(request).templates.TemplateResponse(
-        request,
-        name,
-        {"desk": None, **(context or {})},
-        status_code=status_code,
-        background=background,
-    )
-    return response
-
-
-def refused(request: Request, status: int, title: str, text: str) -> Response:
-    return page(
-        request,
-        "desk/message.html",
-        {"title": title, "message": text, "back": "/desk/sign-in"},
-        status_code=status,
-    )
-
-
-# --- the guard ------------------------------------------------------------------------------
 
 
 def protect(handler: Handler) -> Endpoint:
@@ -235,152 +131,13 @@ def protect(handler: Handler) -> Endpoint:
     return endpoint
 
 
-# --- signing in and out ------------------------------------------------------------------------
-
-
-def _csrf(request: Request) -> Csrf:
-    csrf: Csrf = request.app.state.csrf
-    return csrf
-
-
-def _form_page(
-    request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
-) -> Response:
-    """A page with a form for someone not signed in: the site's double-submit token."""
-    token, cookie = _csrf(request).issue(request)
-    response = page(
-        request,
-        name,
-        {**context, "csrf_field": CSRF_FIELD, "csrf_token": token},
-        status_code=status_code,
-    )
-    _csrf(request).set_cookie(response, cookie)
-    return response
-
-
-async def sign_in_form(request: Request) -> Response:
-    """``GET /desk/sign-in``: the address field."""
-    rt = runtime(request)
-    if await in_database(request, rt.auth.session, request.cookies.get(COOKIE)) is not None:
-        return RedirectResponse("/desk", status_code=303)
-    return _form_page(request, "desk/sign_in.html", {"minutes": LINK_MINUTES})
-
-
-async def sign_in_post(request: Request) -> Response:
-    """``POST /desk/sign-in``: the same answer, in the same time, for every address; the
-    link goes out after the answer, to editors only."""
-    rt = runtime(request)
-    form = await read_form(request)
-    if form is None or not _csrf(request).check(request, form.get(CSRF_FIELD)):
-        return refused(
-            request,
-            403,
-            "Please try again",
-            "The form had expired or did not come from this site. Reload it and try again.",
-        )
-    ip = request.client.host if request.client else "unknown"
-    verdict = await in_database(request, rt.limit_ip.hit, ip)
-    address = form.get("email", "").strip()[:320]
-    if verdict.allowed:
-        verdict = await in_database(request, rt.limit_address.hit, address.lower())
-    if not verdict.allowed:
-        minutes = max(1, (verdict.retry_after + 59) // 60)
-        response = refused(
-            request,
-            429,
-            "Please wait",
-            f"Too many sign-in requests. Please try again in {minutes} minute(s).",
-        )
-        response.headers["Retry-After"] = str(verdict.retry_after)
-        return response
-    work = BackgroundTask(_send_link_after_answer, rt, address) if address else None
-    return page(request, "desk/sign_in_sent.html", {"minutes": LINK_MINUTES}, background=work)
-
-
-async def _send_link_after_answer(rt: Runtime, address: str) -> None:
-    # A random wait, so the work (a write and an email for an editor, nothing for anyone
-    # else) does not line up with the visitor's next request either.
-    try:
-        if rt.delay > 0:
-            await anyio.sleep(_jitter.uniform(0, rt.delay))
-        await run_in_threadpool(rt.auth.send_link, address)
-    except Exception:
-        log.exception("desk: could not send a sign-in link")  # never the address
-
-
-async def link_page(request: Request) -> Response:
-    """``GET /desk/sign-in/{token}``: a button (opening the link changes nothing)."""
-    rt = runtime(request)
-    token = request.path_params["token"]
-    state = await in_database(request, rt.auth.link_state, token)
-    if state != "ready":
-        return _link_refused(request, state)
-    return _form_page(request, "desk/link.html", {"token": token})
-
-
-def _link_refused(request: Request, state: str) -> Response:
-    why = {
-        "used": "This sign-in link has already been used: each link works once.",
-        "expired": f"This sign-in link has expired: a link works for {LINK_MINUTES} minutes.",
-    }.get(state, "This sign-in link is not valid (it may be incomplete).")
-    return refused(request, 410 if state in ("used", "expired") else 400, "Link refused", why)
-
-
-async def link_post(request: Request) -> Response:
-    """``POST /desk/sign-in/{token}``: use the link once, open a session, go to the desk."""
-    rt = runtime(request)
-    token = request.path_params["token"]
-    form = await read_form(request)
-    if form is None or not _csrf(request).check(request, form.get(CSRF_FIELD)):
-        return refused(
-            request,
-            403,
-            "Please try again",
-            "The form had expired or did not come from this site. Open the link again.",
-        )
-    cookie = await in_database(request, rt.auth.use_link, token)
-    if cookie is None:
-        state = await in_database(request, rt.auth.link_state, token)
-        return _link_refused(request, state)
-    response = RedirectResponse("/desk", status_code=303)
-    response.set_cookie(
-        COOKIE,
-        cookie,
-        httponly=True,
-        samesite="lax",
-        secure=rt.secure_cookie,
-        path=COOKIE_PATH,
-    )
-    return response
-
-
-async def sign_out(request: Request, desk: Desk) -> Response:
-    """``POST /desk/sign-out``: the session ends (its cookie no longer works anywhere)."""
-    signed_in: SignedIn = request.state.desk_session
-    await in_database(request, runtime(request).auth.sign_out, signed_in)
-    response = page(request, "desk/signed_out.html")
-    response.delete_cookie(
-        COOKIE,
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="lax",
-        secure=runtime(request).secure_cookie,
-    )
-    return response
-
-
-async def stylesheet(request: Request) -> Response:
-    """``GET /desk/desk.css`` (public: the sign-in page uses it)."""
-    return Response(runtime(request).stylesheet, media_type="text/css")
-
-
 # --- the routes ------------------------------------------------------------------------------
 
 
 def desk_routes() -> list[BaseRoute]:
     """``/desk`` and the ``Mount("/desk", …)`` of every desk page, the numbers' pages
     (``desk.numbers``) included when that module is there."""
-    from desk import coming
+    from desk import coming, coming_actions
     from desk.audit import audit_page
 
     routes: list[BaseRoute] = [
@@ -392,12 +149,12 @@ def desk_routes() -> list[BaseRoute]:
         Route("/sign-out", protect(sign_out), methods=["POST"]),
         Route("/desk.css", stylesheet, methods=["GET"]),
         Route("/coming/preview.html", protect(coming.preview), methods=["GET"]),
-        Route("/coming/pin", protect(coming.pin), methods=["POST"]),
-        Route("/coming/unpin", protect(coming.unpin), methods=["POST"]),
-        Route("/coming/drop", protect(coming.drop), methods=["POST"]),
-        Route("/coming/restore", protect(coming.restore), methods=["POST"]),
-        Route("/coming/note", protect(coming.note), methods=["POST"]),
-        Route("/coming/test", protect(coming.send_test), methods=["POST"]),
+        Route("/coming/pin", protect(coming_actions.pin), methods=["POST"]),
+        Route("/coming/unpin", protect(coming_actions.unpin), methods=["POST"]),
+        Route("/coming/drop", protect(coming_actions.drop), methods=["POST"]),
+        Route("/coming/restore", protect(coming_actions.restore), methods=["POST"]),
+        Route("/coming/note", protect(coming_actions.note), methods=["POST"]),
+        Route("/coming/test", protect(coming_actions.send_test), methods=["POST"]),
         Route("/audit", protect(audit_page), methods=["GET"]),
     ]
     try:
@@ -423,7 +180,5 @@ __all__ = [
     "DeskHeaders",
     "Endpoint",
     "desk_routes",
-    "desk_templates",
     "protect",
-    "runtime",
 ]

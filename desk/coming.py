@@ -1,15 +1,8 @@
-"""The coming issue on the desk: ``GET /desk``, its preview, and the editor's changes.
+"""The coming issue on the desk: ``GET /desk`` and its preview.
 
-The issue is the one the scheduler sends next (``digest.coming.coming_issue``; the
-config's fixed ``selection.as_of`` when it has one, as ``digest preview`` does), built by
-``digest.pipeline.build_issue``, the function ``digest preview`` and ``digest send``
-call. Pin, drop, note go through ``digest.editor`` (``digest pin/drop/note``), test
-copies through ``digest.testcopy`` (``digest preview --to``); each change is written to
-the audit log and answered with a redirect back to ``/desk`` (post/redirect/get).
-
-Building collects every feed (slow), so a built issue is kept for ``CACHE_SECONDS`` per
-(issue key, as-of, the editor's controls as stored): a change makes a new key, so the
-page never shows the picks from before it.
+Which issue, and building it (cached), is ``desk.coming_issue``; the editor's changes
+(pin, drop, note, test copies) are ``desk.coming_actions``, which answer with a redirect
+back here: ``?done=`` says what was done.
 
 The rendered email is shown in two ``<iframe sandbox="">`` (no scripts, no same
 origin) of ``/desk/coming/preview.html``, itself served with a sandbox CSP: whatever a
@@ -18,31 +11,23 @@ feed smuggled into the email cannot run on the desk.
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from desk.audit import record, rows
+from desk.audit import rows
+from desk.coming_issue import built_issue, moment_text, situation
 from desk.context import Desk
-from digest import editor
 from digest.archive import subscribe_url
-from digest.clock import Clock, issue_key
-from digest.coming import coming_issue, frozen_status
 from digest.config import Config
 from digest.errors import DigestError
 from digest.models import PLACEHOLDERS
-from digest.pipeline import BuiltIssue, build_issue
+from digest.pipeline import BuiltIssue
 from digest.rendering.sanitize import safe_url
-from digest.store.database import Store
-from digest.store.records import get_issue
 from subscribers.web.database import in_database
 
-CACHE_SECONDS = 120.0
 RECENT_CHANGES = 8
 
 PREVIEW_CSP = (
@@ -68,24 +53,6 @@ DONE = {
 }
 
 
-@dataclass(frozen=True)
-class Target:
-    """The issue the desk works on."""
-
-    key: str
-    as_of: datetime
-    sends_at: datetime | None  # None when the config fixes ``selection.as_of``
-
-
-def coming_target(config: Config, store: Store, now: datetime) -> Target:
-    """As ``digest preview`` without ``--as-of``: the fixed as-of, else the coming issue."""
-    fixed = config.fixed_as_of()
-    if fixed is not None:
-        return Target(issue_key(fixed, config.newsletter.tz), fixed, None)
-    coming = coming_issue(config, store, now)
-    return Target(coming.key, coming.as_of, coming.sends_at)
-
-
 def relative(moment: datetime, now: datetime) -> str:
     """``in 2 days``, ``in 5 hours``, ``in 20 minutes``, ``3 hours ago``."""
     delta = moment - now
@@ -99,41 +66,6 @@ def relative(moment: datetime, now: datetime) -> str:
             text = f"{count} {unit}{'' if count == 1 else 's'}"
             return f"in {text}" if future else f"{text} ago"
     return "now"  # pragma: no cover - covered by the first branch
-
-
-class PreviewCache:
-    """Built issues, a short while, per (key, as-of, controls); one build at a time."""
-
-    def __init__(self, seconds: float = CACHE_SECONDS):
-        self.seconds = seconds
-        self._entries: dict[tuple[object, ...], tuple[float, BuiltIssue]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, config: Config, store: Store, clock: Clock, target: Target) -> BuiltIssue:
-        controls = editor.get_controls(store, target.key)
-        key = (target.key, target.as_of, controls)
-        with self._lock:  # one build at a time: a second page waits for the first's
-            hit = self._entries.get(key)
-            if hit is not None and time.monotonic() - hit[0] < self.seconds:
-                return hit[1]
-            built = build_issue(config, store=store, as_of=target.as_of, clock=clock)
-            now = time.monotonic()
-            self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.seconds}
-            self._entries[(target.key, target.as_of, built.controls)] = (now, built)
-            return built
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-def _cache(request: Request) -> PreviewCache:
-    state = request.app.state
-    cache = getattr(state, "desk_previews", None)
-    if cache is None:
-        cache = state.desk_previews = PreviewCache()
-    assert isinstance(cache, PreviewCache)
-    return cache
 
 
 # --- what the page shows -------------------------------------------------------------
@@ -195,40 +127,17 @@ def _left_out(built: BuiltIssue) -> list[LeftOut]:
     ]
 
 
-def _moment(moment: datetime, config: Config) -> str:
-    local = moment.astimezone(config.newsletter.tz)
-    return f"{local:%A} {local.day} {local:%B %Y, %H:%M %Z}"
-
-
-def _frozen_text(store: Store, key: str, status: str, config: Config) -> str:
-    rec = get_issue(store, key)
-    when = (rec.finished_at or rec.started_at) if rec is not None else None
-    at = f" on {_moment(when, config)}" if when is not None else ""
-    return {
-        "sent": f"Issue {key} was sent{at}.",
-        "sending": f"Issue {key} is being sent{at}.",
-        "failed": f"Issue {key} failed mid-send{at}; it resumes from its stored rendering.",
-    }.get(status, f"Issue {key} is {status}.")
-
-
-def _situation(desk: Desk) -> tuple[Target, str | None]:
-    target = coming_target(desk.config, desk.store, desk.clock())
-    status = frozen_status(desk.store, target.key)
-    frozen = _frozen_text(desk.store, target.key, status, desk.config) if status else None
-    return target, frozen
-
-
 async def coming_page(request: Request, desk: Desk) -> Response:
     """``GET /desk``: the coming issue, its picks and reasons, the preview, the buttons."""
     config = desk.config
     try:
-        target, frozen = await in_database(request, _situation, desk)
+        target, frozen = await in_database(request, situation, desk)
     except DigestError as exc:
         return message(request, desk, 500, "No coming issue", str(exc))
     built: BuiltIssue | None = None
     problem = None
     try:
-        built = await run_in_threadpool(_cache(request).get, config, desk.store, desk.clock, target)
+        built = await built_issue(request, desk, target)
     except DigestError as exc:
         problem = str(exc)
     recent = await in_database(request, rows, desk, limit=RECENT_CHANGES)
@@ -240,8 +149,8 @@ async def coming_page(request: Request, desk: Desk) -> Response:
         {
             "desk": desk,
             "key": target.key,
-            "as_of": _moment(target.as_of, config),
-            "sends_at": _moment(target.sends_at, config) if target.sends_at else None,
+            "as_of": moment_text(target.as_of, config),
+            "sends_at": moment_text(target.sends_at, config) if target.sends_at else None,
             "sends_in": relative(target.sends_at, now) if target.sends_at else None,
             "frozen": frozen,
             "problem": problem,
@@ -263,11 +172,9 @@ async def coming_page(request: Request, desk: Desk) -> Response:
 
 async def preview(request: Request, desk: Desk) -> Response:
     """``GET /desk/coming/preview.html``: the email as readers get it, sandboxed."""
-    target, _frozen = await in_database(request, _situation, desk)
+    target, _frozen = await in_database(request, situation, desk)
     try:
-        built = await run_in_threadpool(
-            _cache(request).get, desk.config, desk.store, desk.clock, target
-        )
+        built = await built_issue(request, desk, target)
     except DigestError:
         built = None
     if built is None or built.rendered is None:
@@ -279,10 +186,11 @@ async def preview(request: Request, desk: Desk) -> Response:
     return Response(html, media_type="text/html", headers=PREVIEW_HEADERS)
 
 
-# --- the changes ------------------------------------------------------------------------
+# --- what went wrong ---------------------------------------------------------------------
 
 
 def message(request: Request, desk: Desk, status: int, title: str, text: str) -> Response:
+    """A page that says why not (this page's and the changes' refusals)."""
     response: Response = desk.templates.TemplateResponse(
         request,
         "desk/message.html",
@@ -292,197 +200,11 @@ def message(request: Request, desk: Desk, status: int, title: str, text: str) ->
     return response
 
 
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()  # read (and limited) by ``protect`` already
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-async def _open(request: Request, desk: Desk, form: dict[str, str]) -> Target | Response:
-    """The coming issue when the form was made for it and it can still change; else the
-    page that says why not."""
-    target, frozen = await in_database(request, _situation, desk)
-    if form.get("key") != target.key:
-        return message(
-            request,
-            desk,
-            409,
-            "The coming issue has changed",
-            f"That form was for issue {form.get('key', '')[:10]!s}; the coming issue is now "
-            f"{target.key}. Nothing was changed: look at it again and repeat the change.",
-        )
-    if frozen:
-        return message(
-            request, desk, 409, "This issue can no longer change", f"{frozen} Nothing was changed."
-        )
-    return target
-
-
-def _back(done: str) -> Response:
-    return RedirectResponse(f"/desk?done={done}", status_code=303)
-
-
-async def _known_url(request: Request, desk: Desk, target: Target, url: str) -> str | Response:
-    """``url`` (canonical) when it is one of the issue's articles, as ``digest pin``
-    checks (the built issue is usually cached: the page was just shown)."""
-    try:
-        canon = editor.check_article_url(url)
-    except DigestError as exc:
-        return message(request, desk, 400, "That is not an article", str(exc))
-    built = await run_in_threadpool(
-        _cache(request).get, desk.config, desk.store, desk.clock, target
-    )
-    known = {p.article.url for p in built.issue.picks} | {a.url for a, _ in built.issue.left_out}
-    if canon not in known:
-        return message(
-            request,
-            desk,
-            400,
-            "That is not an article of this issue",
-            f"{canon} is not among the articles collected for issue {target.key}.",
-        )
-    return canon
-
-
-async def pin(request: Request, desk: Desk) -> Response:
-    form = await _form(request)
-    target = await _open(request, desk, form)
-    if isinstance(target, Response):
-        return target
-    url = await _known_url(request, desk, target, form.get("url", ""))
-    if isinstance(url, Response):
-        return url
-
-    def change() -> None:
-        old = editor.set_pin(desk.store, target.key, url, clock=desk.clock)
-        record(desk, "pin", target.key, url + (f" (was {old})" if old and old != url else ""))
-
-    await in_database(request, change)
-    return _back("pin")
-
-
-async def unpin(request: Request, desk: Desk) -> Response:
-    form = await _form(request)
-    target = await _open(request, desk, form)
-    if isinstance(target, Response):
-        return target
-
-    def change() -> None:
-        old = editor.clear_pin(desk.store, target.key)
-        record(desk, "unpin", target.key, f"was {old}" if old else "there was no pin")
-
-    await in_database(request, change)
-    return _back("unpin")
-
-
-async def drop(request: Request, desk: Desk) -> Response:
-    form = await _form(request)
-    target = await _open(request, desk, form)
-    if isinstance(target, Response):
-        return target
-    url = await _known_url(request, desk, target, form.get("url", ""))
-    if isinstance(url, Response):
-        return url
-
-    def change() -> None:
-        editor.add_drop(desk.store, target.key, url, clock=desk.clock)
-        record(desk, "drop", target.key, url)
-
-    await in_database(request, change)
-    return _back("drop")
-
-
-async def restore(request: Request, desk: Desk) -> Response:
-    form = await _form(request)
-    target = await _open(request, desk, form)
-    if isinstance(target, Response):
-        return target
-    url = form.get("url", "").strip()
-    if not url:
-        return message(request, desk, 400, "Nothing to restore", "The form named no article.")
-
-    def change() -> list[str]:
-        restored = editor.clear_drop(desk.store, target.key, url)
-        if restored:
-            record(desk, "restore", target.key, ", ".join(restored))
-        return restored
-
-    await in_database(request, change)
-    return _back("restore")
-
-
-async def note(request: Request, desk: Desk) -> Response:
-    form = await _form(request)
-    target = await _open(request, desk, form)
-    if isinstance(target, Response):
-        return target
-    text = form.get("note", "")
-
-    def change() -> str:
-        if not text.strip():
-            old = editor.clear_note(desk.store, target.key)
-            record(desk, "clear_note", target.key, f"was: {old}" if old else "")
-            return "clear_note"
-        editor.set_note(desk.store, target.key, text, clock=desk.clock)
-        record(desk, "note", target.key, text.strip())
-        return "note"
-
-    try:
-        done = await in_database(request, change)
-    except DigestError as exc:
-        return message(request, desk, 400, "The note was not saved", str(exc))
-    return _back(done)
-
-
-async def send_test(request: Request, desk: Desk) -> Response:
-    form = await _form(request)
-    target = await _open(request, desk, form)
-    if isinstance(target, Response):
-        return target
-    to_all = form.get("to") == "editors"
-    recipients = list(desk.config.newsletter.editors) if to_all else [desk.editor]
-    built = await run_in_threadpool(
-        _cache(request).get, desk.config, desk.store, desk.clock, target
-    )
-    if built.rendered is None:
-        return message(
-            request,
-            desk,
-            409,
-            "No test copy sent",
-            f"Issue {target.key} is skipped: {built.issue.skip_reason or 'it has no articles'}.",
-        )
-    from digest.testcopy import send_test_copy
-
-    rendered = built.rendered
-    try:
-        count = await run_in_threadpool(
-            send_test_copy, desk.config, rendered, recipients, backend=desk.backend
-        )
-    except DigestError as exc:
-        return message(request, desk, 502, "The test copy was not sent", str(exc))
-    await in_database(
-        request,
-        record,
-        desk,
-        "test",
-        target.key,
-        f"{count} of {len(recipients)} accepted: {', '.join(recipients)}",
-    )
-    return _back("test_editors" if to_all else "test_me")
-
-
 __all__ = [
+    "DONE",
     "PREVIEW_CSP",
-    "PreviewCache",
-    "Target",
     "coming_page",
-    "coming_target",
-    "drop",
-    "note",
-    "pin",
+    "message",
     "preview",
     "relative",
-    "restore",
-    "send_test",
-    "unpin",
 ]

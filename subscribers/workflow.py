@@ -14,7 +14,6 @@ link is bound to one subscriber and never expires.
 
 from __future__ import annotations
 
-import logging
 import secrets as pysecrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,17 +22,15 @@ from typing import Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from digest.backends.base import Backend, Message, Recipient, unsubscribe_headers
+from digest.backends.base import Backend, Message, Recipient
 from digest.clock import Clock, system_clock
 from digest.config import Config, Secrets
 from digest.errors import TokenError
 from digest.store.database import Store
 from digest.store.tables import Subscriber
-from digest.tokens import Tokens, address_tag, confirm_url, unsubscribe_url
+from digest.tokens import Tokens, address_tag, confirm_url
 from subscribers import repository as repo
-from subscribers.issues import SentIssue, latest_sent
-
-log = logging.getLogger(__name__)
+from subscribers import welcome
 
 Outcome = Literal[
     "new",  # added as pending, confirmation to send
@@ -226,7 +223,7 @@ class Workflow:
                 sub.confirm_nonce = pysecrets.token_urlsafe(18)
             token = self.tokens.confirm(sub.id, sub.confirm_nonce)
             email, name, source = sub.email, sub.name, sub.source
-        self._record_key()
+        self.record_key()
         try:
             message = self.confirmation_message(
                 confirm_url(self.config.newsletter.public_url, token), name=name, source=source
@@ -251,7 +248,7 @@ class Workflow:
                 )
         return True
 
-    def _record_key(self) -> None:
+    def record_key(self) -> None:
         """Note the fingerprint of the key that signs confirmation links (once: it cannot
         change under a running workflow), so a later key change is caught."""
         if self._key_recorded or not self.secrets.secret_key:
@@ -359,95 +356,19 @@ class Workflow:
                 target = LinkTarget(sub.id, sub.email, sub.status)
             return target, state
 
+    # --- the welcome (subscribers.welcome) -----------------------------------------------
+
     def confirm_and_welcome(
         self, token: str, *, visitor: Visitor = NOBODY
     ) -> tuple[LinkTarget, ConfirmState]:
-        """``confirm``, then the welcome email when this call confirmed (synchronously; a
-        failed welcome is logged and the confirmation stands)."""
-        target, state = self.confirm(token, visitor=visitor)
-        if state == "ready":
-            self.welcome_after_confirm(target.subscriber_id)
-        return target, state
-
-    # --- the welcome ------------------------------------------------------------------
-
-    def welcome_after_confirm(self, subscriber_id: int) -> bool:
-        """``send_welcome`` for a reader who has just confirmed; a failure is logged, never
-        raised: the reader is subscribed whatever happens to this email."""
-        try:
-            return self.send_welcome(subscriber_id)
-        except Exception:
-            log.exception("could not send the welcome email to subscriber %s", subscriber_id)
-            return False
+        """``confirm``, then the welcome email when this call confirmed
+        (``subscribers.welcome.confirm_and_welcome``)."""
+        return welcome.confirm_and_welcome(self, token, visitor=visitor)
 
     def send_welcome(self, subscriber_id: int) -> bool:
-        """Send the welcome email (``[newsletter] welcome``, on by default) to an active
-        subscriber, with their own unsubscribe link and the RFC 8058 one-click headers.
-        Call it once, after the confirm that made them active (``confirm`` returned
-        "ready"). Returns False when nothing was sent (turned off, or no longer active);
-        render and delivery errors propagate."""
-        if not self.config.newsletter.welcome:
-            return False
-        with self.store.session() as s:
-            sub = repo.get(s, subscriber_id)
-            if sub is None or sub.status != "active":
-                return False
-            email, name = sub.email, sub.name
-        link = unsubscribe_url(
-            self.config.newsletter.public_url, self.tokens.unsubscribe(subscriber_id, email)
-        )
-        self._record_key()
-        message = self.welcome_message(link, name=name, latest=self._latest_lead())
-        self.backend.send_batch(
-            message, [Recipient(email=email, name=name, headers=unsubscribe_headers(link))]
-        )
-        log.info("welcome email sent to subscriber %s", subscriber_id)
-        return True
-
-    def _latest_lead(self) -> SentIssue | None:
-        if not self.config.newsletter.welcome_latest_lead:
-            return None
-        return latest_sent(self.store, name=self.config.newsletter.name)
-
-    def welcome_message(
-        self, unsubscribe_link: str, *, name: str | None, latest: SentIssue | None
-    ) -> Message:
-        """The welcome email: ``welcome.mjml.j2`` and ``welcome.txt.j2`` (a copy in
-        ``<templates_dir>/email/`` replaces them)."""
-        from digest.i18n import gettext_for
-        from digest.render import render_email
-
-        nl = self.config.newsletter
-        _ = gettext_for(self.config)
-        base = nl.public_url.rstrip("/")
-        html, text = render_email(
-            self.config,
-            "welcome",
-            {
-                "subscriber_name": name,
-                "unsubscribe_url": unsubscribe_link,
-                "archive_url": f"{base}/issues",
-                "latest": (
-                    {
-                        "title": latest.title,
-                        "url": latest.lead_url,
-                        "issue_url": f"{base}/issues/{latest.key}",
-                    }
-                    if latest is not None
-                    else None
-                ),
-            },
-        )
-        return Message(
-            subject=_("Welcome to %(name)s", name=nl.name),
-            html=html,
-            text=text,
-            from_email=nl.from_email,
-            from_name=nl.from_name or nl.name,
-            reply_to=nl.reply_to,
-            categories=("welcome",),
-            custom_args={"kind": "welcome"},
-        )
+        """The welcome email to a reader who has just confirmed
+        (``subscribers.welcome.send_welcome``)."""
+        return welcome.send_welcome(self, subscriber_id)
 
     # --- unsubscribing --------------------------------------------------------------
 

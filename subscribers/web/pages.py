@@ -27,6 +27,7 @@ from subscribers.repository import check_address
 from subscribers.web.database import in_database
 from subscribers.web.ratelimit import RateLimiter
 from subscribers.web.security import CSRF_FIELD, Csrf
+from subscribers.welcome import welcome_after_confirm
 from subscribers.workflow import Visitor, Workflow
 
 log = logging.getLogger(__name__)
@@ -352,7 +353,7 @@ async def confirm_post(request: Request) -> Response:
     # answer, on Starlette's pool (it waits on the email provider); a failure is logged
     welcome = (
         BackgroundTask(
-            run_in_threadpool, _workflow(request).welcome_after_confirm, target.subscriber_id
+            run_in_threadpool, welcome_after_confirm, _workflow(request), target.subscriber_id
         )
         if state == "ready"
         else None
