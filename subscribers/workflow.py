@@ -22,15 +22,15 @@ from typing import Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from digest.backends.base import Backend, Message, Recipient
+from digest.backends.base import Backend, Message
 from digest.clock import Clock, system_clock
 from digest.config import Config, Secrets
 from digest.errors import TokenError
 from digest.store.database import Store
 from digest.store.tables import Subscriber
-from digest.tokens import Tokens, address_tag, confirm_url
+from digest.tokens import Tokens, address_tag
+from subscribers import confirmation, welcome
 from subscribers import repository as repo
-from subscribers import welcome
 
 Outcome = Literal[
     "new",  # added as pending, confirmation to send
@@ -210,43 +210,8 @@ class Workflow:
         sub.confirmation_sent_at = now
 
     def send_confirmation(self, subscriber_id: int) -> bool:
-        """Render and send the confirmation email; record it in the ledger.
-
-        Returns False when there is nothing to send (no longer pending). Delivery
-        and render errors propagate, after un-reserving the send so a retry works.
-        """
-        with self.store.session() as s:
-            sub = repo.get(s, subscriber_id)
-            if sub is None or sub.status != "pending":
-                return False
-            if not sub.confirm_nonce:
-                sub.confirm_nonce = pysecrets.token_urlsafe(18)
-            token = self.tokens.confirm(sub.id, sub.confirm_nonce)
-            email, name, source = sub.email, sub.name, sub.source
-        self.record_key()
-        try:
-            message = self.confirmation_message(
-                confirm_url(self.config.newsletter.public_url, token), name=name, source=source
-            )
-            self.backend.send_batch(message, [Recipient(email=email, name=name)])
-        except Exception:
-            with self.store.session() as s:
-                sub = repo.get(s, subscriber_id)
-                if sub is not None:
-                    sub.confirmation_sent_at = None
-            raise
-        with self.store.session() as s:
-            sub = repo.get(s, subscriber_id)
-            if sub is not None:
-                repo.record_event(
-                    s,
-                    sub,
-                    "confirmation_sent",
-                    at=self.now(),
-                    source=source,
-                    detail=f"via the {self.config.delivery.backend} backend",
-                )
-        return True
+        """Render and send the confirmation email (``subscribers.confirmation``)."""
+        return confirmation.send_confirmation(self, subscriber_id)
 
     def record_key(self) -> None:
         """Note the fingerprint of the key that signs confirmation links (once: it cannot
@@ -260,31 +225,8 @@ class Workflow:
         self._key_recorded = True
 
     def confirmation_message(self, url: str, *, name: str | None, source: str) -> Message:
-        from digest.i18n import gettext_for
-        from digest.render import render_email
-
-        nl = self.config.newsletter
-        _ = gettext_for(self.config)
-        html, text = render_email(
-            self.config,
-            "confirm",
-            {
-                "confirm_url": url,
-                "expires_days": self.config.web.confirm_token_days,
-                "subscriber_name": name,
-                "source": source,
-            },
-        )
-        return Message(
-            subject=_("Please confirm your subscription to %(name)s", name=nl.name),
-            html=html,
-            text=text,
-            from_email=nl.from_email,
-            from_name=nl.from_name or nl.name,
-            reply_to=nl.reply_to,
-            categories=("confirm",),
-            custom_args={"kind": "confirm"},
-        )
+        """The confirmation email for ``url`` (``subscribers.confirmation``)."""
+        return confirmation.confirmation_message(self, url, name=name, source=source)
 
     def subscribe(
         self,
