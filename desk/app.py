@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from desk.auth import COOKIE, SignedIn
 from desk.context import Desk, Handler
-from desk.runtime import refused, runtime
+from desk.runtime import page_gettext, refused, runtime
 from desk.sign_in import (
     link_page,
     link_post,
@@ -110,18 +110,24 @@ def protect(handler: Handler) -> Endpoint:
             if signed_in is None:
                 return RedirectResponse("/desk/sign-in", status_code=303)
         else:
+            _ = page_gettext(request)
             if signed_in is None:
                 return refused(
-                    request, 403, "Please sign in", "You are not signed in to the desk (any more)."
+                    request,
+                    403,
+                    _("Please sign in"),
+                    _("You are not signed in to the desk (any more)."),
                 )
             form = await read_form(request)
             if form is None or not rt.auth.check_csrf(signed_in, form.get("csrf")):
                 return refused(
                     request,
                     403,
-                    "Please try again",
-                    "The form had expired or did not come from the desk. Nothing was changed: "
-                    "go back, reload the page and try again.",
+                    _("Please try again"),
+                    _(
+                        "The form had expired or did not come from the desk. Nothing was "
+                        "changed: go back, reload the page and try again."
+                    ),
                 )
         request.state.desk_session = signed_in
         return await handler(request, _desk(request, signed_in))

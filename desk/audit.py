@@ -7,38 +7,40 @@ newest first, 100 a page; the coming issue's page shows the last few.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from desk.coming_issue import moment_text
 from desk.context import Desk
+from digest.config import Config
+from digest.i18n import N_, Gettext, gettext_for
 from digest.store import desk as desk_store
 from digest.store.desk import AuditEntry
 from subscribers.web.database import in_database
 
 PAGE = 100
 
-# what an action is called on the page
+# what an action is called on the page (marked here, translated where it is shown)
 ACTIONS = {
-    "sign_in": "signed in",
-    "sign_out": "signed out",
-    "pin": "pinned as lead",
-    "unpin": "cleared the pin",
-    "drop": "dropped",
-    "restore": "restored",
-    "note": "set the editor's note",
-    "clear_note": "cleared the editor's note",
-    "test": "sent a test copy",
-    "unsubscribe_reader": "unsubscribed a reader",
-    "erase_reader": "erased a reader",
+    "sign_in": N_("signed in"),
+    "sign_out": N_("signed out"),
+    "pin": N_("pinned as lead"),
+    "unpin": N_("cleared the pin"),
+    "drop": N_("dropped"),
+    "restore": N_("restored"),
+    "note": N_("set the editor's note"),
+    "clear_note": N_("cleared the editor's note"),
+    "test": N_("sent a test copy"),
+    "unsubscribe_reader": N_("unsubscribed a reader"),
+    "erase_reader": N_("erased a reader"),
 }
 
 
 @dataclass(frozen=True)
 class AuditRow:
     id: int
-    at: str  # in the publication's zone
+    at: str  # in the publication's zone and locale
     editor: str
     action: str
     issue_key: str
@@ -58,19 +60,20 @@ def record(desk: Desk, action: str, issue_key: str | None, detail: str = "") -> 
 
 
 def rows(desk: Desk, *, limit: int = PAGE, before_id: int | None = None) -> list[AuditRow]:
-    tz = desk.config.newsletter.tz
+    _ = gettext_for(desk.config)
     return [
-        _row(e, tz) for e in desk_store.audit_entries(desk.store, limit=limit, before_id=before_id)
+        _row(e, desk.config, _)
+        for e in desk_store.audit_entries(desk.store, limit=limit, before_id=before_id)
     ]
 
 
-def _row(entry: AuditEntry, tz: ZoneInfo) -> AuditRow:
-    local = entry.at.astimezone(tz)
+def _row(entry: AuditEntry, config: Config, _: Gettext) -> AuditRow:
+    action = ACTIONS.get(entry.action)
     return AuditRow(
         id=entry.id,
-        at=f"{local:%a} {local.day} {local:%b %Y %H:%M %Z}",
+        at=moment_text(entry.at, config, "yMMMEd"),
         editor=entry.editor,
-        action=ACTIONS.get(entry.action, entry.action),
+        action=_(action) if action else entry.action,
         issue_key=entry.issue_key or "",
         detail=entry.detail,
     )

@@ -27,6 +27,7 @@ from digest.backends.base import Backend, Message, Recipient
 from digest.clock import Clock
 from digest.config import Config
 from digest.errors import InvalidAddress, TokenError
+from digest.i18n import gettext_for, html_lang
 from digest.store import desk as desk_store
 from digest.store.database import Store
 from digest.tokens import Tokens
@@ -180,28 +181,31 @@ def link_url(config: Config, token: str) -> str:
 
 
 def sign_in_message(config: Config, url: str) -> Message:
-    """The sign-in email: the link, how long it works, what to do if you did not ask."""
+    """The sign-in email: the link, how long it works, what to do if you did not ask
+    (in ``[newsletter] locale``)."""
     nl = config.newsletter
-    subject = f"Your sign-in link to the {nl.name} desk"
-    lines = [
-        f"Open this link to sign in to the {nl.name} desk:",
-        "",
-        url,
-        "",
-        f"It works once, for {LINK_MINUTES} minutes, and asks you to press a button.",
-        "If you did not ask for it, ignore this email: nobody can sign in without it.",
-    ]
+    _ = gettext_for(config)
+    subject = _("Your sign-in link to the %(name)s desk", name=nl.name)
+    open_it = _("Open this link to sign in to the %(name)s desk:", name=nl.name)
+    works = _.ngettext(
+        "It works once, for %(num)d minute, and asks you to press a button.",
+        "It works once, for %(num)d minutes, and asks you to press a button.",
+        LINK_MINUTES,
+    )
+    ignore = _("If you did not ask for it, ignore this email: nobody can sign in without it.")
+    lines = [open_it, "", url, "", works, ignore]
     text = "\n".join(lines) + "\n"
+    sign_in = _("Sign in to the desk")
+    copy_it = _("Or copy it into your browser:")
     link = html.escape(url, quote=True)
     body = (
-        f"<p>Open this link to sign in to the {html.escape(nl.name)} desk:</p>"
-        f'<p><a href="{link}">Sign in to the desk</a></p>'
-        f"<p>Or copy it into your browser:<br>{link}</p>"
-        f"<p>It works once, for {LINK_MINUTES} minutes, and asks you to press a button. "
-        "If you did not ask for it, ignore this email: nobody can sign in without it.</p>"
+        f"<p>{html.escape(open_it)}</p>"
+        f'<p><a href="{link}">{html.escape(sign_in)}</a></p>'
+        f"<p>{html.escape(copy_it)}<br>{link}</p>"
+        f"<p>{html.escape(works)} {html.escape(ignore)}</p>"
     )
     page = (
-        '<!doctype html><html><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{html_lang(nl.locale)}"><head><meta charset="utf-8">'
         f"<title>{html.escape(subject)}</title></head>"
         f'<body style="font-family:sans-serif;line-height:1.5">{body}</body></html>'
     )

@@ -7,6 +7,9 @@ mark (``<rect class="mark">``) per value carrying its own ``<title>`` (the exact
 shown as a tooltip and read by screen readers). Every text is escaped here; the result is
 ``Markup``, so a template includes it as it is.
 
+The charts' own words ("No data yet", the text alternative) go through the ``gettext``
+a caller passes (``digest.i18n.gettext_for``); English without one.
+
 Only presentation attributes (``fill``, ``font-size``), no ``style``: a page whose Content
 Security Policy forbids inline styles still draws the charts.
 """
@@ -18,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
+
+from digest.i18n import DEFAULT_LOCALE, Gettext, translations
 
 WIDTH = 420
 HEIGHT = 210
@@ -39,6 +44,11 @@ class Bar:
     label: str
     value: int
     title: str
+
+
+def english() -> Gettext:
+    """English words (no catalog): what a chart says when its caller passes no gettext."""
+    return Gettext(translations(DEFAULT_LOCALE))
 
 
 def number(n: float) -> str:
@@ -108,15 +118,17 @@ def bar_chart(
     bars: Sequence[Bar],
     color: str = "#2a6fb0",
     summary: str = "",
+    gettext: Gettext | None = None,
 ) -> Markup:
     """A bar per value (all ≥ 0), left to right in the order given."""
+    _ = gettext or english()
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
     zero_y = TOP + plot_h
     highest = max((b.value for b in bars), default=0)
     scale = ticks(highest)
     scale_y = plot_h / scale[-1]
-    desc = summary or _describe(title, bars)
+    desc = summary or _describe(title, bars, _)
     out = _svg_open(chart_id, title, desc)
     out += _y_axis(scale, scale_y, zero_y)
     slot = plot_w / max(1, len(bars))
@@ -132,9 +144,10 @@ def bar_chart(
     out.append("</g>")
     out += _x_labels([b.label for b in bars], xs, zero_y + 16)
     if not bars:
+        empty = _("No data yet")
         out.append(
             f'<text x="{LEFT + plot_w / 2:.1f}" y="{TOP + plot_h / 2:.1f}" '
-            f'text-anchor="middle" fill="{TEXT}">No data yet</text>'
+            f'text-anchor="middle" fill="{TEXT}">{escape(empty)}</text>'
         )
     out.append("</svg>")
     return Markup("".join(out))
@@ -199,16 +212,25 @@ def diverging_chart(
     return Markup("".join(out))
 
 
-def _describe(title: str, bars: Sequence[Bar]) -> str:
+def _describe(title: str, bars: Sequence[Bar], _: Gettext) -> str:
     if not bars:
-        return f"{title}: no data yet."
+        return _("%(title)s: no data yet.", title=title)
     top = max(bars, key=lambda b: b.value)
     latest = bars[-1]
-    return (
-        f"{title}, {len(bars)} bars from {bars[0].label} to {latest.label}. "
-        f"Highest: {number(top.value)} ({top.label}). Latest: {number(latest.value)} "
-        f"({latest.label})."
+    return _.ngettext(
+        "%(title)s, %(num)d bar from %(first)s to %(last)s. Highest: %(top)s "
+        "(%(top_label)s). Latest: %(latest)s (%(latest_label)s).",
+        "%(title)s, %(num)d bars from %(first)s to %(last)s. Highest: %(top)s "
+        "(%(top_label)s). Latest: %(latest)s (%(latest_label)s).",
+        len(bars),
+        title=title,
+        first=bars[0].label,
+        last=latest.label,
+        top=number(top.value),
+        top_label=top.label,
+        latest=number(latest.value),
+        latest_label=latest.label,
     )
 
 
-__all__ = ["Bar", "bar_chart", "diverging_chart", "number", "ticks"]
+__all__ = ["Bar", "bar_chart", "diverging_chart", "english", "number", "ticks"]

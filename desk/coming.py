@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,6 +24,7 @@ from desk.context import Desk
 from digest.archive import subscribe_url
 from digest.config import Config
 from digest.errors import DigestError
+from digest.i18n import DEFAULT_LOCALE, N_, Gettext, gettext_for, translations
 from digest.models import PLACEHOLDERS
 from digest.pipeline import BuiltIssue
 from digest.rendering.sanitize import safe_url
@@ -41,31 +43,42 @@ PREVIEW_HEADERS = {
 }
 
 # what ``?done=`` after a change says (a fixed vocabulary: nothing from the URL is shown)
+# (marked here, translated where it is shown)
 DONE = {
-    "pin": "Pinned as the lead.",
-    "unpin": "The pin is cleared: the selection picks the lead again.",
-    "drop": "Dropped from the issue.",
-    "restore": "Restored to the issue.",
-    "note": "The editor's note is saved.",
-    "clear_note": "The editor's note is cleared.",
-    "test_me": "A test copy is on its way to you.",
-    "test_editors": "A test copy is on its way to every editor.",
+    "pin": N_("Pinned as the lead."),
+    "unpin": N_("The pin is cleared: the selection picks the lead again."),
+    "drop": N_("Dropped from the issue."),
+    "restore": N_("Restored to the issue."),
+    "note": N_("The editor's note is saved."),
+    "clear_note": N_("The editor's note is cleared."),
+    "test_me": N_("A test copy is on its way to you."),
+    "test_editors": N_("A test copy is on its way to every editor."),
 }
 
 
-def relative(moment: datetime, now: datetime) -> str:
-    """``in 2 days``, ``in 5 hours``, ``in 20 minutes``, ``3 hours ago``."""
+def relative(moment: datetime, now: datetime, gettext: Gettext | None = None) -> str:
+    """``in 2 days``, ``in 5 hours``, ``in 20 minutes``, ``3 hours ago`` (English unless
+    a ``gettext`` says otherwise)."""
+    _ = gettext or Gettext(translations(DEFAULT_LOCALE))
     delta = moment - now
     future = delta >= timedelta(0)
     seconds = abs(delta.total_seconds())
     if seconds < 90:
-        return "in a minute" if future else "a minute ago"
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= size * (1.5 if unit != "minute" else 1):
-            count = round(seconds / size)
-            text = f"{count} {unit}{'' if count == 1 else 's'}"
-            return f"in {text}" if future else f"{text} ago"
-    return "now"  # pragma: no cover - covered by the first branch
+        return _("in a minute") if future else _("a minute ago")
+    if seconds >= 86400 * 1.5:
+        n = round(seconds / 86400)
+        if future:
+            return _.ngettext("in %(num)d day", "in %(num)d days", n)
+        return _.ngettext("%(num)d day ago", "%(num)d days ago", n)
+    if seconds >= 3600 * 1.5:
+        n = round(seconds / 3600)
+        if future:
+            return _.ngettext("in %(num)d hour", "in %(num)d hours", n)
+        return _.ngettext("%(num)d hour ago", "%(num)d hours ago", n)
+    n = round(seconds / 60)
+    if future:
+        return _.ngettext("in %(num)d minute", "in %(num)d minutes", n)
+    return _.ngettext("%(num)d minute ago", "%(num)d minutes ago", n)
 
 
 # --- what the page shows -------------------------------------------------------------
@@ -93,11 +106,9 @@ class LeftOut:
 
 
 def _stories(built: BuiltIssue, config: Config) -> list[Story]:
-    tz = config.newsletter.tz
     out = []
     for pick in built.issue.picks:
         art = pick.article
-        local = art.published.astimezone(tz)
         out.append(
             Story(
                 role=pick.role,
@@ -105,7 +116,7 @@ def _stories(built: BuiltIssue, config: Config) -> list[Story]:
                 url=art.url,
                 link=safe_url(art.url),
                 section=art.section or "",
-                published=f"{local:%a} {local.day} {local:%b %H:%M}",
+                published=moment_text(art.published, config, "MMMEd"),
                 reason=pick.reason,
                 pinned=built.controls.pin == art.url,
             )
@@ -130,10 +141,11 @@ def _left_out(built: BuiltIssue) -> list[LeftOut]:
 async def coming_page(request: Request, desk: Desk) -> Response:
     """``GET /desk``: the coming issue, its picks and reasons, the preview, the buttons."""
     config = desk.config
+    _ = gettext_for(config)
     try:
         target, frozen = await in_database(request, situation, desk)
     except DigestError as exc:
-        return message(request, desk, 500, "No coming issue", str(exc))
+        return message(request, desk, 500, _("No coming issue"), str(exc))
     built: BuiltIssue | None = None
     problem = None
     try:
@@ -143,6 +155,7 @@ async def coming_page(request: Request, desk: Desk) -> Response:
     recent = await in_database(request, rows, desk, limit=RECENT_CHANGES)
     now = desk.clock()
     done = DONE.get(request.query_params.get("done", ""))
+    done = _(done) if done else None
     response: Response = desk.templates.TemplateResponse(
         request,
         "desk/coming.html",
@@ -151,7 +164,7 @@ async def coming_page(request: Request, desk: Desk) -> Response:
             "key": target.key,
             "as_of": moment_text(target.as_of, config),
             "sends_at": moment_text(target.sends_at, config) if target.sends_at else None,
-            "sends_in": relative(target.sends_at, now) if target.sends_at else None,
+            "sends_in": relative(target.sends_at, now, _) if target.sends_at else None,
             "frozen": frozen,
             "problem": problem,
             "built": built,
@@ -178,7 +191,10 @@ async def preview(request: Request, desk: Desk) -> Response:
     except DigestError:
         built = None
     if built is None or built.rendered is None:
-        body = "<!doctype html><title>No preview</title><p>There is no email to show.</p>"
+        _ = gettext_for(desk.config)
+        body = "<!doctype html><title>{}</title><p>{}</p>".format(
+            escape(_("No preview")), escape(_("There is no email to show."))
+        )
         return Response(body, media_type="text/html", headers=PREVIEW_HEADERS)
     html = built.rendered.html
     for placeholder in PLACEHOLDERS:  # per-reader values: the subscribe page stands in

@@ -18,6 +18,7 @@ from desk.coming_issue import Target, built_issue, situation
 from desk.context import Desk
 from digest import editor
 from digest.errors import DigestError
+from digest.i18n import gettext_for
 from subscribers.web.database import in_database
 
 
@@ -30,18 +31,27 @@ async def _open(request: Request, desk: Desk, form: dict[str, str]) -> Target | 
     """The coming issue when the form was made for it and it can still change; else the
     page that says why not."""
     target, frozen = await in_database(request, situation, desk)
+    _ = gettext_for(desk.config)
     if form.get("key") != target.key:
         return message(
             request,
             desk,
             409,
-            "The coming issue has changed",
-            f"That form was for issue {form.get('key', '')[:10]!s}; the coming issue is now "
-            f"{target.key}. Nothing was changed: look at it again and repeat the change.",
+            _("The coming issue has changed"),
+            _(
+                "That form was for issue %(old)s; the coming issue is now %(key)s. Nothing "
+                "was changed: look at it again and repeat the change.",
+                old=form.get("key", "")[:10],
+                key=target.key,
+            ),
         )
     if frozen:
         return message(
-            request, desk, 409, "This issue can no longer change", f"{frozen} Nothing was changed."
+            request,
+            desk,
+            409,
+            _("This issue can no longer change"),
+            _("%(why)s Nothing was changed.", why=frozen),
         )
     return target
 
@@ -53,10 +63,11 @@ def _back(done: str) -> Response:
 async def _known_url(request: Request, desk: Desk, target: Target, url: str) -> str | Response:
     """``url`` (canonical) when it is one of the issue's articles, as ``digest pin``
     checks (the built issue is usually cached: the page was just shown)."""
+    _ = gettext_for(desk.config)
     try:
         canon = editor.check_article_url(url)
     except DigestError as exc:
-        return message(request, desk, 400, "That is not an article", str(exc))
+        return message(request, desk, 400, _("That is not an article"), str(exc))
     built = await built_issue(request, desk, target)
     known = {p.article.url for p in built.issue.picks} | {a.url for a, _ in built.issue.left_out}
     if canon not in known:
@@ -64,8 +75,12 @@ async def _known_url(request: Request, desk: Desk, target: Target, url: str) -> 
             request,
             desk,
             400,
-            "That is not an article of this issue",
-            f"{canon} is not among the articles collected for issue {target.key}.",
+            _("That is not an article of this issue"),
+            _(
+                "%(url)s is not among the articles collected for issue %(key)s.",
+                url=canon,
+                key=target.key,
+            ),
         )
     return canon
 
@@ -125,7 +140,8 @@ async def restore(request: Request, desk: Desk) -> Response:
         return target
     url = form.get("url", "").strip()
     if not url:
-        return message(request, desk, 400, "Nothing to restore", "The form named no article.")
+        _ = gettext_for(desk.config)
+        return message(request, desk, 400, _("Nothing to restore"), _("The form named no article."))
 
     def change() -> list[str]:
         restored = editor.clear_drop(desk.store, target.key, url)
@@ -156,7 +172,8 @@ async def note(request: Request, desk: Desk) -> Response:
     try:
         done = await in_database(request, change)
     except DigestError as exc:
-        return message(request, desk, 400, "The note was not saved", str(exc))
+        _ = gettext_for(desk.config)
+        return message(request, desk, 400, _("The note was not saved"), str(exc))
     return _back(done)
 
 
@@ -168,13 +185,18 @@ async def send_test(request: Request, desk: Desk) -> Response:
     to_all = form.get("to") == "editors"
     recipients = list(desk.config.newsletter.editors) if to_all else [desk.editor]
     built = await built_issue(request, desk, target)
+    _ = gettext_for(desk.config)
     if built.rendered is None:
         return message(
             request,
             desk,
             409,
-            "No test copy sent",
-            f"Issue {target.key} is skipped: {built.issue.skip_reason or 'it has no articles'}.",
+            _("No test copy sent"),
+            _(
+                "Issue %(key)s is skipped: %(reason)s.",
+                key=target.key,
+                reason=built.issue.skip_reason or _("it has no articles"),
+            ),
         )
     from digest.testcopy import send_test_copy
 
@@ -184,7 +206,7 @@ async def send_test(request: Request, desk: Desk) -> Response:
             send_test_copy, desk.config, rendered, recipients, backend=desk.backend
         )
     except DigestError as exc:
-        return message(request, desk, 502, "The test copy was not sent", str(exc))
+        return message(request, desk, 502, _("The test copy was not sent"), str(exc))
     await in_database(
         request,
         record,

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from babel.dates import format_skeleton, format_time
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -25,6 +26,7 @@ from digest import editor
 from digest.clock import Clock, issue_key
 from digest.coming import coming_issue, frozen_status
 from digest.config import Config
+from digest.i18n import format_issue_date, gettext_for, parse_locale
 from digest.pipeline import BuiltIssue, build_issue
 from digest.store.database import Store
 from digest.store.records import get_issue
@@ -93,20 +95,48 @@ async def built_issue(request: Request, desk: Desk, target: Target) -> BuiltIssu
     )
 
 
-def moment_text(moment: datetime, config: Config) -> str:
+def moment_text(moment: datetime, config: Config, skeleton: str | None = None) -> str:
+    """A moment in the newsletter's zone and locale (Babel's CLDR data, never
+    ``strftime``): the full date ("Friday, November 20, 2026", "vendredi 20 novembre
+    2026"), or the date as ``skeleton`` has it (``"MMMEd"``: "Fri, Nov 20"), then the time
+    and the zone ("9:00 AM EST", "09:00 EST")."""
     local = moment.astimezone(config.newsletter.tz)
-    return f"{local:%A} {local.day} {local:%B %Y, %H:%M %Z}"
+    locale = config.newsletter.locale
+    day = (
+        format_issue_date(local, locale)
+        if skeleton is None
+        else format_skeleton(skeleton, local, locale=parse_locale(locale))
+    )
+    time = format_time(local, "short", locale=parse_locale(locale))
+    _ = gettext_for(config)
+    zone = local.tzname() or ""
+    return _("%(date)s, %(time)s", date=day, time=" ".join(part for part in (time, zone) if part))
 
 
 def frozen_text(store: Store, key: str, status: str, config: Config) -> str:
     rec = get_issue(store, key)
     when = (rec.finished_at or rec.started_at) if rec is not None else None
-    at = f" on {moment_text(when, config)}" if when is not None else ""
-    return {
-        "sent": f"Issue {key} was sent{at}.",
-        "sending": f"Issue {key} is being sent{at}.",
-        "failed": f"Issue {key} failed mid-send{at}; it resumes from its stored rendering.",
-    }.get(status, f"Issue {key} is {status}.")
+    _ = gettext_for(config)
+    if when is None:
+        texts = {
+            "sent": _("Issue %(key)s was sent.", key=key),
+            "sending": _("Issue %(key)s is being sent.", key=key),
+            "failed": _(
+                "Issue %(key)s failed mid-send; it resumes from its stored rendering.", key=key
+            ),
+        }
+    else:
+        at = moment_text(when, config)
+        texts = {
+            "sent": _("Issue %(key)s was sent on %(when)s.", key=key, when=at),
+            "sending": _("Issue %(key)s is being sent on %(when)s.", key=key, when=at),
+            "failed": _(
+                "Issue %(key)s failed mid-send on %(when)s; it resumes from its stored rendering.",
+                key=key,
+                when=at,
+            ),
+        }
+    return texts.get(status, _("Issue %(key)s is %(status)s.", key=key, status=status))
 
 
 def situation(desk: Desk) -> tuple[Target, str | None]:

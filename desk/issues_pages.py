@@ -29,6 +29,7 @@ from desk.context import Desk
 from desk.exports import Table, export_response
 from desk.numbers_common import local_day, render_page, requested_format
 from digest.feedtext import canonical_url
+from digest.i18n import N_, Gettext, format_page_date, gettext_for
 from digest.store import clicks as click_store
 from digest.store import stats
 from subscribers.web.database import in_database
@@ -36,20 +37,21 @@ from subscribers.web.database import in_database
 YEAR = timedelta(days=365)
 ISSUE_KEY = re.compile(r"^\d{4}-W\d{2}$")
 
-OPENS_NOTE = (
+# marked here, translated on the pages; the exports keep the English (a machine format)
+OPENS_NOTE = N_(
     "Opens are unreliable: Apple Mail Privacy Protection (and some other mail services) "
     "load every image of every message, so a message can count as opened without anyone "
     "reading it."
 )
 
-# (attribute, heading, bar colour, denominator of its rate)
+# (attribute, heading (translated where shown), bar colour, denominator of its rate)
 MEASURES: tuple[tuple[str, str, str, str], ...] = (
-    ("delivered", "Delivered", "#2a6fb0", "sent"),
-    ("bounced", "Bounced", "#8a5a00", "sent"),
-    ("complained", "Complained", "#b3261e", "delivered"),
-    ("unsubscribed", "Unsubscribed", "#7b4fa0", "delivered"),
-    ("opened", "Opened (unreliable)", "#6b7780", "delivered"),
-    ("clicked", "Clicked", "#2a7a4b", "delivered"),
+    ("delivered", N_("Delivered"), "#2a6fb0", "sent"),
+    ("bounced", N_("Bounced"), "#8a5a00", "sent"),
+    ("complained", N_("Complained"), "#b3261e", "delivered"),
+    ("unsubscribed", N_("Unsubscribed"), "#7b4fa0", "delivered"),
+    ("opened", N_("Opened (unreliable)"), "#6b7780", "delivered"),
+    ("clicked", N_("Clicked"), "#2a7a4b", "delivered"),
 )
 
 
@@ -138,21 +140,37 @@ def _round(value: float | None) -> float | None:
     return round(value, 4) if value is not None else None
 
 
-def issue_charts(rows: Sequence[IssueRow]) -> list[tuple[str, str, Any]]:
-    """(measure, heading, SVG) per measure, the issues oldest first."""
+def issue_charts(
+    rows: Sequence[IssueRow], gettext: Gettext | None = None
+) -> list[tuple[str, str, Any]]:
+    """(measure, heading, SVG) per measure, the issues oldest first; the heading as
+    ``MEASURES`` has it (the page translates it), the chart's words in ``gettext``'s
+    language (English without one)."""
+    _ = gettext or charts.english()
     out = []
-    for name, heading, color, _ in MEASURES:
+    for name, heading, color, _whole in MEASURES:
+        shown = _(heading)
         bars = [
             charts.Bar(
                 label=r.counts.key,
                 value=int(getattr(r.counts, name)),
-                title=f"{r.counts.key} ({r.date}): {getattr(r.counts, name):,} "
-                f"{heading.lower()}, {percent(r.rate(name))}",
+                title=_(
+                    "%(key)s (%(date)s): %(count)s %(measure)s, %(rate)s",
+                    key=r.counts.key,
+                    date=r.date,
+                    count=format(getattr(r.counts, name), ","),
+                    measure=shown.lower(),
+                    rate=percent(r.rate(name)),
+                ),
             )
             for r in rows
         ]
         svg = charts.bar_chart(
-            chart_id=f"chart-{name}", title=f"{heading} per issue", bars=bars, color=color
+            chart_id=f"chart-{name}",
+            title=_("%(measure)s per issue", measure=shown),
+            bars=bars,
+            color=color,
+            gettext=_,
         )
         out.append((name, heading, svg))
     return out
@@ -165,19 +183,28 @@ async def issues_page(request: Request, desk: Desk) -> Response:
     rows = [IssueRow(c, local_day(c.as_of, desk)) for c in found]
     if fmt:
         return export_response(issues_table(list(reversed(rows)), since=since), fmt)
+    _ = gettext_for(desk.config)
     return render_page(
         request,
         desk,
         "desk/issues.html",
         {
             "rows": list(reversed(rows)),  # newest first
-            "charts": issue_charts(rows),  # oldest first, left to right
+            "charts": issue_charts(rows, _),  # oldest first, left to right
             "measures": MEASURES,
             "percent": percent,
-            "opens_note": OPENS_NOTE,
-            "since": local_day(since, desk),
+            "opens_note": _(OPENS_NOTE),
+            "since": _page_date(since, desk),
         },
     )
+
+
+def _page_date(moment: datetime | None, desk: Desk) -> str:
+    """A day in the newsletter's zone, spelled in its locale ("20 novembre 2026")."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(desk.config.newsletter.tz)
+    return format_page_date(local, desk.config.newsletter.locale)
 
 
 # --- one issue -----------------------------------------------------------------------
@@ -257,15 +284,27 @@ async def issue_page(request: Request, desk: Desk) -> Response:
     if fmt:
         return export_response(issue_table(counts, found), fmt)
     most = max((s.clicks for s in found.stories), default=0)
+    _ = gettext_for(desk.config)
     bars = [
-        charts.Bar(label=str(s.position), value=s.clicks, title=f"{s.title}: {s.clicks:,} clicks")
+        charts.Bar(
+            label=str(s.position),
+            value=s.clicks,
+            title=_.ngettext(
+                "%(title)s: %(count)s click",
+                "%(title)s: %(count)s clicks",
+                s.clicks,
+                title=s.title,
+                count=format(s.clicks, ","),
+            ),
+        )
         for s in found.stories
     ]
     chart = charts.bar_chart(
         chart_id="chart-story-clicks",
-        title=f"Clicks per story of {counts.key}",
+        title=_("Clicks per story of %(key)s", key=counts.key),
         bars=bars,
         color="#2a7a4b",
+        gettext=_,
     )
     row = IssueRow(counts, local_day(counts.as_of, desk))
     return render_page(
@@ -280,8 +319,9 @@ async def issue_page(request: Request, desk: Desk) -> Response:
             "chart": chart,
             "measures": MEASURES,
             "percent": percent,
-            "opens_note": OPENS_NOTE,
-            "sent_at": local_day(counts.finished_at, desk),
+            "opens_note": _(OPENS_NOTE),
+            "dated": _page_date(counts.as_of, desk),
+            "sent_at": _page_date(counts.finished_at, desk),
         },
     )
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from babel.dates import format_skeleton
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -25,6 +26,7 @@ from desk.context import Desk
 from desk.exports import Table, export_response
 from desk.numbers_common import BASE, local_day, render_page, requested_format
 from digest.errors import InvalidAddress
+from digest.i18n import DEFAULT_LOCALE, N_, Gettext, gettext_for, parse_locale
 from digest.store import stats
 from digest.store.tables import SUBSCRIBER_STATUSES
 from subscribers import repository as repo
@@ -32,6 +34,15 @@ from subscribers.web.database import in_database
 
 GROWTH_WEEKS = 26
 AUDIT_SOURCE = "desk"  # the consent ledger's source for changes made on the desk
+
+# a reader's status as the pages name it (marked here, translated where it is shown)
+STATUS_LABELS = {
+    "pending": N_("pending"),
+    "active": N_("active"),
+    "unsubscribed": N_("unsubscribed"),
+    "bounced": N_("bounced"),
+    "complained": N_("complained"),
+}
 
 
 @dataclass(frozen=True)
@@ -110,37 +121,70 @@ def readers_table(counts: dict[str, int], growth: Sequence[stats.WeekGrowth], wh
     )
 
 
-def growth_chart(growth: Sequence[stats.WeekGrowth]) -> Any:
-    labels = [w.week.strftime("%d %b").lstrip("0") for w in growth]
+def growth_chart(
+    growth: Sequence[stats.WeekGrowth],
+    gettext: Gettext | None = None,
+    locale: str = DEFAULT_LOCALE,
+) -> Any:
+    """The weeks' joined and left, the words in ``gettext``'s language (English without
+    one), the weeks' labels in ``locale`` ("Nov 2", "2 nov.")."""
+    _ = gettext or charts.english()
+    loc = parse_locale(locale)
+    labels = [format_skeleton("MMMd", w.week, locale=loc) for w in growth]
     joined = sum(w.joined for w in growth)
     left = sum(w.left for w in growth)
     return charts.diverging_chart(
         chart_id="chart-growth",
-        title="Readers joined and left per week",
+        title=_("Readers joined and left per week"),
         labels=labels,
         up=[
-            charts.Bar(lbl, w.joined, f"Week of {w.week.isoformat()}: {w.joined:,} joined")
+            charts.Bar(
+                lbl,
+                w.joined,
+                _(
+                    "Week of %(week)s: %(count)s joined",
+                    week=w.week.isoformat(),
+                    count=format(w.joined, ","),
+                ),
+            )
             for lbl, w in zip(labels, growth, strict=True)
         ],
         down=[
-            charts.Bar(lbl, w.left, f"Week of {w.week.isoformat()}: {w.left:,} left")
+            charts.Bar(
+                lbl,
+                w.left,
+                _(
+                    "Week of %(week)s: %(count)s left",
+                    week=w.week.isoformat(),
+                    count=format(w.left, ","),
+                ),
+            )
             for lbl, w in zip(labels, growth, strict=True)
         ],
-        up_name="Joined (confirmed)",
-        down_name="Left",
-        summary=(
-            f"Readers who joined (above the line) and left (below it) per week over the "
-            f"last {len(growth)} weeks: {joined:,} joined, {left:,} left, net {joined - left:+,}."
+        up_name=_("Joined (confirmed)"),
+        down_name=_("Left"),
+        summary=_.ngettext(
+            "Readers who joined (above the line) and left (below it) per week over the last "
+            "%(num)d week: %(joined)s joined, %(left)s left, net %(net)s.",
+            "Readers who joined (above the line) and left (below it) per week over the last "
+            "%(num)d weeks: %(joined)s joined, %(left)s left, net %(net)s.",
+            len(growth),
+            joined=format(joined, ","),
+            left=format(left, ","),
+            net=format(joined - left, "+,"),
         ),
     )
 
 
+# what ``?done=`` after a change says (marked here, translated where it is shown)
 DONE_MESSAGES = {
-    "unsubscribed": "Unsubscribed. The consent ledger records it as done by the editors.",
-    "unchanged": "Nothing changed: the reader was not pending or active.",
-    "erased": "Erased: the address and name are gone; the consent ledger keeps only a hash, "
-    "and imports will refuse the address.",
-    "gone": "That reader is no longer on the list.",
+    "unsubscribed": N_("Unsubscribed. The consent ledger records it as done by the editors."),
+    "unchanged": N_("Nothing changed: the reader was not pending or active."),
+    "erased": N_(
+        "Erased: the address and name are gone; the consent ledger keeps only a hash, "
+        "and imports will refuse the address."
+    ),
+    "gone": N_("That reader is no longer on the list."),
 }
 
 
@@ -151,7 +195,8 @@ async def readers_page(request: Request, desk: Desk) -> Response:
     if fmt:
         which = "status" if request.query_params.get("table") == "status" else "growth"
         return export_response(readers_table(counts, growth, which), fmt)
-    done = request.query_params.get("done")
+    done = DONE_MESSAGES.get(request.query_params.get("done") or "")
+    _ = gettext_for(desk.config)
     return render_page(
         request,
         desk,
@@ -161,26 +206,36 @@ async def readers_page(request: Request, desk: Desk) -> Response:
             "statuses": SUBSCRIBER_STATUSES,
             "total": sum(counts.values()),
             "growth": growth,
-            "chart": growth_chart(growth),
+            "chart": growth_chart(growth, _, desk.config.newsletter.locale),
             "search": search,
-            "done": DONE_MESSAGES.get(done or ""),
+            "done": _(done) if done else None,
+            "status_label": _status_label(_),
         },
     )
 
 
+def _status_label(_: Gettext) -> Any:
+    def label(status: str) -> str:
+        known = STATUS_LABELS.get(status)
+        return _(known) if known else status
+
+    return label
+
+
+# (title, warning, button) of each confirmation (translated where shown)
 ACTIONS = {
     "unsubscribe": (
-        "Unsubscribe this reader?",
-        "They get no more issues. Only they can subscribe again, through the form.",
-        "Unsubscribe",
+        N_("Unsubscribe this reader?"),
+        N_("They get no more issues. Only they can subscribe again, through the form."),
+        N_("Unsubscribe"),
     ),
     "erase": (
-        "Erase this reader?",
-        (
+        N_("Erase this reader?"),
+        N_(
             "Their address and name are removed for good; the consent ledger keeps only a hash "
             "of the address, and imports will refuse it. This cannot be undone."
         ),
-        "Erase for good",
+        N_("Erase for good"),
     ),
 }
 
@@ -204,6 +259,7 @@ async def reader_confirm(request: Request, desk: Desk) -> Response:
     if reader is None:
         return RedirectResponse(f"{BASE}/readers?done=gone", status_code=303)
     title, warning, button = ACTIONS[action]
+    _ = gettext_for(desk.config)
     return render_page(
         request,
         desk,
@@ -211,9 +267,10 @@ async def reader_confirm(request: Request, desk: Desk) -> Response:
         {
             "reader": reader,
             "action": action,
-            "title": title,
-            "warning": warning,
-            "button": button,
+            "title": _(title),
+            "warning": _(warning),
+            "button": _(button),
+            "status_label": _status_label(_),
         },
     )
 

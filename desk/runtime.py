@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 
 from desk.auth import DeskAuth
 from digest.config import Config
+from digest.i18n import Gettext, config_translations, gettext_for, html_lang, text_direction
 from digest.rendering.sanitize import safe_url
 from digest.store.ratelimits import RateLimits
 from subscribers.web.ratelimit import RateLimiter
@@ -25,7 +26,8 @@ SIGN_IN_DELAY = 1.0  # at most this many seconds between the answer and the work
 
 def desk_templates(config: Config) -> Jinja2Templates:
     """``desk/…`` (and the email's) templates: the user's templates_dir first, then the
-    bundled ones; autoescaped, and an undefined name is an error."""
+    bundled ones; autoescaped, and an undefined name is an error. The words are in
+    ``[newsletter] locale`` (the catalogs of ``digest.i18n``, as the pages' are)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(d) for d in config.templates_dirs]),
         autoescape=True,
@@ -33,9 +35,16 @@ def desk_templates(config: Config) -> Jinja2Templates:
         auto_reload=False,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    # the locale's catalogs: bundled, then the publication's own (digest.i18n)
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        config_translations(config), newstyle=True
     )
     env.filters["safe_url"] = safe_url
     env.globals["newsletter"] = config.newsletter
+    env.globals["html_lang"] = html_lang(config.newsletter.locale)  # <html lang>: en-US, fr-FR
+    env.globals["html_dir"] = text_direction(config.newsletter.locale)
     return Jinja2Templates(env=env)
 
 
@@ -109,7 +118,14 @@ def page(
     return response
 
 
+def page_gettext(request: Request) -> Gettext:
+    """gettext in the publication's locale, for a page of someone not signed in."""
+    config: Config = request.app.state.config
+    return gettext_for(config)
+
+
 def refused(request: Request, status: int, title: str, text: str) -> Response:
+    """A page that says why not: ``title`` and ``text`` already translated."""
     return page(
         request,
         "desk/message.html",
@@ -118,4 +134,12 @@ def refused(request: Request, status: int, title: str, text: str) -> Response:
     )
 
 
-__all__ = ["SIGN_IN_DELAY", "Runtime", "desk_templates", "page", "refused", "runtime"]
+__all__ = [
+    "SIGN_IN_DELAY",
+    "Runtime",
+    "desk_templates",
+    "page",
+    "page_gettext",
+    "refused",
+    "runtime",
+]

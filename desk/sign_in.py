@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from desk.auth import COOKIE, COOKIE_PATH, LINK_MINUTES, SignedIn
 from desk.context import Desk
-from desk.runtime import Runtime, page, refused, runtime
+from desk.runtime import Runtime, page, page_gettext, refused, runtime
 from subscribers.web.database import in_database
 from subscribers.web.pages import read_form
 from subscribers.web.security import CSRF_FIELD, Csrf
@@ -64,13 +64,14 @@ async def sign_in_post(request: Request) -> Response:
     """``POST /desk/sign-in``: the same answer, in the same time, for every address; the
     link goes out after the answer, to editors only."""
     rt = runtime(request)
+    _ = page_gettext(request)
     form = await read_form(request)
     if form is None or not _csrf(request).check(request, form.get(CSRF_FIELD)):
         return refused(
             request,
             403,
-            "Please try again",
-            "The form had expired or did not come from this site. Reload it and try again.",
+            _("Please try again"),
+            _("The form had expired or did not come from this site. Reload it and try again."),
         )
     ip = request.client.host if request.client else "unknown"
     verdict = await in_database(request, rt.limit_ip.hit, ip)
@@ -82,8 +83,12 @@ async def sign_in_post(request: Request) -> Response:
         response = refused(
             request,
             429,
-            "Please wait",
-            f"Too many sign-in requests. Please try again in {minutes} minute(s).",
+            _("Please wait"),
+            _.ngettext(
+                "Too many sign-in requests. Please try again in %(num)d minute.",
+                "Too many sign-in requests. Please try again in %(num)d minutes.",
+                minutes,
+            ),
         )
         response.headers["Retry-After"] = str(verdict.retry_after)
         return response
@@ -113,11 +118,19 @@ async def link_page(request: Request) -> Response:
 
 
 def _link_refused(request: Request, state: str) -> Response:
-    why = {
-        "used": "This sign-in link has already been used: each link works once.",
-        "expired": f"This sign-in link has expired: a link works for {LINK_MINUTES} minutes.",
-    }.get(state, "This sign-in link is not valid (it may be incomplete).")
-    return refused(request, 410 if state in ("used", "expired") else 400, "Link refused", why)
+    _ = page_gettext(request)
+    if state == "used":
+        why = _("This sign-in link has already been used: each link works once.")
+    elif state == "expired":
+        why = _.ngettext(
+            "This sign-in link has expired: a link works for %(num)d minute.",
+            "This sign-in link has expired: a link works for %(num)d minutes.",
+            LINK_MINUTES,
+        )
+    else:
+        why = _("This sign-in link is not valid (it may be incomplete).")
+    status = 410 if state in ("used", "expired") else 400
+    return refused(request, status, _("Link refused"), why)
 
 
 async def link_post(request: Request) -> Response:
@@ -126,11 +139,12 @@ async def link_post(request: Request) -> Response:
     token = request.path_params["token"]
     form = await read_form(request)
     if form is None or not _csrf(request).check(request, form.get(CSRF_FIELD)):
+        _ = page_gettext(request)
         return refused(
             request,
             403,
-            "Please try again",
-            "The form had expired or did not come from this site. Open the link again.",
+            _("Please try again"),
+            _("The form had expired or did not come from this site. Open the link again."),
         )
     cookie = await in_database(request, rt.auth.use_link, token)
     if cookie is None:

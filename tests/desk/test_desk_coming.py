@@ -63,7 +63,7 @@ def test_the_coming_issue_with_its_reasons(client: TestClient, tmp_path: Path) -
     assert page.status_code == 200
     html = page.text
     assert "Issue 2026-W47" in html
-    assert "Friday 20 November 2026, 09:00 EST" in html and "in 2 days" in html
+    assert "Friday, November 20, 2026" in html and "EST" in html and "in 2 days" in html
     assert "Featured story" in html and "newest in Featured" in html  # the lead and why
     assert "newest of 5 in the week" in html
     assert "Left out (1)" in html and "latest_count" in html

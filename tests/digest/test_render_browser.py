@@ -4,17 +4,15 @@ Image requests are answered with a local PNG, so nothing leaves the machine."""
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from digest.render import render
+from tests.browser_support import chromium
+from tests.browser_support import open_html as _open
 from tests.conftest import REPO
-from tests.needs import missing
 from tests.render_samples import make_config, make_issue
 
 # The 1 + 6 sample issue's height at 375 px before small thumbnails (each latest story had a
@@ -25,69 +23,12 @@ HEIGHT_BUDGET = 0.60  # of that height
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-
-
-def _png(width: int, height: int) -> bytes:
-    """A small two-tone landscape PNG (a stand-in photo), built without Pillow."""
-    rows = []
-    for y in range(height):
-        shade = 120 + (y * 80) // height
-        row = bytearray([0])
-        for x in range(width):
-            band = (x * 6) // width
-            row += bytes((shade - band * 8, shade - 20, 90 + band * 12))
-        rows.append(bytes(row))
-    raw = b"".join(rows)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 9))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        missing(CHROMIUM, "apt-get update && apt-get install -y chromium")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
-        )
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def _open(browser: Any, html: str, width: int) -> Any:
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    photo = _png(320, 180)
-    requested: list[str] = []
-
-    def serve(route: Any) -> None:
-        url = route.request.url
-        requested.append(url)
-        if route.request.resource_type == "image":
-            route.fulfill(status=200, content_type="image/png", body=photo)
-        elif url.startswith("http://127.0.0.1/"):
-            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
-        else:
-            route.abort()
-
-    page.route("**/*", serve)
-    page.goto("http://127.0.0.1/issue.html")
-    page.wait_for_load_state("load")
-    page.requested = requested
-    return page
+    with chromium() as b:
+        yield b
 
 
 @pytest.mark.parametrize("width", [375, 1280])

@@ -5,80 +5,24 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import feedparser
 import pytest
 from starlette.testclient import TestClient
-from subscribers_support import T0, FakeClock, make_config, secrets
+from subscribers_support import NAME, T0, FakeClock, add_issue, make_config, secrets
 
 from digest.backends.file import FileBackend
 from digest.config import Config
 from digest.store.database import Store
-from digest.store.tables import IssueArticle, IssueRecord
+from digest.store.tables import IssueRecord
 from subscribers.issues import sent_issues, strip_name
 from subscribers.web.app import create_app
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-NAME = "Statecraft Weekly"
-
-
-def add_issue(
-    store: Store,
-    key: str,
-    *,
-    lead: str | None,
-    as_of: datetime,
-    status: str = "sent",
-    preheader: str | None = None,
-    latest: str | None = None,
-    image_url: str | None = None,
-) -> None:
-    with store.session() as s:
-        s.add(
-            IssueRecord(
-                key=key,
-                status=status,
-                as_of=as_of,
-                subject=f"{lead or latest or ''} | {NAME}",
-                preheader=preheader,
-                html="<p>issue</p>",
-                text="issue",
-                archive_html=f"<!doctype html><title>{key}</title><p>{key}</p>",
-                created_at=as_of,
-                started_at=as_of + timedelta(hours=1),
-                finished_at=as_of + timedelta(hours=2),
-                sent=3,
-            )
-        )
-        s.flush()  # the issue before its stories (their foreign key)
-        if lead is not None:
-            s.add(
-                IssueArticle(
-                    issue_key=key,
-                    url=f"https://statecraft.example/{key}/lead",
-                    role="lead",
-                    position=0,
-                    title=lead,
-                    reason="pinned",
-                    image_url=image_url,
-                )
-            )
-        if latest is not None:
-            for position, title in ((1, "Second story"), (0, latest)):
-                s.add(
-                    IssueArticle(
-                        issue_key=key,
-                        url=f"https://statecraft.example/{key}/{position}",
-                        role="latest",
-                        position=position,
-                        title=title,
-                        reason="newest",
-                    )
-                )
 
 
 def client_for(cfg: Config, store: Store) -> TestClient:

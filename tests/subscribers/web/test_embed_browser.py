@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from subscribers_support import make_config, outbox_messages, secrets
-from test_archive_feed import add_issue
+from subscribers_support import EMBED_HOST_PAGE, add_issue, make_config, outbox_messages, secrets
 
 from digest.store.database import Store
 from subscribers import repository as repo
 from subscribers.web.app import create_app
+from tests.browser_support import chromium, free_port, serve_in_thread
 from tests.conftest import REPO
-from tests.needs import missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,66 +29,11 @@ ARTIFACTS = REPO / "test-artifacts"
 SCRATCH = Path("/work/scratch/shots")
 WIDTHS = (375, 1280)
 
-SITE_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>The Sahel's hunger season | Statecraft</title>
-<style>
-  body {{ margin: 0; font: 17px/1.6 Georgia, serif; color: #1a1a1a; background: #fff; }}
-  article {{ max-width: 680px; margin: 0 auto; padding: 24px 16px; }}
-  .subscribe-box {{ border-top: 4px solid #b3202a; background: #f4f4f0; padding: 20px; }}
-  .subscribe-box h2 {{ margin: 0 0 8px; font-size: 22px; }}
-  .digest-embed__label {{ display: block; margin-bottom: 6px; font: 600 15px sans-serif; }}
-  .digest-embed__row {{ display: flex; gap: 8px; flex-wrap: wrap; }}
-  .digest-embed__input {{ flex: 1 1 220px; min-width: 0; height: 46px; padding: 0 12px;
-    border: 2px solid #767676; border-radius: 4px; font: 16px sans-serif; }}
-  .digest-embed__button {{ height: 46px; padding: 0 22px; border: 0; border-radius: 4px;
-    background: #b3202a; color: #fff; font: 600 16px sans-serif; }}
-  .digest-embed__note {{ color: #555; font: 14px sans-serif; }}
-</style></head>
-<body><article>
-<h1>The Sahel's hunger season</h1>
-<p>Aid convoys wait at the border while the lean season begins.</p>
-<aside class="subscribe-box"><h2>Subscribe now to our weekly round-up</h2>
-{snippet}
-</aside>
-</article></body></html>
-"""
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve_in_thread(server: uvicorn.Server) -> threading.Thread:
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    return thread
-
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path("/usr/bin/chromium").exists():
-        missing("/usr/bin/chromium", "apt-get update && apt-get install -y chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def shoot(page: object, name: str) -> None:
@@ -133,7 +77,9 @@ def test_the_embed_on_a_second_origin_subscribes_a_reader(
     snippet = httpx.get(f"{app_url}/embed").text
     site_dir = tmp_path / "site"
     site_dir.mkdir()
-    (site_dir / "article.html").write_text(SITE_PAGE.format(snippet=snippet), encoding="utf-8")
+    (site_dir / "article.html").write_text(
+        EMBED_HOST_PAGE.format(snippet=snippet), encoding="utf-8"
+    )
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: object, **kwargs: object) -> None:

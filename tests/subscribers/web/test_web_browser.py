@@ -4,7 +4,6 @@ page at 375 and 1280 px go to test-artifacts/."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,20 +20,14 @@ from digest.store.database import Store
 from digest.tokens import Tokens
 from subscribers import repository as repo
 from subscribers.web.app import create_app
+from tests.browser_support import chromium, free_port
 from tests.conftest import REPO
-from tests.needs import missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = REPO / "test-artifacts"
 WIDTHS = (375, 1280)
 ACCENT = "rgb(179, 32, 42)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -74,19 +67,8 @@ def live(tmp_path: Path, sqlite_store: Store) -> Iterator[Live]:
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path("/usr/bin/chromium").exists():
-        missing("/usr/bin/chromium", "apt-get update && apt-get install -y chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def shoot(page: object, name: str) -> None:
