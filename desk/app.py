@@ -15,12 +15,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from desk.auth import COOKIE, SignedIn
 from desk.context import Desk, Handler
@@ -35,6 +33,7 @@ from desk.sign_in import (
 )
 from subscribers.web.database import in_database
 from subscribers.web.pages import read_form
+from subscribers.web.security import SecurityHeaders
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +57,6 @@ DESK_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-
-
-class DeskHeaders:
-    """ASGI middleware: ``DESK_HEADERS`` on every response that does not set its own."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in DESK_HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
 
 
 # --- the guard ------------------------------------------------------------------------------
@@ -169,7 +146,7 @@ def desk_routes() -> list[BaseRoute]:
         log.debug("desk.numbers is not there: no issues or readers pages")
     else:
         routes += numbers_routes(protect)
-    headers = [Middleware(DeskHeaders)]
+    headers = [Middleware(SecurityHeaders, headers=DESK_HEADERS)]
     return [
         # "/desk" itself (the Mount answers "/desk/…"); the coming issue
         Route("/desk", protect(coming.coming_page), methods=["GET"], middleware=headers),
@@ -183,7 +160,6 @@ __all__ = [
     "DESK_CSP",
     "DESK_HEADERS",
     "PUBLIC_PATHS",
-    "DeskHeaders",
     "Endpoint",
     "desk_routes",
     "protect",
