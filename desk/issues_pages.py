@@ -92,16 +92,7 @@ ISSUE_COLUMNS = (
     "issue",
     "date",
     "subject",
-    "recipients",
-    "sent",
-    "delivered",
-    "bounced",
-    "blocked",
-    "dropped",
-    "complained",
-    "unsubscribed",
-    "opened",
-    "clicked",
+    *stats.ISSUE_COUNTS,
     *(f"{m}_rate" for m, *_ in MEASURES),
 )
 

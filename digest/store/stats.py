@@ -22,19 +22,14 @@ from datetime import date, datetime, timedelta, tzinfo
 from sqlalchemy import func, select
 
 from digest.store.database import Store
+from digest.store.records import WEBHOOK_COUNTS
 from digest.store.tables import ConsentEvent, IssueArticle, IssueRecord
 
+# the send's counts, then the Event Webhook's (its catch-all of unknown events left out)
 ISSUE_COUNTS = (
     "recipients",
     "sent",
-    "delivered",
-    "bounced",
-    "blocked",
-    "dropped",
-    "complained",
-    "unsubscribed",
-    "opened",
-    "clicked",
+    *(name for name in WEBHOOK_COUNTS if name != "unknown_events"),
 )
 JOIN_KINDS = ("confirmed",)
 LEAVE_KINDS = ("unsubscribed", "bounced", "complained", "erased")
