@@ -39,7 +39,7 @@ from subscribers.web.pages import (
     NO_STORE,
     error_page,
     page_gettext,
-    read_form,
+    read_subscribe_form,
     render,
     subscribe_form,
     take_subscription,
@@ -113,14 +113,9 @@ async def subscribe(request: Request) -> Response:
     if origin is None or origin not in _origins(request):
         return _refused(request)
     _ = page_gettext(request)
-    form = await read_form(request)
-    if form is None:
-        return error_page(
-            request,
-            413,
-            _("That form was too large"),
-            _("Please go back to the subscribe page and try again."),
-        )
+    form = await read_subscribe_form(request)
+    if isinstance(form, Response):
+        return form
     if not embed_token_ok(state.tokens, form.get(TOKEN_FIELD)):
         return error_page(
             request,

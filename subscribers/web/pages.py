@@ -162,16 +162,26 @@ def _rate_limited(request: Request, retry_after: int) -> Response:
     )
 
 
+async def read_subscribe_form(request: Request) -> dict[str, str] | Response:
+    """A subscribe form's fields (the site's own page or the embedded one), or the page
+    that says it was too large."""
+    form = await read_form(request)
+    if form is not None:
+        return form
+    _ = page_gettext(request)
+    return error_page(
+        request,
+        413,
+        _("That form was too large"),
+        _("Please go back to the subscribe page and try again."),
+    )
+
+
 async def subscribe_post(request: Request) -> Response:
     _ = page_gettext(request)
-    form = await read_form(request)
-    if form is None:
-        return error_page(
-            request,
-            413,
-            _("That form was too large"),
-            _("Please go back to the subscribe page and try again."),
-        )
+    form = await read_subscribe_form(request)
+    if isinstance(form, Response):
+        return form
     if not _csrf(request).check(request, form.get(CSRF_FIELD)):
         return error_page(
             request,
